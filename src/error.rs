@@ -1,0 +1,214 @@
+//! The one library error type.
+//!
+//! Every fallible function in the library returns [`Result<T>`]. An [`Error`] says which
+//! pipeline stage refused the input ([`Stage`]), what was wrong (a lowercase message with
+//! quoted identifiers), where (an optional [`Span`] into the statement text), and optional
+//! notes and a hint. Carets are rendered once, at the edge, by [`Error::render`]; the library
+//! itself never prints.
+//!
+//! The error is boxed so that `Result<T>` stays one pointer wide on the error path.
+
+use std::fmt;
+
+pub use sqlparser::tokenizer::{Location, Span};
+
+/// The pipeline stage an error comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// The text is not a statement of the language.
+    Parse,
+    /// A name, type or rule does not fit the catalog.
+    Bind,
+    /// Input data was refused: a late row, a malformed CSV line, a value of the wrong type.
+    Data,
+    /// A file could not be read or written.
+    Io,
+    /// The dataflow engine failed or is gone.
+    Engine,
+}
+
+impl Stage {
+    fn label(self) -> &'static str {
+        match self {
+            Stage::Parse => "syntax error",
+            Stage::Bind => "error",
+            Stage::Data => "data error",
+            Stage::Io => "i/o error",
+            Stage::Engine => "engine error",
+        }
+    }
+}
+
+/// What went wrong, and where.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErrorDetail {
+    /// The stage that refused the input.
+    pub stage: Stage,
+    /// Lowercase, with identifiers quoted.
+    pub message: String,
+    /// Where in the statement text, when known.
+    pub span: Option<Span>,
+    /// Further facts, one line each.
+    pub notes: Vec<String>,
+    /// What the user could do instead.
+    pub hint: Option<String>,
+}
+
+/// The library error: one pointer wide.
+#[derive(Clone, PartialEq)]
+pub struct Error(Box<ErrorDetail>);
+
+/// The library result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A new error of `stage` with `message`.
+    pub fn new(stage: Stage, message: impl Into<String>) -> Self {
+        Error(Box::new(ErrorDetail { stage, message: message.into(), span: None, notes: Vec::new(), hint: None }))
+    }
+
+    /// A syntax error.
+    pub fn parse(message: impl Into<String>) -> Self {
+        Self::new(Stage::Parse, message)
+    }
+
+    /// A binding (name, type, rule) error.
+    pub fn bind(message: impl Into<String>) -> Self {
+        Self::new(Stage::Bind, message)
+    }
+
+    /// A data error.
+    pub fn data(message: impl Into<String>) -> Self {
+        Self::new(Stage::Data, message)
+    }
+
+    /// An i/o error.
+    pub fn io(message: impl Into<String>) -> Self {
+        Self::new(Stage::Io, message)
+    }
+
+    /// An engine error.
+    pub fn engine(message: impl Into<String>) -> Self {
+        Self::new(Stage::Engine, message)
+    }
+
+    /// Attach a span, unless one is already attached (the innermost span is the most precise).
+    pub fn with_span(mut self, span: Span) -> Self {
+        if self.0.span.is_none() && span != Span::empty() {
+            self.0.span = Some(span);
+        }
+        self
+    }
+
+    /// Add a note.
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.0.notes.push(note.into());
+        self
+    }
+
+    /// Set the hint.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.0.hint = Some(hint.into());
+        self
+    }
+
+    /// The details.
+    pub fn detail(&self) -> &ErrorDetail {
+        &self.0
+    }
+
+    /// The stage.
+    pub fn stage(&self) -> Stage {
+        self.0.stage
+    }
+
+    /// The message, without location.
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    /// The span, if any.
+    pub fn span(&self) -> Option<Span> {
+        self.0.span
+    }
+
+    /// Render for a person: the message, then `--> line:column`, the offending source line
+    /// and a caret line under the span, then notes and hint. `source` is the whole text the
+    /// span's lines and columns refer to; `origin` names it (a file path, or `<stdin>`).
+    pub fn render(&self, source: &str, origin: &str) -> String {
+        let detail = &self.0;
+        let mut out = format!("{}: {}\n", detail.stage.label(), detail.message);
+        if let Some(span) = detail.span.filter(|s| s.start.line > 0) {
+            let line_no = span.start.line as usize;
+            let column = span.start.column.max(1) as usize;
+            out.push_str(&format!("  --> {origin}:{line_no}:{column}\n"));
+            if let Some(text) = source.lines().nth(line_no - 1) {
+                let gutter = line_no.to_string().len();
+                let width = if span.end.line == span.start.line && span.end.column > span.start.column {
+                    (span.end.column - span.start.column) as usize
+                } else {
+                    text.chars().count().saturating_sub(column - 1).max(1)
+                };
+                let pad: String = text.chars().take(column - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+                out.push_str(&format!("{:gutter$} |\n", ""));
+                out.push_str(&format!("{line_no} | {text}\n"));
+                out.push_str(&format!("{:gutter$} | {pad}{}\n", "", "^".repeat(width)));
+            }
+        } else if !origin.is_empty() {
+            out.push_str(&format!("  --> {origin}\n"));
+        }
+        for note in &detail.notes {
+            out.push_str(&format!("  = note: {note}\n"));
+        }
+        if let Some(hint) = &detail.hint {
+            out.push_str(&format!("  = hint: {hint}\n"));
+        }
+        out
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let detail = &self.0;
+        write!(f, "{}: {}", detail.stage.label(), detail.message)?;
+        if let Some(span) = detail.span.filter(|s| s.start.line > 0) {
+            write!(f, " at line {}, column {}", span.start.line, span.start.column)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Return early with a bind error, formatted like `format!`.
+#[macro_export]
+macro_rules! bind_err {
+    ($($arg:tt)*) => { return Err($crate::error::Error::bind(format!($($arg)*))) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_one_pointer_wide() {
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn caret_sits_under_the_span() {
+        let source = "SELECT *\nFROM nowhere;";
+        let span = Span::new(Location::new(2, 6), Location::new(2, 13));
+        let rendered = Error::bind("view or source \"nowhere\" not found").with_span(span).render(source, "job.sql");
+        assert_eq!(
+            rendered,
+            "error: view or source \"nowhere\" not found\n  --> job.sql:2:6\n  |\n2 | FROM nowhere;\n  |      ^^^^^^^\n"
+        );
+    }
+}
