@@ -64,7 +64,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A new error of `stage` with `message`.
     pub fn new(stage: Stage, message: impl Into<String>) -> Self {
-        Error(Box::new(ErrorDetail { stage, message: message.into(), span: None, notes: Vec::new(), hint: None }))
+        Error(Box::new(ErrorDetail {
+            stage,
+            message: message.into(),
+            span: None,
+            notes: Vec::new(),
+            hint: None,
+        }))
     }
 
     /// A syntax error.
@@ -149,7 +155,8 @@ impl Error {
                 } else {
                     text.chars().count().saturating_sub(column - 1).max(1)
                 };
-                let pad: String = text.chars().take(column - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+                let pad: String =
+                    text.chars().take(column - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
                 out.push_str(&format!("{:gutter$} |\n", ""));
                 out.push_str(&format!("{line_no} | {text}\n"));
                 out.push_str(&format!("{:gutter$} | {pad}{}\n", "", "^".repeat(width)));
@@ -205,7 +212,8 @@ mod tests {
     fn caret_sits_under_the_span() {
         let source = "SELECT *\nFROM nowhere;";
         let span = Span::new(Location::new(2, 6), Location::new(2, 13));
-        let rendered = Error::bind("view or source \"nowhere\" not found").with_span(span).render(source, "job.sql");
+        let rendered =
+            Error::bind("view or source \"nowhere\" not found").with_span(span).render(source, "job.sql");
         assert_eq!(
             rendered,
             "error: view or source \"nowhere\" not found\n  --> job.sql:2:6\n  |\n2 | FROM nowhere;\n  |      ^^^^^^^\n"

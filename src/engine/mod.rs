@@ -1,0 +1,170 @@
+//! The engine: timely workers that run every view's dataflow.
+//!
+//! In: [`Command`]s from the session. Out: [`Reply`]s (rows, stats, acknowledgements).
+//! Every worker receives every command, in the same order, and builds the same dataflows;
+//! only rows are split between workers. A command is applied by all workers or by none: the
+//! session validates everything before it sends. Reads wait until every worker's dataflow
+//! has caught up with the read's time, then gather each worker's share.
+
+pub mod arrangement;
+mod worker;
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::Thread;
+
+use crate::error::{Error, Result};
+use crate::plan::{ObjectId, Plan};
+use crate::render::Time;
+use crate::repr::EncodedRow;
+
+/// What a worker is told to do.
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// Start accepting rows for a source.
+    CreateSource {
+        /// The source.
+        id: ObjectId,
+        /// Whether it keeps every row in an arrangement.
+        keep_history: bool,
+        /// The dataflow frontier it starts at.
+        frontier: Time,
+    },
+    /// Build a view's dataflow.
+    CreateView {
+        /// The view.
+        id: ObjectId,
+        /// Its plan.
+        plan: Arc<Plan>,
+    },
+    /// Insert rows (this worker's share) into a source at `time`, then move the source's
+    /// frontier to `advance_to`.
+    Insert {
+        /// The source.
+        source: ObjectId,
+        /// Rows, encoded.
+        rows: Vec<EncodedRow>,
+        /// The dataflow time they enter at.
+        time: Time,
+        /// The source's frontier afterwards.
+        advance_to: Time,
+    },
+    /// Move sources' frontiers.
+    Advance {
+        /// (source, new frontier) pairs.
+        frontiers: Vec<(ObjectId, Time)>,
+    },
+    /// Reply with the rows of a view or source as of `time` (every frontier is at `time`).
+    Peek {
+        /// The view or source.
+        id: ObjectId,
+        /// The read time.
+        time: Time,
+    },
+    /// Reply with the state held, once every dataflow has caught up with `time` and
+    /// arrangements have merged what they can.
+    Stats {
+        /// The read time.
+        time: Time,
+    },
+    /// Tear down a view or a source.
+    Drop {
+        /// The object.
+        id: ObjectId,
+    },
+}
+
+/// The state one worker holds in one arrangement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArrangementStats {
+    /// The view or source that holds it.
+    pub object: ObjectId,
+    /// What it is ("history", "output", "retain input", ...).
+    pub arrangement: String,
+    /// Updates physically held.
+    pub records: usize,
+}
+
+/// What a worker answers.
+#[derive(Debug)]
+pub enum Reply {
+    /// A command was applied.
+    Done,
+    /// A worker's share of a peek: rows with their multiplicities.
+    Rows(Vec<(EncodedRow, i64)>),
+    /// A worker's state.
+    Stats(Vec<ArrangementStats>),
+}
+
+/// The client side of the workers.
+pub struct Engine {
+    senders: Vec<Sender<Command>>,
+    replies: Receiver<Reply>,
+    threads: Vec<Thread>,
+    guards: Option<timely::communication::initialize::WorkerGuards<()>>,
+}
+
+impl Engine {
+    /// Start `workers` timely worker threads.
+    pub fn start(workers: usize) -> Result<Engine> {
+        let workers = workers.max(1);
+        let (reply_tx, replies) = mpsc::channel();
+        let mut senders = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in 0..workers {
+            let (tx, rx) = mpsc::channel();
+            senders.push(tx);
+            receivers.push(Some(rx));
+        }
+        let receivers = Arc::new(std::sync::Mutex::new(receivers));
+        let mut config = timely::Config::process(workers);
+        // Arrangements keep merging while input is idle, so state converges without input.
+        differential_dataflow::configure(
+            &mut config.worker,
+            &differential_dataflow::Config::default().idle_merge_effort(Some(1_000)),
+        );
+        let guards = timely::execute(config, move |worker| {
+            let commands = receivers.lock().ok().and_then(|mut r| r[worker.index()].take());
+            if let Some(commands) = commands {
+                worker::run(worker, commands, reply_tx.clone());
+            }
+        })
+        .map_err(|e| Error::engine(format!("could not start workers: {e}")))?;
+        let threads = guards.guards().iter().map(|g| g.thread().clone()).collect();
+        Ok(Engine { senders, replies, threads, guards: Some(guards) })
+    }
+
+    /// The number of workers.
+    pub fn workers(&self) -> usize {
+        self.senders.len()
+    }
+
+    /// Send `command` to every worker and wait for each to answer.
+    pub fn broadcast(&self, command: Command) -> Result<Vec<Reply>> {
+        self.send_each(self.senders.iter().map(|_| command.clone()).collect())
+    }
+
+    /// Send one command to each worker (the i-th to worker i) and wait for every answer.
+    pub fn send_each(&self, commands: Vec<Command>) -> Result<Vec<Reply>> {
+        for ((sender, thread), command) in self.senders.iter().zip(&self.threads).zip(commands) {
+            sender.send(command).map_err(|_| Error::engine("a worker has stopped"))?;
+            thread.unpark();
+        }
+        (0..self.senders.len())
+            .map(|_| self.replies.recv().map_err(|_| Error::engine("a worker has stopped")))
+            .collect()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.senders.clear();
+        for thread in &self.threads {
+            thread.unpark();
+        }
+        if let Some(guards) = self.guards.take() {
+            // A worker that panicked has already reported it; nothing more to do here.
+            let _ = guards.join();
+        }
+    }
+}

@@ -1,0 +1,867 @@
+//! The binder: Ebb's AST in, plans out.
+//!
+//! In: one parsed [`Statement`](crate::sql::Statement) part and the [`Catalog`]. Out: a
+//! [`Plan`], a [`QueryPlan`], a [`SourceDesc`] or typed rows. Guarantees: names resolve,
+//! types agree, expressions are total, retention rules sit over append-only inputs; every
+//! error carries the span of the text it is about. The binder reads the catalog and never
+//! changes it.
+
+use sqlparser::ast::{
+    self as sql, BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
+    LimitClause, OrderByKind, OrderBySort, SelectItem, SetExpr, Spanned, TableFactor, UnaryOperator, Value,
+};
+
+use super::catalog::{Catalog, Object, ObjectId, SourceDesc};
+use super::expr::{BinaryOp, Function, ScalarExpr, UnaryOp};
+use super::{AggregateExpr, AggregateFunc, AggregatePlan, Plan, PlanNode, QueryPlan, RetainKind, RetainRule};
+use crate::error::{Error, Result, Span};
+use crate::repr::{Column, DataType, Datum};
+use crate::sql::ast;
+
+/// Columns visible to an expression: (qualifier, name, type).
+#[derive(Clone, Debug, Default)]
+struct Scope {
+    columns: Vec<(Option<String>, String, DataType)>,
+}
+
+impl Scope {
+    fn of(qualifier: &str, alias: Option<&str>, columns: &[Column]) -> Scope {
+        let qualifier = alias.unwrap_or(qualifier).to_lowercase();
+        Scope {
+            columns: columns.iter().map(|c| (Some(qualifier.clone()), c.name.clone(), c.data_type)).collect(),
+        }
+    }
+
+    fn resolve(
+        &self,
+        qualifier: Option<&sql::Ident>,
+        name: &sql::Ident,
+        span: Span,
+    ) -> Result<(usize, DataType)> {
+        let wanted = name.value.to_lowercase();
+        let wanted_qualifier = qualifier.map(|q| q.value.to_lowercase());
+        let matches: Vec<usize> = (0..self.columns.len())
+            .filter(|&i| {
+                let (q, n, _) = &self.columns[i];
+                *n == wanted && (wanted_qualifier.is_none() || q.as_deref() == wanted_qualifier.as_deref())
+            })
+            .collect();
+        match matches.as_slice() {
+            [i] => Ok((*i, self.columns[*i].2)),
+            [] => {
+                let shown = match qualifier {
+                    Some(q) => format!("{}.{}", q.value, name.value),
+                    None => name.value.clone(),
+                };
+                let available: Vec<&str> = self.columns.iter().map(|c| c.1.as_str()).collect();
+                Err(Error::bind(format!("column \"{shown}\" not found"))
+                    .with_span(span)
+                    .with_note(format!("available columns: {}", available.join(", "))))
+            }
+            _ => {
+                Err(Error::bind(format!("column reference \"{}\" is ambiguous", name.value)).with_span(span))
+            }
+        }
+    }
+}
+
+/// The type of a bound expression; `None` for a bare NULL, which fits every type.
+type Type = Option<DataType>;
+
+/// Aggregation context: group keys (as written) and the aggregates found so far.
+struct Aggregation {
+    group_by: Vec<Expr>,
+    group_types: Vec<Type>,
+    aggregates: Vec<(AggregateExpr, Expr)>,
+    aggregate_types: Vec<Type>,
+}
+
+fn is_numeric(t: Type) -> bool {
+    matches!(t, None | Some(DataType::BigInt) | Some(DataType::Double))
+}
+
+fn type_name(t: Type) -> String {
+    t.map_or("NULL".to_string(), |t| t.to_string())
+}
+
+/// Bind `expr` over `scope`; with `aggregation`, aggregate calls and group keys become
+/// columns of the aggregated row (group keys, then aggregates).
+fn bind_expr(
+    expr: &Expr,
+    scope: &Scope,
+    mut aggregation: Option<&mut Aggregation>,
+) -> Result<(ScalarExpr, Type)> {
+    let span = expr.span();
+    if let Some(agg) = aggregation.as_deref_mut()
+        && let Some(i) = agg.group_by.iter().position(|g| strip_nested(g) == strip_nested(expr))
+    {
+        return Ok((ScalarExpr::Column(i), agg.group_types[i]));
+    }
+    match expr {
+        Expr::Identifier(ident) => {
+            if aggregation.is_some() {
+                scope.resolve(None, ident, span)?;
+                return Err(Error::bind(format!(
+                    "column \"{}\" must appear in GROUP BY or be used in an aggregate",
+                    ident.value
+                ))
+                .with_span(span));
+            }
+            let (i, t) = scope.resolve(None, ident, span)?;
+            Ok((ScalarExpr::Column(i), Some(t)))
+        }
+        Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+            if aggregation.is_some() {
+                scope.resolve(Some(&parts[0]), &parts[1], span)?;
+                return Err(Error::bind(format!(
+                    "column \"{}.{}\" must appear in GROUP BY or be used in an aggregate",
+                    parts[0].value, parts[1].value
+                ))
+                .with_span(span));
+            }
+            let (i, t) = scope.resolve(Some(&parts[0]), &parts[1], span)?;
+            Ok((ScalarExpr::Column(i), Some(t)))
+        }
+        Expr::Value(value) => {
+            let (datum, t) = bind_value(&value.value, span)?;
+            Ok((ScalarExpr::Literal(datum), t))
+        }
+        Expr::Nested(inner) => bind_expr(inner, scope, aggregation),
+        Expr::UnaryOp { op, expr: inner } => {
+            let (e, t) = bind_expr(inner, scope, aggregation)?;
+            match op {
+                UnaryOperator::Not if matches!(t, None | Some(DataType::Boolean)) => {
+                    Ok((ScalarExpr::Unary(UnaryOp::Not, Box::new(e)), Some(DataType::Boolean)))
+                }
+                UnaryOperator::Minus if is_numeric(t) => {
+                    if let ScalarExpr::Literal(d) = &e {
+                        let negated = ScalarExpr::Unary(UnaryOp::Negate, Box::new(e.clone())).eval(&[]);
+                        if !d.is_null() {
+                            return Ok((ScalarExpr::Literal(negated), t));
+                        }
+                    }
+                    Ok((ScalarExpr::Unary(UnaryOp::Negate, Box::new(e)), t))
+                }
+                UnaryOperator::Plus if is_numeric(t) => Ok((e, t)),
+                _ => {
+                    Err(Error::bind(format!("operator {op} does not apply to {}", type_name(t)))
+                        .with_span(span))
+                }
+            }
+        }
+        Expr::BinaryOp { left, op, right } => {
+            let (l, lt) = bind_expr(left, scope, aggregation.as_deref_mut())?;
+            let (r, rt) = bind_expr(right, scope, aggregation)?;
+            bind_binary(op, l, lt, r, rt, span)
+        }
+        Expr::IsNull(inner) | Expr::IsNotNull(inner) => {
+            let (e, _) = bind_expr(inner, scope, aggregation)?;
+            Ok((ScalarExpr::IsNull(Box::new(e), matches!(expr, Expr::IsNotNull(_))), Some(DataType::Boolean)))
+        }
+        Expr::Cast { expr: inner, data_type, .. } => {
+            let (e, _) = bind_expr(inner, scope, aggregation)?;
+            let target = map_type(data_type).ok_or_else(|| {
+                Error::bind(format!("type {data_type} is not supported"))
+                    .with_span(span)
+                    .with_hint("use BIGINT, DOUBLE, TEXT or BOOLEAN")
+            })?;
+            Ok((ScalarExpr::Cast(Box::new(e), target), Some(target)))
+        }
+        Expr::Function(function) => bind_function(function, scope, aggregation, span),
+        other => Err(Error::bind(format!("expression \"{other}\" is not supported")).with_span(span)),
+    }
+}
+
+fn strip_nested(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Nested(inner) => strip_nested(inner),
+        other => other,
+    }
+}
+
+fn bind_value(value: &Value, span: Span) -> Result<(Datum, Type)> {
+    match value {
+        Value::Number(text, _) => {
+            if let Ok(i) = text.parse::<i64>() {
+                Ok((Datum::Int(i), Some(DataType::BigInt)))
+            } else if let Ok(d) = text.parse::<f64>() {
+                Ok((Datum::Double(d), Some(DataType::Double)))
+            } else {
+                Err(Error::bind(format!("number {text} is out of range")).with_span(span))
+            }
+        }
+        Value::SingleQuotedString(s) => Ok((Datum::Text(s.clone()), Some(DataType::Text))),
+        Value::Boolean(b) => Ok((Datum::Bool(*b), Some(DataType::Boolean))),
+        Value::Null => Ok((Datum::Null, None)),
+        other => Err(Error::bind(format!("literal {other} is not supported")).with_span(span)),
+    }
+}
+
+/// Map a SQL type name to an Ebb type.
+pub fn map_type(data_type: &sql::DataType) -> Option<DataType> {
+    use sql::DataType as T;
+    Some(match data_type {
+        T::BigInt(_) | T::Int(_) | T::Integer(_) | T::Int8(_) | T::Int64 | T::SmallInt(_) => DataType::BigInt,
+        T::Double(_) | T::DoublePrecision | T::Float(_) | T::Real | T::Float8 | T::Float64 => {
+            DataType::Double
+        }
+        T::Text | T::Varchar(_) | T::String(_) | T::CharVarying(_) => DataType::Text,
+        T::Boolean | T::Bool => DataType::Boolean,
+        _ => return None,
+    })
+}
+
+fn bind_binary(
+    op: &BinaryOperator,
+    l: ScalarExpr,
+    lt: Type,
+    r: ScalarExpr,
+    rt: Type,
+    span: Span,
+) -> Result<(ScalarExpr, Type)> {
+    let (op, result) = match op {
+        BinaryOperator::Plus
+        | BinaryOperator::Minus
+        | BinaryOperator::Multiply
+        | BinaryOperator::Divide
+        | BinaryOperator::Modulo => {
+            if !is_numeric(lt) || !is_numeric(rt) {
+                return Err(Error::bind(format!(
+                    "operator {op} needs numbers, found {} and {}",
+                    type_name(lt),
+                    type_name(rt)
+                ))
+                .with_span(span));
+            }
+            let result = if lt == Some(DataType::Double) || rt == Some(DataType::Double) {
+                Some(DataType::Double)
+            } else if lt.is_none() && rt.is_none() {
+                None
+            } else {
+                Some(DataType::BigInt)
+            };
+            let op = match op {
+                BinaryOperator::Plus => BinaryOp::Add,
+                BinaryOperator::Minus => BinaryOp::Sub,
+                BinaryOperator::Multiply => BinaryOp::Mul,
+                BinaryOperator::Divide => BinaryOp::Div,
+                _ => BinaryOp::Mod,
+            };
+            (op, result)
+        }
+        BinaryOperator::Eq
+        | BinaryOperator::NotEq
+        | BinaryOperator::Lt
+        | BinaryOperator::LtEq
+        | BinaryOperator::Gt
+        | BinaryOperator::GtEq => {
+            let comparable = lt.is_none() || rt.is_none() || lt == rt || (is_numeric(lt) && is_numeric(rt));
+            if !comparable {
+                return Err(Error::bind(format!("cannot compare {} with {}", type_name(lt), type_name(rt)))
+                    .with_span(span));
+            }
+            let op = match op {
+                BinaryOperator::Eq => BinaryOp::Eq,
+                BinaryOperator::NotEq => BinaryOp::NotEq,
+                BinaryOperator::Lt => BinaryOp::Lt,
+                BinaryOperator::LtEq => BinaryOp::LtEq,
+                BinaryOperator::Gt => BinaryOp::Gt,
+                _ => BinaryOp::GtEq,
+            };
+            (op, Some(DataType::Boolean))
+        }
+        BinaryOperator::And | BinaryOperator::Or => {
+            for t in [lt, rt] {
+                if !matches!(t, None | Some(DataType::Boolean)) {
+                    return Err(Error::bind(format!(
+                        "operator {op} needs BOOLEAN operands, found {}",
+                        type_name(t)
+                    ))
+                    .with_span(span));
+                }
+            }
+            (
+                if matches!(op, BinaryOperator::And) { BinaryOp::And } else { BinaryOp::Or },
+                Some(DataType::Boolean),
+            )
+        }
+        BinaryOperator::StringConcat => (BinaryOp::Concat, Some(DataType::Text)),
+        other => return Err(Error::bind(format!("operator {other} is not supported")).with_span(span)),
+    };
+    Ok((ScalarExpr::Binary(op, Box::new(l), Box::new(r)), result))
+}
+
+fn function_args(function: &sql::Function, span: Span) -> Result<(Vec<&Expr>, bool)> {
+    let mut exprs = Vec::new();
+    let mut star = false;
+    match &function.args {
+        FunctionArguments::None => {}
+        FunctionArguments::List(list) => {
+            if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+                return Err(
+                    Error::bind(format!("function call \"{function}\" is not supported")).with_span(span)
+                );
+            }
+            for arg in &list.args {
+                match arg {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => exprs.push(e),
+                    FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => star = true,
+                    _ => {
+                        return Err(Error::bind(format!("argument of \"{function}\" is not supported"))
+                            .with_span(span));
+                    }
+                }
+            }
+        }
+        FunctionArguments::Subquery(_) => {
+            return Err(Error::bind("subqueries are not supported").with_span(span));
+        }
+    }
+    Ok((exprs, star))
+}
+
+fn bind_function(
+    function: &sql::Function,
+    scope: &Scope,
+    aggregation: Option<&mut Aggregation>,
+    span: Span,
+) -> Result<(ScalarExpr, Type)> {
+    let name = function.name.to_string().to_lowercase();
+    let (args, star) = function_args(function, span)?;
+    let aggregate = match name.as_str() {
+        "count" => Some(AggregateFunc::Count),
+        "sum" => Some(AggregateFunc::Sum),
+        "min" => Some(AggregateFunc::Min),
+        "max" => Some(AggregateFunc::Max),
+        "avg" => Some(AggregateFunc::Avg),
+        _ => None,
+    };
+    if let Some(func) = aggregate {
+        let Some(agg) = aggregation else {
+            return Err(Error::bind(format!("aggregate {name}() is not allowed here")).with_span(span));
+        };
+        let arg = match (func, star, args.as_slice()) {
+            (AggregateFunc::Count, true, []) => None,
+            (_, false, [arg]) => Some(*arg),
+            _ => return Err(Error::bind(format!("{name}() takes exactly one argument")).with_span(span)),
+        };
+        let (bound, arg_type) = match arg {
+            Some(arg) => {
+                let (e, t) = bind_expr(arg, scope, None).map_err(|e| {
+                    if e.message().contains("aggregate") {
+                        Error::bind("aggregates cannot be nested").with_span(span)
+                    } else {
+                        e
+                    }
+                })?;
+                (Some(e), t)
+            }
+            None => (None, None),
+        };
+        let result = match func {
+            AggregateFunc::Count => Some(DataType::BigInt),
+            AggregateFunc::Avg => {
+                if !is_numeric(arg_type) {
+                    return Err(Error::bind(format!("avg() needs a number, found {}", type_name(arg_type)))
+                        .with_span(span));
+                }
+                Some(DataType::Double)
+            }
+            AggregateFunc::Sum => {
+                if !is_numeric(arg_type) {
+                    return Err(Error::bind(format!("sum() needs a number, found {}", type_name(arg_type)))
+                        .with_span(span));
+                }
+                arg_type
+            }
+            AggregateFunc::Min | AggregateFunc::Max => arg_type,
+        };
+        let position = agg.group_by.len() + agg.aggregates.len();
+        agg.aggregates.push((AggregateExpr { func, arg: bound }, Expr::Function(function.clone())));
+        agg.aggregate_types.push(result);
+        return Ok((ScalarExpr::Column(position), result));
+    }
+    let Some(func) = Function::by_name(&name) else {
+        return Err(Error::bind(format!("function \"{name}\" not found")).with_span(span).with_hint(
+            "scalar functions: abs, round, floor, ceil, sqrt, lower, upper, length, trim, coalesce, nullif, greatest, least; aggregates: count, sum, min, max, avg",
+        ));
+    };
+    if star {
+        return Err(Error::bind(format!("{name}(*) is not allowed")).with_span(span));
+    }
+    let mut bound = Vec::new();
+    let mut types = Vec::new();
+    let mut aggregation = aggregation;
+    for arg in &args {
+        let (e, t) = bind_expr(arg, scope, aggregation.as_deref_mut())?;
+        bound.push(e);
+        types.push(t);
+    }
+    let arity_ok = match func {
+        Function::Coalesce | Function::Greatest | Function::Least => !args.is_empty(),
+        Function::NullIf => args.len() == 2,
+        _ => args.len() == 1,
+    };
+    if !arity_ok {
+        return Err(Error::bind(format!("wrong number of arguments to {name}()")).with_span(span));
+    }
+    let result = match func {
+        Function::Abs | Function::Round | Function::Floor | Function::Ceil => {
+            if !is_numeric(types[0]) {
+                return Err(Error::bind(format!("{name}() needs a number, found {}", type_name(types[0])))
+                    .with_span(span));
+            }
+            types[0]
+        }
+        Function::Sqrt => {
+            if !is_numeric(types[0]) {
+                return Err(Error::bind(format!("{name}() needs a number, found {}", type_name(types[0])))
+                    .with_span(span));
+            }
+            Some(DataType::Double)
+        }
+        Function::Lower | Function::Upper | Function::Trim | Function::Length => {
+            if !matches!(types[0], None | Some(DataType::Text)) {
+                return Err(Error::bind(format!("{name}() needs TEXT, found {}", type_name(types[0])))
+                    .with_span(span));
+            }
+            if func == Function::Length { Some(DataType::BigInt) } else { Some(DataType::Text) }
+        }
+        Function::Coalesce | Function::NullIf | Function::Greatest | Function::Least => {
+            let known: Vec<DataType> = types.iter().flatten().copied().collect();
+            if known.iter().all(|t| *t == DataType::BigInt) {
+                known.first().copied()
+            } else if known.iter().all(|t| matches!(t, DataType::BigInt | DataType::Double)) {
+                // Mixed integers and doubles: compute in doubles.
+                bound = bound.into_iter().map(|e| ScalarExpr::Cast(Box::new(e), DataType::Double)).collect();
+                Some(DataType::Double)
+            } else if known.windows(2).all(|w| w[0] == w[1]) {
+                known.first().copied()
+            } else {
+                return Err(
+                    Error::bind(format!("arguments of {name}() have different types")).with_span(span)
+                );
+            }
+        }
+    };
+    Ok((ScalarExpr::Call(func, bound), result))
+}
+
+/// A bound `CREATE SOURCE`.
+pub fn bind_create_source(catalog: &Catalog, stmt: &ast::CreateSource, id: ObjectId) -> Result<SourceDesc> {
+    let name = stmt.name.value.to_lowercase();
+    if catalog.get(&name).is_some() {
+        return Err(Error::bind(format!("\"{name}\" already exists")).with_span(stmt.name.span));
+    }
+    let mut columns: Vec<Column> = Vec::new();
+    for def in &stmt.columns {
+        let column = def.name.value.to_lowercase();
+        if columns.iter().any(|c| c.name == column) {
+            return Err(
+                Error::bind(format!("column \"{column}\" is declared twice")).with_span(def.name.span)
+            );
+        }
+        columns.push(Column::new(column, def.data_type));
+    }
+    let time_name = stmt.time_column.value.to_lowercase();
+    let Some(time_column) = columns.iter().position(|c| c.name == time_name) else {
+        return Err(Error::bind(format!("TIME column \"{time_name}\" is not a column of \"{name}\""))
+            .with_span(stmt.time_column.span));
+    };
+    if columns[time_column].data_type != DataType::BigInt {
+        return Err(Error::bind(format!(
+            "TIME column \"{time_name}\" must be BIGINT, not {}",
+            columns[time_column].data_type
+        ))
+        .with_span(stmt.time_column.span));
+    }
+    Ok(SourceDesc {
+        id,
+        name,
+        columns,
+        time_column,
+        lateness: stmt.lateness.as_ref().map_or(0, |l| l.value),
+        keep_history: matches!(stmt.history, ast::History::KeepAll),
+    })
+}
+
+/// The one relation a query reads, with its alias.
+struct From<'a> {
+    object: &'a Object,
+    scope: Scope,
+}
+
+fn bind_from<'a>(catalog: &'a Catalog, select: &sql::Select, span: Span) -> Result<From<'a>> {
+    let [table] = select.from.as_slice() else {
+        return Err(if select.from.is_empty() {
+            Error::bind("a query needs FROM a source or view").with_span(span)
+        } else {
+            Error::bind("reading from several relations is not supported; use one source or view")
+                .with_span(select.from[1].relation.span())
+        });
+    };
+    if let Some(join) = table.joins.first() {
+        return Err(Error::bind("joins are not supported yet").with_span(join.relation.span()));
+    }
+    let TableFactor::Table { name, alias, .. } = &table.relation else {
+        return Err(Error::bind("FROM must name a source or view").with_span(table.relation.span()));
+    };
+    let object_name = name.to_string().to_lowercase();
+    let Some(object) = catalog.get(&object_name) else {
+        return Err(Error::bind(format!("source or view \"{object_name}\" not found")).with_span(name.span()));
+    };
+    let scope = Scope::of(object.name(), alias.as_ref().map(|a| a.name.value.as_str()), object.columns());
+    Ok(From { object, scope })
+}
+
+fn select_of(query: &sql::Query) -> Result<&sql::Select> {
+    if query.with.is_some() {
+        return Err(Error::bind("WITH is not supported").with_span(query.span()));
+    }
+    match query.body.as_ref() {
+        SetExpr::Select(select) => {
+            if select.distinct.is_some() {
+                return Err(Error::bind("SELECT DISTINCT is not supported").with_span(select.span()));
+            }
+            Ok(select)
+        }
+        other => Err(Error::bind("only SELECT queries are supported").with_span(other.span())),
+    }
+}
+
+/// Output columns of a projection list: expressions, names, types.
+fn bind_projection(
+    select: &sql::Select,
+    scope: &Scope,
+    mut aggregation: Option<&mut Aggregation>,
+) -> Result<(Vec<ScalarExpr>, Vec<Column>)> {
+    let mut exprs = Vec::new();
+    let mut columns: Vec<Column> = Vec::new();
+    for item in &select.projection {
+        match item {
+            SelectItem::Wildcard(_) => {
+                if aggregation.is_some() {
+                    return Err(Error::bind("SELECT * cannot be used with GROUP BY").with_span(item.span()));
+                }
+                for (i, (_, name, t)) in scope.columns.iter().enumerate() {
+                    exprs.push(ScalarExpr::Column(i));
+                    columns.push(Column::new(name.clone(), *t));
+                }
+            }
+            SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => {
+                let (e, t) = bind_expr(expr, scope, aggregation.as_deref_mut())?;
+                let name = match item {
+                    SelectItem::ExprWithAlias { alias, .. } => alias.value.to_lowercase(),
+                    _ => match strip_nested(expr) {
+                        Expr::Identifier(ident) => ident.value.to_lowercase(),
+                        Expr::CompoundIdentifier(parts) => {
+                            parts.last().map(|p| p.value.to_lowercase()).unwrap_or_default()
+                        }
+                        Expr::Function(f) => f.name.to_string().to_lowercase(),
+                        _ => format!("column{}", columns.len() + 1),
+                    },
+                };
+                exprs.push(e);
+                columns.push(Column::new(name, t.unwrap_or(DataType::Text)));
+            }
+            other => {
+                return Err(
+                    Error::bind(format!("select item \"{other}\" is not supported")).with_span(other.span())
+                );
+            }
+        }
+    }
+    Ok((exprs, columns))
+}
+
+fn bind_where(select: &sql::Select, scope: &Scope) -> Result<Option<ScalarExpr>> {
+    let Some(selection) = &select.selection else { return Ok(None) };
+    let (e, t) = bind_expr(selection, scope, None)?;
+    if !matches!(t, None | Some(DataType::Boolean)) {
+        return Err(
+            Error::bind(format!("WHERE must be BOOLEAN, not {}", type_name(t))).with_span(selection.span())
+        );
+    }
+    Ok(Some(e))
+}
+
+fn reject_unsupported_clauses(query: &sql::Query, select: &sql::Select, in_view: bool) -> Result<()> {
+    if in_view {
+        if let Some(order_by) = &query.order_by {
+            return Err(Error::bind("a view has no order; ORDER BY belongs in the SELECT that reads it")
+                .with_span(order_by.span()));
+        }
+        if let Some(limit) = &query.limit_clause {
+            return Err(Error::bind(
+                "LIMIT is not supported in views; use RETAIN TOP n PER ... to bound a view",
+            )
+            .with_span(limit.span()));
+        }
+        if !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty())
+            || select.having.is_some()
+        {
+            return Err(Error::bind("GROUP BY in views is not supported yet").with_span(select.span()));
+        }
+    }
+    Ok(())
+}
+
+/// The position of the TIME column in the rows `plan` produces, if they carry it unchanged.
+fn time_column(plan: &Plan, catalog: &Catalog) -> Option<usize> {
+    match &plan.node {
+        PlanNode::Source { id, .. } => catalog.source(*id).ok().map(|s| s.time_column),
+        PlanNode::Filter { input, .. } | PlanNode::Retain { input, .. } => time_column(input, catalog),
+        PlanNode::Project { input, exprs } => {
+            let inner = time_column(input, catalog)?;
+            exprs.iter().position(|e| *e == ScalarExpr::Column(inner))
+        }
+    }
+}
+
+/// Bind `CREATE VIEW`: the plan `FROM → WHERE → RETAIN → projection`.
+pub fn bind_create_view(catalog: &Catalog, stmt: &ast::CreateView, span: Span) -> Result<Plan> {
+    let name = stmt.name.value.to_lowercase();
+    if catalog.get(&name).is_some() {
+        return Err(Error::bind(format!("\"{name}\" already exists")).with_span(stmt.name.span));
+    }
+    let select = select_of(&stmt.query)?;
+    reject_unsupported_clauses(&stmt.query, select, true)?;
+    let from = bind_from(catalog, select, span)?;
+    let mut plan = match from.object {
+        Object::Source(source) => Plan {
+            node: PlanNode::Source { id: source.id, name: source.name.clone() },
+            columns: source.columns.clone(),
+        },
+        Object::View(view) => view.plan.clone(),
+    };
+    if let Some(predicate) = bind_where(select, &from.scope)? {
+        plan = Plan {
+            columns: plan.columns.clone(),
+            node: PlanNode::Filter { input: Box::new(plan), predicate },
+        };
+    }
+    if let Some(retain) = &stmt.retain {
+        if !plan.is_append_only() {
+            return Err(Error::bind(format!(
+                "RETAIN needs an append-only input, but \"{}\" can retract rows",
+                from.object.name()
+            ))
+            .with_span(retain.span)
+            .with_note("a retention rule drops the rows it no longer needs, assuming that dropping them never changes its output; that holds only when its input never retracts")
+            .with_hint("apply the rule to the source directly"));
+        }
+        let rule = bind_retain(catalog, &retain.rule, &plan, &from.scope, retain.span)?;
+        plan = Plan {
+            columns: plan.columns.clone(),
+            node: PlanNode::Retain {
+                input: Box::new(plan),
+                rule,
+                delay: retain.delay.as_ref().map_or(1, |d| d.value),
+                feedback: true,
+            },
+        };
+    }
+    let (exprs, columns) = bind_projection(select, &from.scope, None)?;
+    let identity = exprs.len() == plan.columns.len()
+        && exprs.iter().enumerate().all(|(i, e)| *e == ScalarExpr::Column(i));
+    if !identity {
+        plan = Plan { node: PlanNode::Project { input: Box::new(plan), exprs }, columns };
+    } else {
+        plan.columns = columns;
+    }
+    Ok(plan)
+}
+
+fn bind_retain(
+    catalog: &Catalog,
+    rule: &ast::RetainRule,
+    input: &Plan,
+    scope: &Scope,
+    span: Span,
+) -> Result<RetainRule> {
+    let bind_keys = |per: &[Expr]| -> Result<Vec<ScalarExpr>> {
+        per.iter().map(|e| bind_expr(e, scope, None).map(|(e, _)| e)).collect()
+    };
+    match rule {
+        ast::RetainRule::Latest { n, per } => {
+            let Some(time) = time_column(input, catalog) else {
+                return Err(Error::bind("RETAIN LATEST needs the input's TIME column").with_span(span));
+            };
+            if n.value == 0 {
+                return Err(Error::bind("RETAIN LATEST needs n of at least 1").with_span(n.span));
+            }
+            Ok(RetainRule {
+                kind: RetainKind::Latest,
+                key: bind_keys(per)?,
+                rank: ScalarExpr::Column(time),
+                descending: true,
+                limit: n.value,
+            })
+        }
+        ast::RetainRule::Top { n, per, by, descending } => {
+            if n.value == 0 {
+                return Err(Error::bind("RETAIN TOP needs n of at least 1").with_span(n.span));
+            }
+            let (rank, _) = bind_expr(by, scope, None)?;
+            Ok(RetainRule {
+                kind: RetainKind::Top,
+                key: bind_keys(per)?,
+                rank,
+                descending: *descending,
+                limit: n.value,
+            })
+        }
+        ast::RetainRule::Winner { .. } | ast::RetainRule::Unmatched => {
+            Err(Error::bind("RETAIN WINNER and RETAIN UNMATCHED are not supported yet").with_span(span))
+        }
+    }
+}
+
+/// Bind a read.
+pub fn bind_query(catalog: &Catalog, query: &sql::Query, span: Span) -> Result<QueryPlan> {
+    let select = select_of(query)?;
+    reject_unsupported_clauses(query, select, false)?;
+    let from = bind_from(catalog, select, span)?;
+    let filter = bind_where(select, &from.scope)?;
+    let group_by = match &select.group_by {
+        GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs.clone(),
+        other => return Err(Error::bind("GROUP BY ALL is not supported").with_span(other.span())),
+    };
+    let has_aggregate_call = select.projection.iter().any(|item| {
+        let text = item.to_string().to_lowercase();
+        ["count(", "sum(", "min(", "max(", "avg("].iter().any(|f| text.contains(f))
+    });
+    let mut aggregation = if !group_by.is_empty() || has_aggregate_call || select.having.is_some() {
+        let mut group_types = Vec::new();
+        let mut group_exprs = Vec::new();
+        for g in &group_by {
+            let (e, t) = bind_expr(g, &from.scope, None)?;
+            group_exprs.push(e);
+            group_types.push(t);
+        }
+        Some((
+            Aggregation { group_by, group_types, aggregates: Vec::new(), aggregate_types: Vec::new() },
+            group_exprs,
+        ))
+    } else {
+        None
+    };
+    let (mut project, columns) = bind_projection(select, &from.scope, aggregation.as_mut().map(|(a, _)| a))?;
+    let having = match &select.having {
+        Some(having) => {
+            let (e, _) = bind_expr(having, &from.scope, aggregation.as_mut().map(|(a, _)| a))?;
+            Some(e)
+        }
+        None => None,
+    };
+    let mut order_by = Vec::new();
+    if let Some(order) = &query.order_by {
+        let OrderByKind::Expressions(exprs) = &order.kind else {
+            return Err(Error::bind("ORDER BY ALL is not supported").with_span(order.span()));
+        };
+        for item in exprs {
+            let descending = matches!(item.options.sort, Some(OrderBySort::Desc));
+            let by_name = match strip_nested(&item.expr) {
+                Expr::Identifier(ident) => columns.iter().position(|c| c.name == ident.value.to_lowercase()),
+                Expr::Value(v) => match &v.value {
+                    Value::Number(n, _) => {
+                        let position: usize = n.parse().unwrap_or(0);
+                        if position == 0 || position > columns.len() {
+                            return Err(Error::bind(format!(
+                                "ORDER BY position {n} is not in the select list"
+                            ))
+                            .with_span(item.expr.span()));
+                        }
+                        Some(position - 1)
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            let position = match by_name {
+                Some(position) => position,
+                None => {
+                    let (e, _) = bind_expr(&item.expr, &from.scope, aggregation.as_mut().map(|(a, _)| a))?;
+                    project.push(e);
+                    project.len() - 1
+                }
+            };
+            order_by.push((position, descending));
+        }
+    }
+    let limit = match &query.limit_clause {
+        None => None,
+        Some(LimitClause::LimitOffset { limit: Some(limit), offset: None, limit_by })
+            if limit_by.is_empty() =>
+        {
+            match bind_expr(limit, &Scope::default(), None)? {
+                (ScalarExpr::Literal(Datum::Int(n)), _) if n >= 0 => Some(n as u64),
+                _ => return Err(Error::bind("LIMIT needs a non-negative integer").with_span(limit.span())),
+            }
+        }
+        Some(LimitClause::LimitOffset { limit: None, offset: None, .. }) => None,
+        Some(other) => return Err(Error::bind("OFFSET is not supported").with_span(other.span())),
+    };
+    let aggregate = aggregation.map(|(agg, group_exprs)| AggregatePlan {
+        group_by: group_exprs,
+        aggregates: agg.aggregates.into_iter().map(|(a, _)| a).collect(),
+    });
+    Ok(QueryPlan { from: from.object.id(), filter, aggregate, having, project, order_by, limit, columns })
+}
+
+/// Bind `INSERT` values: one typed row per VALUES tuple, in the source's column order.
+pub fn bind_insert(source: &SourceDesc, stmt: &ast::Insert) -> Result<Vec<Vec<Datum>>> {
+    let positions: Vec<usize> = if stmt.columns.is_empty() {
+        (0..source.columns.len()).collect()
+    } else {
+        let mut positions = Vec::new();
+        for ident in &stmt.columns {
+            let name = ident.value.to_lowercase();
+            let Some(p) = source.columns.iter().position(|c| c.name == name) else {
+                return Err(Error::bind(format!("column \"{name}\" not found in \"{}\"", source.name))
+                    .with_span(ident.span));
+            };
+            if positions.contains(&p) {
+                return Err(Error::bind(format!("column \"{name}\" is named twice")).with_span(ident.span));
+            }
+            positions.push(p);
+        }
+        positions
+    };
+    let mut rows = Vec::with_capacity(stmt.rows.len());
+    for values in &stmt.rows {
+        if values.len() != positions.len() {
+            let span = values.first().map(|v| v.span()).unwrap_or_else(Span::empty);
+            return Err(Error::bind(format!("expected {} values, found {}", positions.len(), values.len()))
+                .with_span(span));
+        }
+        let mut row = vec![Datum::Null; source.columns.len()];
+        for (value, &p) in values.iter().zip(&positions) {
+            let (e, t) = bind_expr(value, &Scope::default(), None).map_err(|e| {
+                if e.message().contains("not found") {
+                    Error::bind("VALUES must be constants").with_span(value.span())
+                } else {
+                    e
+                }
+            })?;
+            let column = &source.columns[p];
+            row[p] = coerce(e.eval(&[]), t, column).map_err(|e| e.with_span(value.span()))?;
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Fit a value of type `from` into `column`: integers widen to doubles; nothing else converts.
+pub fn coerce(datum: Datum, from: Type, column: &Column) -> Result<Datum> {
+    match (datum, from, column.data_type) {
+        (Datum::Null, _, _) => Ok(Datum::Null),
+        (Datum::Int(i), _, DataType::Double) => Ok(Datum::Double(i as f64)),
+        (d, Some(t), want) if t == want => Ok(d),
+        (d, _, want) => Err(Error::data(format!(
+            "value {d} has type {}, but column \"{}\" is {want}",
+            type_name(from),
+            column.name
+        ))),
+    }
+}

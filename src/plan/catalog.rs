@@ -1,0 +1,151 @@
+//! The catalog: the sources and views that exist, their columns, and who depends on whom.
+//!
+//! Names are case-insensitive (stored lowercase) and shared by sources and views. The
+//! catalog is only changed after a statement has bound and the engine has accepted it.
+
+use std::collections::BTreeMap;
+
+use super::Plan;
+use crate::error::{Error, Result};
+use crate::repr::Column;
+
+/// Identifies a source or a view for the lifetime of a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectId(pub u64);
+
+/// A source: an append-only input with an event-time column.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceDesc {
+    /// Its id.
+    pub id: ObjectId,
+    /// Its name.
+    pub name: String,
+    /// Its columns.
+    pub columns: Vec<Column>,
+    /// The position of the BIGINT column that carries event time.
+    pub time_column: usize,
+    /// How far behind the newest time seen a row may still arrive.
+    pub lateness: u64,
+    /// Whether the source keeps every row it received (so it can be read, and views created
+    /// later see its past).
+    pub keep_history: bool,
+}
+
+/// A view: a named dataflow plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ViewDesc {
+    /// Its id.
+    pub id: ObjectId,
+    /// Its name.
+    pub name: String,
+    /// Its plan.
+    pub plan: Plan,
+    /// The statement that created it, for `SHOW VIEWS`.
+    pub sql: String,
+}
+
+/// A catalog entry.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Object {
+    /// A source.
+    Source(SourceDesc),
+    /// A view.
+    View(ViewDesc),
+}
+
+impl Object {
+    /// The object's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Object::Source(s) => &s.name,
+            Object::View(v) => &v.name,
+        }
+    }
+
+    /// The object's id.
+    pub fn id(&self) -> ObjectId {
+        match self {
+            Object::Source(s) => s.id,
+            Object::View(v) => v.id,
+        }
+    }
+
+    /// The object's columns.
+    pub fn columns(&self) -> &[Column] {
+        match self {
+            Object::Source(s) => &s.columns,
+            Object::View(v) => &v.plan.columns,
+        }
+    }
+}
+
+/// All sources and views.
+#[derive(Clone, Debug, Default)]
+pub struct Catalog {
+    objects: BTreeMap<ObjectId, Object>,
+    next_id: u64,
+}
+
+impl Catalog {
+    /// A fresh id, never handed out before.
+    pub fn allocate_id(&mut self) -> ObjectId {
+        self.next_id += 1;
+        ObjectId(self.next_id)
+    }
+
+    /// Look an object up by (case-insensitive) name.
+    pub fn get(&self, name: &str) -> Option<&Object> {
+        let name = name.to_lowercase();
+        self.objects.values().find(|o| o.name() == name)
+    }
+
+    /// Look an object up by id.
+    pub fn by_id(&self, id: ObjectId) -> Option<&Object> {
+        self.objects.get(&id)
+    }
+
+    /// The source with this id.
+    pub fn source(&self, id: ObjectId) -> Result<&SourceDesc> {
+        match self.objects.get(&id) {
+            Some(Object::Source(s)) => Ok(s),
+            _ => Err(Error::engine(format!("no source with id {}", id.0))),
+        }
+    }
+
+    /// Every source, in creation order.
+    pub fn sources(&self) -> impl Iterator<Item = &SourceDesc> {
+        self.objects.values().filter_map(|o| match o {
+            Object::Source(s) => Some(s),
+            Object::View(_) => None,
+        })
+    }
+
+    /// Every view, in creation order.
+    pub fn views(&self) -> impl Iterator<Item = &ViewDesc> {
+        self.objects.values().filter_map(|o| match o {
+            Object::View(v) => Some(v),
+            Object::Source(_) => None,
+        })
+    }
+
+    /// Add an object; its name must be free (checked by the binder).
+    pub fn insert(&mut self, object: Object) {
+        self.objects.insert(object.id(), object);
+    }
+
+    /// Remove an object.
+    pub fn remove(&mut self, id: ObjectId) -> Option<Object> {
+        self.objects.remove(&id)
+    }
+
+    /// The views that read `id`.
+    pub fn dependents(&self, id: ObjectId) -> Vec<&ViewDesc> {
+        self.views()
+            .filter(|v| {
+                let mut sources = Vec::new();
+                v.plan.sources(&mut sources);
+                sources.contains(&id)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,46 @@
+//! Rendering: a view's [`Plan`] becomes a differential dataflow, node for node.
+//!
+//! In: a bound [`Plan`] and a [`Context`] that hands out source collections. Out: the view's
+//! rows as a collection of [`EncodedRow`]s, plus the arrangements that hold state (for
+//! `SHOW STATS`). Each plan node has one render function in the file of the same name;
+//! rendering never re-plans or re-checks: the binder has already refused what cannot run.
+
+mod filter;
+mod project;
+mod retain;
+mod source;
+
+pub use source::{HistoryTrace as OutputTrace, SourceInput, SourceInputs};
+
+use differential_dataflow::VecCollection;
+use timely::dataflow::Scope;
+
+use crate::engine::arrangement::StateHandle;
+use crate::plan::{Plan, PlanNode};
+use crate::repr::EncodedRow;
+
+/// The dataflow time: event-time units (see `docs/architecture.md`, "Time").
+pub type Time = u64;
+/// A collection of encoded rows.
+pub type Rows<'scope> = VecCollection<'scope, Time, EncodedRow, i64>;
+
+/// What rendering one view needs from, and leaves with, the worker.
+pub struct Context<'a> {
+    /// Where source rows come from.
+    pub sources: &'a mut SourceInputs,
+    /// The arrangements the view holds, named, for stats and compaction.
+    pub state: Vec<(String, Box<dyn StateHandle>)>,
+}
+
+/// Render `plan` into `scope`.
+pub fn render<'scope>(scope: Scope<'scope, Time>, plan: &Plan, ctx: &mut Context<'_>) -> Rows<'scope> {
+    match &plan.node {
+        PlanNode::Source { id, .. } => source::render(scope, *id, ctx),
+        PlanNode::Filter { input, predicate } => filter::render(render(scope, input, ctx), predicate.clone()),
+        PlanNode::Project { input, exprs } => project::render(render(scope, input, ctx), exprs.clone()),
+        PlanNode::Retain { input, rule, delay, feedback } => {
+            let rows = render(scope, input, ctx);
+            retain::render(scope, rows, rule, *delay, *feedback, ctx)
+        }
+    }
+}

@@ -1,0 +1,514 @@
+//! The session: the one entry point, and the pipeline in one place.
+//!
+//! ```text
+//! text ─ sql::parse ─▶ Statement ─ plan::bind ─▶ Plan / QueryPlan ─ render (in the engine) ─▶ dataflow
+//!                                                        └─ peek::evaluate over gathered rows ─▶ Output
+//! ```
+//!
+//! In: statement text. Out: one [`Output`] per statement. Guarantees: statements run in
+//! order and the first error stops the script; a statement that fails changes nothing
+//! (everything is checked — names, types, late rows, CSV — before any command reaches the
+//! engine); event time never comes from the wall clock. The session owns each source's
+//! clock (see "Time" in `docs/architecture.md`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::engine::{Command, Engine, Reply};
+use crate::error::{Error, Result, Span};
+use crate::plan::catalog::Object;
+use crate::plan::{Catalog, ObjectId, SourceDesc, ViewDesc, bind, explain};
+use crate::render::Time;
+use crate::repr::{DataType, Datum, row};
+use crate::sql::{self, Statement, StatementKind, ast};
+use crate::{peek, plan};
+
+/// What a statement produced.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// A result set.
+    Rows {
+        /// Column names.
+        columns: Vec<String>,
+        /// Rows.
+        rows: Vec<Vec<Datum>>,
+    },
+    /// Text to show as it is (EXPLAIN).
+    Text(String),
+    /// A short acknowledgement (`CREATE VIEW`, `INSERT 3`).
+    Status(String),
+}
+
+/// How to start a session.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    /// Timely worker threads.
+    pub workers: usize,
+    /// The folder relative paths (COPY) are resolved against.
+    pub base_dir: PathBuf,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions { workers: 1, base_dir: PathBuf::from(".") }
+    }
+}
+
+/// A source's event-time clock.
+#[derive(Clone, Copy, Debug, Default)]
+struct Clock {
+    /// The newest event time seen.
+    newest: Option<u64>,
+    /// Rows older than this are late.
+    frontier: u64,
+}
+
+/// A running Ebb: a catalog, source clocks, and the engine.
+pub struct Session {
+    catalog: Catalog,
+    clocks: BTreeMap<ObjectId, Clock>,
+    engine: Engine,
+    base_dir: PathBuf,
+    next_worker: usize,
+}
+
+impl Session {
+    /// Start a session with its workers.
+    pub fn new(options: SessionOptions) -> Result<Session> {
+        Ok(Session {
+            catalog: Catalog::default(),
+            clocks: BTreeMap::new(),
+            engine: Engine::start(options.workers)?,
+            base_dir: options.base_dir,
+            next_worker: 0,
+        })
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Run every statement of `text` in order, handing each output to `on_output` as soon as
+    /// it is ready; stop at the first error. Nothing runs if the text does not parse.
+    pub fn execute_each(&mut self, text: &str, mut on_output: impl FnMut(Output)) -> Result<()> {
+        for statement in sql::parse(text)? {
+            on_output(self.execute_statement(&statement, text)?);
+        }
+        Ok(())
+    }
+
+    /// Run every statement of `text`, collecting the outputs.
+    pub fn execute(&mut self, text: &str) -> Result<Vec<Output>> {
+        let mut outputs = Vec::new();
+        self.execute_each(text, |o| outputs.push(o))?;
+        Ok(outputs)
+    }
+
+    /// Run one parsed statement; `text` is the script it came from.
+    pub fn execute_statement(&mut self, statement: &Statement, text: &str) -> Result<Output> {
+        let span = statement.span;
+        match &statement.kind {
+            StatementKind::CreateSource(create) => {
+                let id = self.catalog.allocate_id();
+                let source = bind::bind_create_source(&self.catalog, create, id)?;
+                let frontier = self.read_time();
+                self.engine.broadcast(Command::CreateSource {
+                    id,
+                    keep_history: source.keep_history,
+                    frontier,
+                })?;
+                self.clocks.insert(id, Clock { newest: None, frontier });
+                self.catalog.insert(Object::Source(source));
+                Ok(Output::Status("CREATE SOURCE".into()))
+            }
+            StatementKind::CreateView(create) => {
+                let plan = bind::bind_create_view(&self.catalog, create, span)?;
+                self.refuse_views_missing_history(&plan, span)?;
+                let id = self.catalog.allocate_id();
+                let name = create.name.value.to_lowercase();
+                let sql = slice(text, span).to_string();
+                self.engine.broadcast(Command::CreateView { id, plan: Arc::new(plan.clone()) })?;
+                self.catalog.insert(Object::View(ViewDesc { id, name, plan, sql }));
+                Ok(Output::Status("CREATE VIEW".into()))
+            }
+            StatementKind::Insert(insert) => {
+                let source = self.source_named(&insert.source)?.clone();
+                let rows = bind::bind_insert(&source, insert).map_err(|e| e.with_span(span))?;
+                let count = rows.len();
+                self.insert_rows_checked(&source, rows, |i| format!("row {}", i + 1))
+                    .map_err(|e| e.with_span(span))?;
+                Ok(Output::Status(format!("INSERT {count}")))
+            }
+            StatementKind::Copy(copy) => {
+                let source = self.source_named(&copy.source)?.clone();
+                let path = self.base_dir.join(&copy.path.value);
+                let rows = read_csv(&path, &source, copy.header, copy.delimiter)
+                    .map_err(|e| e.with_span(copy.path.span))?;
+                let lines = rows.iter().map(|(line, _)| *line).collect::<Vec<_>>();
+                let count = rows.len();
+                let display = path.display().to_string();
+                self.insert_rows_checked(&source, rows.into_iter().map(|(_, r)| r).collect(), |i| {
+                    format!("{display}:{}", lines[i])
+                })
+                .map_err(|e| e.with_span(span))?;
+                Ok(Output::Status(format!("COPY {count}")))
+            }
+            StatementKind::AdvanceTo(advance) => {
+                let time = self.read_time().max(advance.time.value);
+                self.advance_all(time)?;
+                Ok(Output::Status(format!("ADVANCE TO {time}")))
+            }
+            StatementKind::Query(query) => {
+                let plan = bind::bind_query(&self.catalog, query, span)?;
+                let rows = self.read(plan.from)?;
+                let columns = plan.columns.iter().map(|c| c.name.clone()).collect();
+                Ok(Output::Rows { columns, rows: peek::evaluate(&plan, rows) })
+            }
+            StatementKind::ExplainView(name) => match self.catalog.get(&name.value) {
+                Some(Object::View(view)) => Ok(Output::Text(explain::explain_view(view, &self.catalog))),
+                Some(Object::Source(_)) => {
+                    Err(Error::bind(format!("\"{}\" is a source, not a view", name.value))
+                        .with_span(name.span)
+                        .with_hint("SHOW SOURCES describes sources"))
+                }
+                None => Err(Error::bind(format!("view \"{}\" not found", name.value)).with_span(name.span)),
+            },
+            StatementKind::Show(ast::Show::Sources) => Ok(self.show_sources()),
+            StatementKind::Show(ast::Show::Views) => Ok(self.show_views()),
+            StatementKind::Show(ast::Show::Stats) => self.show_stats(),
+            StatementKind::Drop(drop) => self.drop_object(drop),
+        }
+    }
+
+    /// Insert rows into a source through the public API, with the same checks as `INSERT`.
+    pub fn insert(&mut self, source: &str, rows: Vec<Vec<Datum>>) -> Result<()> {
+        let source = match self.catalog.get(source) {
+            Some(Object::Source(s)) => s.clone(),
+            _ => return Err(Error::bind(format!("source \"{source}\" not found"))),
+        };
+        for row in &rows {
+            let fits = row.len() == source.columns.len()
+                && row.iter().zip(&source.columns).all(|(d, c)| match d {
+                    Datum::Null => true,
+                    Datum::Int(_) => c.data_type == DataType::BigInt,
+                    Datum::Double(_) => c.data_type == DataType::Double,
+                    Datum::Text(_) => c.data_type == DataType::Text,
+                    Datum::Bool(_) => c.data_type == DataType::Boolean,
+                });
+            if !fits {
+                return Err(Error::data(format!("row does not fit the columns of \"{}\"", source.name)));
+            }
+        }
+        self.insert_rows_checked(&source, rows, |i| format!("row {}", i + 1))
+    }
+
+    fn source_named(&self, ident: &sqlparser::ast::Ident) -> Result<&SourceDesc> {
+        match self.catalog.get(&ident.value) {
+            Some(Object::Source(s)) => Ok(s),
+            Some(Object::View(_)) => {
+                Err(Error::bind(format!("\"{}\" is a view; only sources take rows", ident.value))
+                    .with_span(ident.span))
+            }
+            None => Err(Error::bind(format!("source \"{}\" not found", ident.value)).with_span(ident.span)),
+        }
+    }
+
+    /// Check every row's time against the source's clock, then send the rows. `describe`
+    /// names row `i` for error messages.
+    fn insert_rows_checked(
+        &mut self,
+        source: &SourceDesc,
+        rows: Vec<Vec<Datum>>,
+        describe: impl Fn(usize) -> String,
+    ) -> Result<()> {
+        let clock = self.clocks.get(&source.id).copied().unwrap_or_default();
+        let mut newest = clock.newest;
+        for (i, row) in rows.iter().enumerate() {
+            let time = match &row[source.time_column] {
+                Datum::Int(t) if *t >= 0 => *t as u64,
+                other => {
+                    return Err(Error::data(format!(
+                        "{} has time {other}; the TIME column \"{}\" must be a non-negative BIGINT",
+                        describe(i),
+                        source.columns[source.time_column].name
+                    )));
+                }
+            };
+            if time < clock.frontier {
+                return Err(Error::data(format!(
+                    "{} ({}) is late: its time {time} is older than the frontier {} of source \"{}\"",
+                    describe(i),
+                    row.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),
+                    clock.frontier,
+                    source.name
+                ))
+                .with_note("nothing of this statement was applied")
+                .with_hint(if source.lateness > 0 {
+                    "rows must arrive within the source's LATENESS of the newest time seen".to_string()
+                } else {
+                    "rows of a source must arrive in time order; declare the source with TIME ts LATENESS n to accept rows up to n older than the newest".to_string()
+                }));
+            }
+            newest = Some(newest.map_or(time, |n| n.max(time)));
+        }
+        let Some(newest) = newest else { return Ok(()) };
+        let advance_to = clock.frontier.max((newest + 1).saturating_sub(source.lateness));
+        let workers = self.engine.workers();
+        let mut shares: Vec<Vec<Vec<u8>>> = vec![Vec::with_capacity(rows.len() / workers + 1); workers];
+        for row in &rows {
+            shares[self.next_worker].push(row::encode(row));
+            self.next_worker = (self.next_worker + 1) % workers;
+        }
+        let commands = shares
+            .into_iter()
+            .map(|rows| Command::Insert { source: source.id, rows, time: clock.frontier, advance_to })
+            .collect();
+        self.engine.send_each(commands)?;
+        self.clocks.insert(source.id, Clock { newest: Some(newest), frontier: advance_to });
+        Ok(())
+    }
+
+    /// The time a read happens at: past everything any source has seen.
+    fn read_time(&self) -> Time {
+        self.clocks.values().map(|c| c.frontier.max(c.newest.map_or(0, |n| n + 1))).max().unwrap_or(0)
+    }
+
+    /// Move every source's frontier to `time`.
+    fn advance_all(&mut self, time: Time) -> Result<()> {
+        let mut frontiers = Vec::new();
+        for (id, clock) in &mut self.clocks {
+            clock.frontier = clock.frontier.max(time);
+            frontiers.push((*id, clock.frontier));
+        }
+        self.engine.broadcast(Command::Advance { frontiers })?;
+        Ok(())
+    }
+
+    /// Every row of `id`, as of a read that first moves every frontier past all input.
+    fn read(&mut self, id: ObjectId) -> Result<Vec<Vec<Datum>>> {
+        if let Some(Object::Source(source)) = self.catalog.by_id(id)
+            && !source.keep_history
+        {
+            return Err(Error::bind(format!(
+                "source \"{}\" keeps no history (KEEP NONE), so it cannot be read",
+                source.name
+            ))
+            .with_hint("read a view over it instead"));
+        }
+        let time = self.read_time();
+        self.advance_all(time)?;
+        let mut rows = Vec::new();
+        for reply in self.engine.broadcast(Command::Peek { id, time })? {
+            if let Reply::Rows(share) = reply {
+                for (encoded, count) in share {
+                    let decoded = row::decode(&encoded);
+                    for _ in 0..count.max(0) {
+                        rows.push(decoded.clone());
+                    }
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    fn refuse_views_missing_history(&self, plan: &plan::Plan, span: Span) -> Result<()> {
+        let mut sources = Vec::new();
+        plan.sources(&mut sources);
+        for id in sources {
+            if let Ok(source) = self.catalog.source(id)
+                && !source.keep_history
+                && self.clocks.get(&id).is_some_and(|c| c.newest.is_some())
+            {
+                return Err(Error::bind(format!(
+                    "source \"{}\" keeps no history (KEEP NONE) and has already received rows, so a new view could not see them",
+                    source.name
+                ))
+                .with_span(span)
+                .with_hint("create views over a KEEP NONE source before inserting into it"));
+            }
+        }
+        Ok(())
+    }
+
+    fn show_sources(&self) -> Output {
+        let columns = ["name", "columns", "time_column", "lateness", "history", "frontier"];
+        let rows = self
+            .catalog
+            .sources()
+            .map(|s| {
+                let clock = self.clocks.get(&s.id).copied().unwrap_or_default();
+                vec![
+                    Datum::Text(s.name.clone()),
+                    Datum::Text(
+                        s.columns
+                            .iter()
+                            .map(|c| format!("{} {}", c.name, c.data_type))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                    Datum::Text(s.columns[s.time_column].name.clone()),
+                    Datum::Int(s.lateness as i64),
+                    Datum::Text(if s.keep_history { "ALL (unbounded)" } else { "NONE" }.into()),
+                    Datum::Int(clock.frontier as i64),
+                ]
+            })
+            .collect();
+        Output::Rows { columns: columns.iter().map(|c| c.to_string()).collect(), rows }
+    }
+
+    fn show_views(&self) -> Output {
+        let rows = self
+            .catalog
+            .views()
+            .map(|v| {
+                vec![
+                    Datum::Text(v.name.clone()),
+                    Datum::Text(v.plan.column_names().join(", ")),
+                    Datum::Text(match explain::bound(&v.plan) {
+                        explain::Bound::Unbounded => "UNBOUNDED".into(),
+                        explain::Bound::PerKey(n) => format!("keys × {n}"),
+                    }),
+                    Datum::Text(v.sql.split_whitespace().collect::<Vec<_>>().join(" ")),
+                ]
+            })
+            .collect();
+        Output::Rows {
+            columns: vec!["name".into(), "columns".into(), "bound".into(), "definition".into()],
+            rows,
+        }
+    }
+
+    fn show_stats(&mut self) -> Result<Output> {
+        let time = self.read_time();
+        self.advance_all(time)?;
+        let mut totals: BTreeMap<(ObjectId, String), usize> = BTreeMap::new();
+        for reply in self.engine.broadcast(Command::Stats { time })? {
+            if let Reply::Stats(stats) = reply {
+                for s in stats {
+                    *totals.entry((s.object, s.arrangement)).or_default() += s.records;
+                }
+            }
+        }
+        let rows = totals
+            .into_iter()
+            .filter_map(|((id, arrangement), records)| {
+                let object = self.catalog.by_id(id)?;
+                Some(vec![
+                    Datum::Text(object.name().to_string()),
+                    Datum::Text(arrangement),
+                    Datum::Int(records as i64),
+                ])
+            })
+            .collect();
+        Ok(Output::Rows { columns: vec!["view".into(), "arrangement".into(), "records".into()], rows })
+    }
+
+    fn drop_object(&mut self, drop: &ast::Drop) -> Result<Output> {
+        let name = drop.name.value.to_lowercase();
+        let kind = match drop.kind {
+            ast::ObjectKind::Source => "source",
+            ast::ObjectKind::View => "view",
+        };
+        let object = match (self.catalog.get(&name), drop.kind) {
+            (Some(o @ Object::Source(_)), ast::ObjectKind::Source)
+            | (Some(o @ Object::View(_)), ast::ObjectKind::View) => o,
+            (Some(_), _) => {
+                return Err(Error::bind(format!("\"{name}\" is not a {kind}")).with_span(drop.name.span));
+            }
+            (None, _) if drop.if_exists => {
+                return Ok(Output::Status(format!("DROP {} (did not exist)", kind.to_uppercase())));
+            }
+            (None, _) => {
+                return Err(Error::bind(format!("{kind} \"{name}\" not found")).with_span(drop.name.span));
+            }
+        };
+        let id = object.id();
+        let dependents: Vec<String> =
+            self.catalog.dependents(id).iter().map(|v| format!("\"{}\"", v.name)).collect();
+        if !dependents.is_empty() && matches!(object, Object::Source(_)) {
+            return Err(Error::bind(format!(
+                "cannot drop source \"{name}\": views {} depend on it",
+                dependents.join(", ")
+            ))
+            .with_span(drop.name.span)
+            .with_hint("drop those views first"));
+        }
+        self.engine.broadcast(Command::Drop { id })?;
+        self.catalog.remove(id);
+        self.clocks.remove(&id);
+        Ok(Output::Status(format!("DROP {}", kind.to_uppercase())))
+    }
+}
+
+fn slice(text: &str, span: Span) -> &str {
+    let offset = |line: u64, column: u64| -> usize {
+        let mut at = 0;
+        for (i, l) in text.split_inclusive('\n').enumerate() {
+            if i + 1 == line as usize {
+                return at
+                    + l.char_indices().nth(column.saturating_sub(1) as usize).map_or(l.len(), |(b, _)| b);
+            }
+            at += l.len();
+        }
+        text.len()
+    };
+    let (start, end) = (offset(span.start.line, span.start.column), offset(span.end.line, span.end.column));
+    text.get(start..end.max(start)).unwrap_or("")
+}
+
+/// Read a CSV file into typed rows, each with its file line. Every value must parse as its
+/// column's type; an empty unquoted field is NULL.
+fn read_csv(path: &Path, source: &SourceDesc, header: bool, delimiter: u8) -> Result<Vec<(u64, Vec<Datum>)>> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::io(format!("cannot open \"{}\": {e}", path.display())))?;
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(header).delimiter(delimiter).flexible(true).from_reader(file);
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let at = e.position().map(|p| format!(":{}", p.line())).unwrap_or_default();
+            Error::data(format!("{}{at}: malformed CSV: {e}", path.display()))
+        })?;
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() != source.columns.len() {
+            return Err(Error::data(format!(
+                "{}:{line}:1: expected {} fields, found {}",
+                path.display(),
+                source.columns.len(),
+                record.len()
+            )));
+        }
+        let mut row = Vec::with_capacity(record.len());
+        let mut column = 1;
+        for (field, col) in record.iter().zip(&source.columns) {
+            let datum = if field.is_empty() {
+                Datum::Null
+            } else {
+                let parsed = match col.data_type {
+                    DataType::BigInt => field.trim().parse().ok().map(Datum::Int),
+                    DataType::Double => field.trim().parse().ok().map(Datum::Double),
+                    DataType::Text => Some(Datum::Text(field.to_string())),
+                    DataType::Boolean => match field.trim().to_ascii_lowercase().as_str() {
+                        "true" | "t" => Some(Datum::Bool(true)),
+                        "false" | "f" => Some(Datum::Bool(false)),
+                        _ => None,
+                    },
+                };
+                parsed.ok_or_else(|| {
+                    Error::data(format!(
+                        "{}:{line}:{column}: cannot read \"{field}\" as {} for column \"{}\"",
+                        path.display(),
+                        col.data_type,
+                        col.name
+                    ))
+                })?
+            };
+            column += field.chars().count() + 1;
+            row.push(datum);
+        }
+        rows.push((line, row));
+    }
+    Ok(rows)
+}
