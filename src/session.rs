@@ -137,8 +137,8 @@ impl Session {
                 let source = self.source_named(&insert.source)?.clone();
                 let rows = bind::bind_insert(&source, insert).map_err(|e| e.with_span(span))?;
                 let count = rows.len();
-                self.insert_rows_checked(&source, rows, |i| format!("row {}", i + 1))
-                    .map_err(|e| e.with_span(span))?;
+                let late_row = |i: usize| insert.rows.get(i).map_or(span, |values| values_span(values));
+                self.insert_rows_checked(&source, rows, |i| format!("row {}", i + 1), late_row)?;
                 Ok(Output::Status(format!("INSERT {count}")))
             }
             StatementKind::Copy(copy) => {
@@ -149,10 +149,12 @@ impl Session {
                 let lines = rows.iter().map(|(line, _)| *line).collect::<Vec<_>>();
                 let count = rows.len();
                 let display = path.display().to_string();
-                self.insert_rows_checked(&source, rows.into_iter().map(|(_, r)| r).collect(), |i| {
-                    format!("{display}:{}", lines[i])
-                })
-                .map_err(|e| e.with_span(span))?;
+                self.insert_rows_checked(
+                    &source,
+                    rows.into_iter().map(|(_, r)| r).collect(),
+                    |i| format!("{display}:{}", lines[i]),
+                    |_| span,
+                )?;
                 Ok(Output::Status(format!("COPY {count}")))
             }
             StatementKind::AdvanceTo(advance) => {
@@ -201,7 +203,7 @@ impl Session {
                 return Err(Error::data(format!("row does not fit the columns of \"{}\"", source.name)));
             }
         }
-        self.insert_rows_checked(&source, rows, |i| format!("row {}", i + 1))
+        self.insert_rows_checked(&source, rows, |i| format!("row {}", i + 1), |_| Span::empty())
     }
 
     fn source_named(&self, ident: &sqlparser::ast::Ident) -> Result<&SourceDesc> {
@@ -216,12 +218,13 @@ impl Session {
     }
 
     /// Check every row's time against the source's clock, then send the rows. `describe`
-    /// names row `i` for error messages.
+    /// names row `i` for error messages and `locate` gives the text to point at.
     fn insert_rows_checked(
         &mut self,
         source: &SourceDesc,
         rows: Vec<Vec<Datum>>,
         describe: impl Fn(usize) -> String,
+        locate: impl Fn(usize) -> Span,
     ) -> Result<()> {
         let clock = self.clocks.get(&source.id).copied().unwrap_or_default();
         let mut newest = clock.newest;
@@ -233,7 +236,8 @@ impl Session {
                         "{} has time {other}; the TIME column \"{}\" must be a non-negative BIGINT",
                         describe(i),
                         source.columns[source.time_column].name
-                    )));
+                    ))
+                    .with_span(locate(i)));
                 }
             };
             if time < clock.frontier {
@@ -244,6 +248,7 @@ impl Session {
                     clock.frontier,
                     source.name
                 ))
+                .with_span(locate(i))
                 .with_note("nothing of this statement was applied")
                 .with_hint(if source.lateness > 0 {
                     "rows must arrive within the source's LATENESS of the newest time seen".to_string()
@@ -439,6 +444,15 @@ impl Session {
         self.catalog.remove(id);
         self.clocks.remove(&id);
         Ok(Output::Status(format!("DROP {}", kind.to_uppercase())))
+    }
+}
+
+/// The span from a VALUES tuple's first value to its last.
+fn values_span(values: &[sqlparser::ast::Expr]) -> Span {
+    use sqlparser::ast::Spanned;
+    match (values.first(), values.last()) {
+        (Some(first), Some(last)) => first.span().union(&last.span()),
+        _ => Span::empty(),
     }
 }
 
