@@ -122,16 +122,8 @@ impl WorkerState {
                             last.update_at(row, time, 1);
                         }
                     }
-                    input.frontier = input.frontier.max(advance_to);
-                    let frontier = input.frontier;
-                    for session in
-                        input.history_input.iter_mut().chain(input.consumers.iter_mut().map(|(_, s)| s))
-                    {
-                        session.advance_to(frontier);
-                        session.flush();
-                    }
                 }
-                self.compact();
+                self.advance(&[(source, advance_to)]);
                 Reply::Done
             }
             Command::Advance { frontiers } => {
