@@ -124,13 +124,13 @@ impl Session {
                 Ok(Output::Status("CREATE SOURCE".into()))
             }
             StatementKind::CreateView(create) => {
-                let plan = bind::bind_create_view(&self.catalog, create, span)?;
+                let (plan, reads) = bind::bind_create_view(&self.catalog, create, span)?;
                 self.refuse_views_missing_history(&plan, span)?;
                 let id = self.catalog.allocate_id();
                 let name = create.name.value.to_lowercase();
                 let sql = slice(text, span).to_string();
                 self.engine.broadcast(Command::CreateView { id, plan: Arc::new(plan.clone()) })?;
-                self.catalog.insert(Object::View(ViewDesc { id, name, plan, sql }));
+                self.catalog.insert(Object::View(ViewDesc { id, name, plan, reads, sql }));
                 Ok(Output::Status("CREATE VIEW".into()))
             }
             StatementKind::Insert(insert) => {
@@ -432,9 +432,9 @@ impl Session {
         let id = object.id();
         let dependents: Vec<String> =
             self.catalog.dependents(id).iter().map(|v| format!("\"{}\"", v.name)).collect();
-        if !dependents.is_empty() && matches!(object, Object::Source(_)) {
+        if !dependents.is_empty() {
             return Err(Error::bind(format!(
-                "cannot drop source \"{name}\": views {} depend on it",
+                "cannot drop {kind} \"{name}\": views {} depend on it",
                 dependents.join(", ")
             ))
             .with_span(drop.name.span)

@@ -28,6 +28,8 @@ struct Readable {
     state: Vec<(String, Box<dyn StateHandle>)>,
     /// The timely dataflow that maintains it.
     dataflow: usize,
+    /// The sources it reads: it may compact up to the earliest of their frontiers.
+    sources: Vec<ObjectId>,
 }
 
 struct WorkerState {
@@ -78,7 +80,7 @@ impl WorkerState {
                     source.history_input = Some(input);
                     let state: Vec<(String, Box<dyn StateHandle>)> =
                         vec![("history".to_string(), Box::new(trace.clone()))];
-                    self.readable.insert(id, Readable { trace, probe, state, dataflow });
+                    self.readable.insert(id, Readable { trace, probe, state, dataflow, sources: vec![id] });
                 }
                 self.sources.insert(id, source);
                 Reply::Done
@@ -101,7 +103,7 @@ impl WorkerState {
                 });
                 let mut state = ctx.state;
                 state.push(("output".to_string(), Box::new(trace.clone())));
-                self.readable.insert(id, Readable { trace, probe, state, dataflow });
+                self.readable.insert(id, Readable { trace, probe, state, dataflow, sources });
                 self.compact();
                 Reply::Done
             }
@@ -176,22 +178,22 @@ impl WorkerState {
         self.compact();
     }
 
-    /// The earliest time any future read can ask for.
-    fn compaction_frontier(&self) -> Time {
-        self.sources.values().map(|s| s.frontier).min().unwrap_or(0)
-    }
-
-    /// Let every trace handle this worker holds compact up to the earliest readable time:
-    /// a handle left behind would hold back consolidation of every arrangement it shares.
+    /// Let every trace handle this worker holds compact up to the earliest time a future
+    /// read of it can ask for: the earliest frontier among the sources it reads. A handle
+    /// left behind would hold back consolidation of every arrangement it shares.
     fn compact(&mut self) {
-        let frontier = self.compaction_frontier();
+        let frontier_of = |sources: &SourceInputs, ids: &[ObjectId]| {
+            ids.iter().filter_map(|id| sources.get(id)).map(|s| s.frontier).min().unwrap_or(0)
+        };
         for readable in self.readable.values_mut() {
+            let frontier = frontier_of(&self.sources, &readable.sources);
             readable.trace.compact_to(frontier);
             for (_, handle) in &mut readable.state {
                 handle.compact_to(frontier);
             }
         }
         for source in self.sources.values_mut() {
+            let frontier = source.frontier;
             if let Some(history) = source.history.as_mut() {
                 history.compact_to(frontier);
             }

@@ -618,8 +618,8 @@ fn time_column(plan: &Plan, catalog: &Catalog) -> Option<usize> {
     }
 }
 
-/// Bind `CREATE VIEW`: the plan `FROM → WHERE → RETAIN → projection`.
-pub fn bind_create_view(catalog: &Catalog, stmt: &ast::CreateView, span: Span) -> Result<Plan> {
+/// Bind `CREATE VIEW`: the plan `FROM → WHERE → RETAIN → projection`, and the object it reads.
+pub fn bind_create_view(catalog: &Catalog, stmt: &ast::CreateView, span: Span) -> Result<(Plan, ObjectId)> {
     let name = stmt.name.value.to_lowercase();
     if catalog.get(&name).is_some() {
         return Err(Error::bind(format!("\"{name}\" already exists")).with_span(stmt.name.span));
@@ -669,7 +669,7 @@ pub fn bind_create_view(catalog: &Catalog, stmt: &ast::CreateView, span: Span) -
     } else {
         plan.columns = columns;
     }
-    Ok(plan)
+    Ok((plan, from.object.id()))
 }
 
 fn bind_retain(

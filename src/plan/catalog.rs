@@ -40,6 +40,8 @@ pub struct ViewDesc {
     pub name: String,
     /// Its plan.
     pub plan: Plan,
+    /// The source or view it reads.
+    pub reads: ObjectId,
     /// The statement that created it, for `SHOW VIEWS`.
     pub sql: String,
 }
@@ -138,14 +140,8 @@ impl Catalog {
         self.objects.remove(&id)
     }
 
-    /// The views that read `id`.
+    /// The views that read `id` directly.
     pub fn dependents(&self, id: ObjectId) -> Vec<&ViewDesc> {
-        self.views()
-            .filter(|v| {
-                let mut sources = Vec::new();
-                v.plan.sources(&mut sources);
-                sources.contains(&id)
-            })
-            .collect()
+        self.views().filter(|v| v.reads == id).collect()
     }
 }
