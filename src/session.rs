@@ -164,7 +164,7 @@ impl Session {
             }
             StatementKind::Query(query) => {
                 let plan = bind::bind_query(&self.catalog, query, span)?;
-                let rows = self.read(plan.from)?;
+                let rows = self.read(plan.from).map_err(|e| e.with_span(plan.from_span))?;
                 let columns = plan.columns.iter().map(|c| c.name.clone()).collect();
                 Ok(Output::Rows { columns, rows: peek::evaluate(&plan, rows) })
             }

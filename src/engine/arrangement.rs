@@ -12,8 +12,11 @@ use crate::render::Time;
 
 /// An arrangement held by a worker.
 pub trait StateHandle {
-    /// Allow the arrangement to forget distinctions between times before `frontier`.
-    fn compact_to(&mut self, frontier: Time);
+    /// Allow the arrangement to forget distinctions between times before `read_frontier`,
+    /// the earliest time a future read can ask for. Reads count updates at times strictly
+    /// before their read time, so updates are advanced only up to `read_frontier - 1`: one
+    /// advanced to the read frontier itself would drop out of the next read.
+    fn compact_to(&mut self, read_frontier: Time);
     /// Updates physically held, summed over the arrangement's batches.
     fn records(&mut self) -> usize;
 }
@@ -23,9 +26,10 @@ where
     Tr: TraceReader<Time = Time> + 'static,
     Tr::Batch: SpineBatch,
 {
-    fn compact_to(&mut self, frontier: Time) {
-        self.set_logical_compaction(AntichainRef::new(&[frontier]));
-        self.set_physical_compaction(AntichainRef::new(&[frontier]));
+    fn compact_to(&mut self, read_frontier: Time) {
+        let since = read_frontier.saturating_sub(1);
+        self.set_logical_compaction(AntichainRef::new(&[since]));
+        self.set_physical_compaction(AntichainRef::new(&[since]));
     }
 
     fn records(&mut self) -> usize {

@@ -489,6 +489,7 @@ pub fn bind_create_source(catalog: &Catalog, stmt: &ast::CreateSource, id: Objec
 struct From<'a> {
     object: &'a Object,
     scope: Scope,
+    span: Span,
 }
 
 fn bind_from<'a>(catalog: &'a Catalog, select: &sql::Select, span: Span) -> Result<From<'a>> {
@@ -511,7 +512,7 @@ fn bind_from<'a>(catalog: &'a Catalog, select: &sql::Select, span: Span) -> Resu
         return Err(Error::bind(format!("source or view \"{object_name}\" not found")).with_span(name.span()));
     };
     let scope = Scope::of(object.name(), alias.as_ref().map(|a| a.name.value.as_str()), object.columns());
-    Ok(From { object, scope })
+    Ok(From { object, scope, span: name.span() })
 }
 
 fn select_of(query: &sql::Query) -> Result<&sql::Select> {
@@ -806,7 +807,17 @@ pub fn bind_query(catalog: &Catalog, query: &sql::Query, span: Span) -> Result<Q
         group_by: group_exprs,
         aggregates: agg.aggregates.into_iter().map(|(a, _)| a).collect(),
     });
-    Ok(QueryPlan { from: from.object.id(), filter, aggregate, having, project, order_by, limit, columns })
+    Ok(QueryPlan {
+        from: from.object.id(),
+        from_span: from.span,
+        filter,
+        aggregate,
+        having,
+        project,
+        order_by,
+        limit,
+        columns,
+    })
 }
 
 /// Bind `INSERT` values: one typed row per VALUES tuple, in the source's column order.
@@ -831,7 +842,10 @@ pub fn bind_insert(source: &SourceDesc, stmt: &ast::Insert) -> Result<Vec<Vec<Da
     let mut rows = Vec::with_capacity(stmt.rows.len());
     for values in &stmt.rows {
         if values.len() != positions.len() {
-            let span = values.first().map(|v| v.span()).unwrap_or_else(Span::empty);
+            let span = match (values.first(), values.last()) {
+                (Some(first), Some(last)) => first.span().union(&last.span()),
+                _ => Span::empty(),
+            };
             return Err(Error::bind(format!("expected {} values, found {}", positions.len(), values.len()))
                 .with_span(span));
         }

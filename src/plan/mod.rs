@@ -124,6 +124,8 @@ impl Plan {
 pub struct QueryPlan {
     /// The source or view read.
     pub from: ObjectId,
+    /// Where the query names it.
+    pub from_span: crate::error::Span,
     /// Rows kept (over the object's columns).
     pub filter: Option<ScalarExpr>,
     /// Grouping and aggregates; when present, `project` reads `group keys ++ aggregates`.

@@ -127,6 +127,7 @@ fn parse_statement(tokens: &[TokenWithSpan], end: Span) -> Result<Option<Stateme
     {
         StatementKind::Query(parse_select(&mut c)?)
     } else {
+        c.next();
         return Err(c.unexpected(&format!("a statement ({STATEMENTS})")));
     };
     Ok(Some(Statement { kind, span }))

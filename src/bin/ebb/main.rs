@@ -1,5 +1,6 @@
 //! The `ebb` command: a thin client of the library.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -70,7 +71,17 @@ fn run(file: &PathBuf, format: OutputFormat, workers: usize) -> ExitCode {
         OutputFormat::Csv => Format::Csv,
         OutputFormat::Json => Format::Json,
     });
-    let result = session.execute_each(&text, |output| print!("{}", printer.render(&output)));
+    let mut stdout = std::io::stdout().lock();
+    let mut stdout_open = true;
+    let result = session.execute_each(&text, |output| {
+        // A closed stdout (`ebb run job.sql | head`) is not an error of the job: keep running
+        // the statements, print nothing more.
+        if stdout_open
+            && stdout.write_all(printer.render(&output).as_bytes()).and_then(|()| stdout.flush()).is_err()
+        {
+            stdout_open = false;
+        }
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,0 +1,317 @@
+//! Bad input gives a clear error, never a panic, and a failed statement changes nothing.
+//! Rendered errors are snapshot-tested (origin "test.sql"; temp paths shown as "<tmp>").
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ebb::error::Stage;
+use ebb::repr::Datum;
+use ebb::{Output, Session, SessionOptions};
+
+const SETUP: &str = "
+CREATE SOURCE r (k BIGINT, v BIGINT, ts BIGINT) TIME ts;
+CREATE SOURCE t (id BIGINT, note TEXT, ts BIGINT) TIME ts KEEP NONE;
+CREATE VIEW w AS SELECT * FROM r RETAIN LATEST 2 PER k DELAY 1;
+CREATE VIEW everything AS SELECT * FROM r;
+";
+
+fn session_in(base_dir: &Path) -> Session {
+    let mut s = Session::new(SessionOptions { workers: 1, base_dir: base_dir.to_path_buf() }).unwrap();
+    s.execute(SETUP).unwrap();
+    s
+}
+
+fn session() -> Session {
+    session_in(Path::new("."))
+}
+
+/// Run `sql`, which must fail; return the error rendered against `sql` as "test.sql".
+fn fail(s: &mut Session, sql: &str) -> (ebb::Error, String) {
+    match s.execute(sql) {
+        Ok(outputs) => panic!("expected an error from {sql:?}, got {outputs:?}"),
+        Err(e) => {
+            let rendered = e.render(sql, "test.sql");
+            (e, rendered)
+        }
+    }
+}
+
+fn rows(s: &mut Session, sql: &str) -> Vec<Vec<Datum>> {
+    match s.execute(sql).unwrap().pop() {
+        Some(Output::Rows { rows, .. }) => rows,
+        other => panic!("expected rows, got {other:?}"),
+    }
+}
+
+/// `SHOW STATS` records per (object, arrangement).
+fn stats(s: &mut Session) -> BTreeMap<(String, String), i64> {
+    rows(s, "SHOW STATS;")
+        .into_iter()
+        .map(|row| match &row[..3] {
+            [Datum::Text(o), Datum::Text(a), Datum::Int(n)] => ((o.clone(), a.clone()), *n),
+            other => panic!("unexpected stats row {other:?}"),
+        })
+        .collect()
+}
+
+fn held(s: &mut Session, object: &str, arrangement: &str) -> i64 {
+    stats(s).get(&(object.to_string(), arrangement.to_string())).copied().unwrap_or(0)
+}
+
+/// The `frontier` column of `SHOW SOURCES` for `source`.
+fn frontier(s: &mut Session, source: &str) -> Datum {
+    let Some(Output::Rows { columns, rows }) = s.execute("SHOW SOURCES;").unwrap().pop() else {
+        panic!("SHOW SOURCES returns rows")
+    };
+    let at = columns.iter().position(|c| c == "frontier").expect("a frontier column");
+    rows.into_iter().find(|r| r[0] == Datum::Text(source.into())).expect("the source is listed")[at].clone()
+}
+
+#[test]
+fn syntax_error_points_at_the_token() {
+    let mut s = session();
+    let (e, rendered) = fail(&mut s, "CREATE SORCE q (k BIGINT, ts BIGINT) TIME ts;");
+    assert_eq!(e.stage(), Stage::Parse);
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn syntax_error_in_retain_clause() {
+    let mut s = session();
+    let (e, rendered) = fail(&mut s, "CREATE VIEW x AS SELECT * FROM r\n  RETAIN LATEST PER k;");
+    assert_eq!(e.stage(), Stage::Parse);
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn a_script_that_does_not_parse_runs_nothing() {
+    let mut s = session();
+    let sql = "CREATE SOURCE q (k BIGINT, ts BIGINT) TIME ts;\nINSERT INTO r VALUES (1, 1, 1);\n\
+               CREATE VIEW x AS SELECT * FROM r RETAIN LATEST PER k;";
+    let (e, rendered) = fail(&mut s, sql);
+    assert_eq!(e.stage(), Stage::Parse);
+    insta::assert_snapshot!(rendered);
+    // Neither the source nor the row exists: the first statement may be run again.
+    s.execute("CREATE SOURCE q (k BIGINT, ts BIGINT) TIME ts;").unwrap();
+    assert_eq!(held(&mut s, "everything", "output"), 0);
+}
+
+/// An unknown statement keyword after an earlier statement must point at the keyword.
+#[test]
+fn unknown_statement_keyword_after_a_statement() {
+    let mut s = session();
+    let sql = "SELECT * FROM w;\nSELEC * FROM r;";
+    let (e, rendered) = fail(&mut s, sql);
+    assert_eq!(e.stage(), Stage::Parse);
+    assert!(rendered.contains("found \"SELEC\""), "{rendered}");
+    assert!(rendered.contains("--> test.sql:2:1\n"), "{rendered}");
+}
+
+#[test]
+fn unknown_source_in_insert() {
+    let mut s = session();
+    let (e, rendered) = fail(&mut s, "INSERT INTO nope VALUES (1, 2, 3);");
+    assert_eq!(e.stage(), Stage::Bind);
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn unknown_view_in_select() {
+    let mut s = session();
+    let (e, rendered) = fail(&mut s, "SELECT *\nFROM nope;");
+    assert_eq!(e.stage(), Stage::Bind);
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn unknown_column_in_view() {
+    let mut s = session();
+    let (e, rendered) = fail(&mut s, "CREATE VIEW x AS SELECT k, nope FROM r;");
+    assert_eq!(e.stage(), Stage::Bind);
+    insta::assert_snapshot!(rendered);
+    // The failed view does not exist; the name is still free.
+    s.execute("CREATE VIEW x AS SELECT k FROM r;").unwrap();
+}
+
+#[test]
+fn unknown_column_in_retain_key() {
+    let mut s = session();
+    let (e, rendered) = fail(&mut s, "CREATE VIEW x AS SELECT * FROM r RETAIN LATEST 1 PER sensor;");
+    assert_eq!(e.stage(), Stage::Bind);
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn unknown_view_in_explain() {
+    let mut s = session();
+    let (_, rendered) = fail(&mut s, "EXPLAIN VIEW nope;");
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn text_into_bigint() {
+    let mut s = session();
+    let (e, rendered) = fail(&mut s, "INSERT INTO r VALUES (1, 2, 3), ('x', 2, 4);");
+    assert!(matches!(e.stage(), Stage::Bind | Stage::Data), "{e:?}");
+    insta::assert_snapshot!(rendered);
+    assert_eq!(held(&mut s, "everything", "output"), 0, "nothing of the statement was applied");
+}
+
+#[test]
+fn wrong_number_of_values() {
+    let mut s = session();
+    let (_, rendered) = fail(&mut s, "INSERT INTO r VALUES (1, 2);");
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn where_on_a_non_boolean() {
+    let mut s = session();
+    let (e, rendered) = fail(&mut s, "CREATE VIEW x AS SELECT * FROM r WHERE v + 1;");
+    assert_eq!(e.stage(), Stage::Bind);
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn comparing_text_with_a_number() {
+    let mut s = session();
+    let (e, rendered) = fail(&mut s, "CREATE VIEW x AS SELECT * FROM t WHERE note = 1;");
+    assert_eq!(e.stage(), Stage::Bind);
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn reading_a_keep_none_source() {
+    let mut s = session();
+    let (e, rendered) = fail(&mut s, "SELECT * FROM t;");
+    assert_eq!(e.stage(), Stage::Bind);
+    insta::assert_snapshot!(rendered);
+}
+
+/// The batch contract puts line, column and a caret under every error; this one has no span.
+#[test]
+fn reading_a_keep_none_source_points_at_the_name() {
+    let mut s = session();
+    let (e, rendered) = fail(&mut s, "SELECT *\nFROM t;");
+    assert!(e.span().is_some(), "{rendered}");
+    assert!(rendered.contains("--> test.sql:2:6"), "{rendered}");
+}
+
+#[test]
+fn retain_over_a_retaining_view_is_refused() {
+    let mut s = session();
+    let (e, rendered) = fail(&mut s, "CREATE VIEW x AS SELECT * FROM w RETAIN TOP 1 PER k BY v;");
+    assert_eq!(e.stage(), Stage::Bind);
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn negative_time_is_refused() {
+    let mut s = session();
+    let (e, rendered) = fail(&mut s, "INSERT INTO r VALUES (1, 1, -5);");
+    assert_eq!(e.stage(), Stage::Data);
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn drop_source_with_dependents_is_refused() {
+    let mut s = session();
+    let (_, rendered) = fail(&mut s, "DROP SOURCE r;");
+    insta::assert_snapshot!(rendered);
+}
+
+/// A late row in a multi-row INSERT: the error names the row, its time and the frontier; no
+/// row of the statement is applied and the frontier stays where it was.
+#[test]
+fn late_row_fails_the_whole_statement() {
+    let mut s = session();
+    s.execute("INSERT INTO r VALUES (1, 10, 100), (2, 20, 105);").unwrap();
+    assert_eq!(held(&mut s, "everything", "output"), 2);
+    let before = frontier(&mut s, "r");
+    assert_eq!(before, Datum::Int(106));
+
+    let sql = "INSERT INTO r VALUES\n  (1, 11, 200),\n  (3, 30, 50),\n  (1, 12, 201);";
+    let (e, rendered) = fail(&mut s, sql);
+    assert_eq!(e.stage(), Stage::Data);
+    assert!(e.message().contains("50") && e.message().contains("106"), "{}", e.message());
+    insta::assert_snapshot!(rendered);
+
+    assert_eq!(held(&mut s, "everything", "output"), 2, "no row of the failed statement was applied");
+    assert_eq!(frontier(&mut s, "r"), before, "the frontier did not move");
+    // A row between the old frontier and the failed statement's newest time is still on time.
+    s.execute("INSERT INTO r VALUES (1, 13, 150);").unwrap();
+    assert_eq!(held(&mut s, "everything", "output"), 3);
+}
+
+/// The same as above, through reads of the views.
+#[test]
+fn late_row_leaves_views_unchanged() {
+    let mut s = session();
+    s.execute("INSERT INTO r VALUES (1, 10, 100), (1, 11, 101), (2, 20, 105);").unwrap();
+    let view = rows(&mut s, "SELECT * FROM w ORDER BY k, ts;");
+    assert_eq!(view.len(), 3);
+    fail(&mut s, "INSERT INTO r VALUES (1, 12, 200), (3, 30, 50);");
+    assert_eq!(rows(&mut s, "SELECT * FROM w ORDER BY k, ts;"), view);
+    s.execute("INSERT INTO r VALUES (1, 13, 150);").unwrap();
+    let after = rows(&mut s, "SELECT k, v, ts FROM w ORDER BY k, ts;");
+    let int = |v: i64| Datum::Int(v);
+    assert_eq!(
+        after,
+        vec![
+            vec![int(1), int(11), int(101)],
+            vec![int(1), int(13), int(150)],
+            vec![int(2), int(20), int(105)]
+        ]
+    );
+}
+
+#[test]
+fn late_row_with_lateness() {
+    let mut s = session();
+    s.execute("CREATE SOURCE l (k BIGINT, ts BIGINT) TIME ts LATENESS 10; INSERT INTO l VALUES (1, 100);")
+        .unwrap();
+    // 95 is within LATENESS 10 of 100; 80 is not.
+    s.execute("INSERT INTO l VALUES (1, 95);").unwrap();
+    let (e, rendered) = fail(&mut s, "INSERT INTO l VALUES (1, 80);");
+    assert_eq!(e.stage(), Stage::Data);
+    insta::assert_snapshot!(rendered);
+}
+
+/// COPY `csv` into `r` after `prelude` ran; the COPY must fail and apply nothing.
+fn copy_error(prelude: &str, csv: &str, header: bool) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("data.csv"), csv).unwrap();
+    let mut s = session_in(dir.path());
+    s.execute(prelude).unwrap();
+    let before = held(&mut s, "everything", "output");
+    let with = if header { " WITH (HEADER true)" } else { "" };
+    let (e, rendered) = fail(&mut s, &format!("COPY r FROM 'data.csv'{with};"));
+    assert_eq!(e.stage(), Stage::Data);
+    assert_eq!(held(&mut s, "everything", "output"), before, "nothing of the COPY was applied");
+    rendered.replace(&dir.path().display().to_string(), "<tmp>")
+}
+
+#[test]
+fn csv_bad_value_names_line_and_column() {
+    insta::assert_snapshot!(copy_error("", "k,v,ts\n1,2,3\n4,five,6\n", true));
+}
+
+#[test]
+fn csv_wrong_field_count() {
+    insta::assert_snapshot!(copy_error("", "1,2,3\n4,5\n", false));
+}
+
+#[test]
+fn csv_late_row_names_file_line() {
+    insta::assert_snapshot!(copy_error("INSERT INTO r VALUES (1, 1, 20);", "1,2,30\n4,5,10\n", false));
+}
+
+#[test]
+fn missing_file_names_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = session_in(dir.path());
+    let (e, rendered) = fail(&mut s, "COPY r FROM 'no/such.csv';");
+    assert_eq!(e.stage(), Stage::Io);
+    assert!(e.message().contains("such.csv"), "{}", e.message());
+    insta::assert_snapshot!(rendered.replace(&dir.path().display().to_string(), "<tmp>"));
+}
