@@ -14,6 +14,7 @@
 //! | [`peek`] | gathered rows, a query plan | result rows |
 //! | [`session`] | text | outputs; the pipeline in one place |
 //! | [`format`] | outputs | table, CSV or JSON text |
+//! | [`storage`] | | columnar arrangement glue |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -26,6 +27,7 @@ pub mod render;
 pub mod repr;
 pub mod session;
 pub mod sql;
+pub mod storage;
 
 pub use error::{Error, Result};
 pub use session::{Output, Session, SessionOptions};

@@ -281,14 +281,20 @@ pub mod row {
     }
 
     /// Decode a whole row.
-    pub fn decode(mut bytes: &[u8]) -> Vec<Datum> {
+    pub fn decode(bytes: &[u8]) -> Vec<Datum> {
         let mut out = Vec::new();
+        decode_into(bytes, &mut out);
+        out
+    }
+
+    /// Decode a whole row into `out`, replacing what it held (reusing its allocation).
+    pub fn decode_into(mut bytes: &[u8], out: &mut Vec<Datum>) {
+        out.clear();
         while !bytes.is_empty() {
             let (datum, used) = decode_datum(bytes);
             out.push(datum);
             bytes = &bytes[used..];
         }
-        out
     }
 
     #[cfg(test)]

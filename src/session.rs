@@ -206,6 +206,15 @@ impl Session {
         self.insert_rows_checked(&source, rows, |i| format!("row {}", i + 1), |_| Span::empty())
     }
 
+    /// Move every source's frontier past all input, as a read does, and return once every
+    /// view has caught up with it: what was inserted before is then fully processed.
+    pub fn sync(&mut self) -> Result<()> {
+        let time = self.read_time();
+        self.advance_all(time)?;
+        self.engine.broadcast(Command::Sync { time })?;
+        Ok(())
+    }
+
     fn source_named(&self, ident: &sqlparser::ast::Ident) -> Result<&SourceDesc> {
         match self.catalog.get(&ident.value) {
             Some(Object::Source(s)) => Ok(s),

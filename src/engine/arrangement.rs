@@ -19,6 +19,8 @@ pub trait StateHandle {
     fn compact_to(&mut self, read_frontier: Time);
     /// Updates physically held, summed over the arrangement's batches.
     fn records(&mut self) -> usize;
+    /// Non-empty batches held; idle merging goes on until there is at most one.
+    fn batches(&mut self) -> usize;
 }
 
 impl<Tr> StateHandle for TraceAgent<Tr>
@@ -35,5 +37,10 @@ where
     fn records(&mut self) -> usize {
         self.batches_through(AntichainRef::new(&[]))
             .map_or(0, |batches| batches.iter().map(|b| b.len()).sum())
+    }
+
+    fn batches(&mut self) -> usize {
+        self.batches_through(AntichainRef::new(&[]))
+            .map_or(0, |batches| batches.iter().filter(|b| b.len() > 0).count())
     }
 }

@@ -61,6 +61,11 @@ pub enum Command {
         /// The read time.
         time: Time,
     },
+    /// Reply once every dataflow has caught up with `time`.
+    Sync {
+        /// The time to catch up with.
+        time: Time,
+    },
     /// Reply with the state held, once every dataflow has caught up with `time` and
     /// arrangements have merged what they can.
     Stats {

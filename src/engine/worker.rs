@@ -139,12 +139,12 @@ impl WorkerState {
                 }
                 Reply::Rows(read(&mut readable.trace, time))
             }
+            Command::Sync { time } => {
+                self.catch_up(worker, time);
+                Reply::Done
+            }
             Command::Stats { time } => {
-                for readable in self.readable.values() {
-                    while readable.probe.less_than(&time) {
-                        worker.step();
-                    }
-                }
+                self.catch_up(worker, time);
                 Reply::Stats(self.settled_stats(worker))
             }
             Command::Drop { id } => {
@@ -178,6 +178,15 @@ impl WorkerState {
         self.compact();
     }
 
+    /// Step until every dataflow is complete up to `time`.
+    fn catch_up(&self, worker: &mut Worker, time: Time) {
+        for readable in self.readable.values() {
+            while readable.probe.less_than(&time) {
+                worker.step();
+            }
+        }
+    }
+
     /// Let every trace handle this worker holds compact up to the earliest time a future
     /// read of it can ask for: the earliest frontier among the sources it reads. A handle
     /// left behind would hold back consolidation of every arrangement it shares.
@@ -200,25 +209,23 @@ impl WorkerState {
         }
     }
 
-    /// Step until no arrangement's record count changes for a while: idle merging has then
-    /// done what it can, and the counts show settled state rather than pending merges.
+    /// Step until every view's arrangements have merged into at most one batch (idle merging
+    /// keeps going until then), so the counts show settled state rather than merges in
+    /// flight. A source's history is left out: it only ever grows, so merging cannot change
+    /// its count. Bounded, so a stats read cannot hang: past the bound it reports what it has.
     fn settled_stats(&mut self, worker: &mut Worker) -> Vec<ArrangementStats> {
-        let mut previous = Vec::new();
-        let mut unchanged = 0;
-        for _ in 0..10_000 {
-            let current = self.stats();
-            if current == previous {
-                unchanged += 1;
-                if unchanged >= 50 {
-                    break;
-                }
-            } else {
-                unchanged = 0;
+        for _ in 0..100_000 {
+            let sources = &self.sources;
+            let settled =
+                self.readable.iter_mut().filter(|(id, _)| !sources.contains_key(id)).all(|(_, r)| {
+                    r.trace.batches() <= 1 && r.state.iter_mut().all(|(_, handle)| handle.batches() <= 1)
+                });
+            if settled {
+                break;
             }
-            previous = current;
             worker.step();
         }
-        previous
+        self.stats()
     }
 
     fn stats(&mut self) -> Vec<ArrangementStats> {

@@ -24,10 +24,10 @@
 //! loop, each time's rows are thinned per worker to their best `limit` per key: a row beaten
 //! by `limit` rows of its own time can never be kept, so it never enters the state at all.
 //!
-//! Known limitation: thinning waits for a time to complete before passing its rows on, so it
-//! holds one time's rows of this worker while that time is open.
+//! Known limitation: thinning waits for a tick to complete before passing its rows on, so it
+//! holds the best rows of each open tick on this worker (at most keys × n per tick).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use columnar::Columnar;
 use differential_dataflow::AsCollection;
@@ -35,9 +35,7 @@ use differential_dataflow::VecCollection;
 use differential_dataflow::columnar::collection::{
     Builder as ColumnarCollectionBuilder, Pact as ColumnarPact, RecordedUpdates, as_recorded_updates,
 };
-use differential_dataflow::columnar::trace::{
-    Batcher as ColumnarBatcher, Builder as ColumnarBuilder, Spine as ColumnarSpine,
-};
+use differential_dataflow::columnar::trace::{Batcher as ColumnarBatcher, Spine as ColumnarSpine};
 use differential_dataflow::columnar::updates::UpdatesTyped;
 use differential_dataflow::operators::arrange::arrangement::arrange_core;
 use differential_dataflow::operators::iterate::Variable;
@@ -49,10 +47,11 @@ use timely::dataflow::operators::generic::Operator;
 use super::{Context, Rows, Time};
 use crate::plan::RetainRule;
 use crate::repr::{EncodedRow, row};
+use crate::storage::columnar::CoalescingBuilder;
 
 type Update = (EncodedRow, EncodedRow, Time, i64);
 /// Updates of one time waiting for the time to complete, with the capability to send them.
-type Pending = BTreeMap<Time, (Capability<Time>, Vec<((EncodedRow, EncodedRow), i64)>)>;
+type Pending = BTreeMap<Time, (Capability<Time>, TickBest)>;
 type Keyed<'scope> = VecCollection<'scope, Time, (EncodedRow, EncodedRow), i64>;
 
 pub(super) fn render<'scope>(
@@ -65,21 +64,7 @@ pub(super) fn render<'scope>(
 ) -> Rows<'scope> {
     let limit = rule.limit;
     let descending = rule.descending;
-    let key_exprs = rule.key.clone();
-    let rank = rule.rank.clone();
-    let keyed = rows.map(move |encoded| {
-        let datums = row::decode(&encoded);
-        let key = row::encode(key_exprs.iter().map(|e| e.eval(&datums)).collect::<Vec<_>>().iter());
-        let mut value = Vec::with_capacity(encoded.len() + 9);
-        if descending {
-            row::encode_datum(&rank.eval(&datums), &mut value);
-        } else {
-            row::encode_datum_descending(&rank.eval(&datums), &mut value);
-        }
-        value.extend_from_slice(&encoded);
-        (key, value)
-    });
-    let keyed = thin(keyed, limit);
+    let keyed = key_and_thin(rows, rule);
 
     let (reduce_input, variable) = if feedback {
         // A step of zero would make the loop ill-defined; DELAY 0 means "the next tick".
@@ -98,30 +83,31 @@ pub(super) fn render<'scope>(
     );
     ctx.state.push(("retain input".to_string(), Box::new(arranged.trace.clone())));
 
-    let kept = arranged.reduce_abelian::<_, ColumnarBuilder<EncodedRow, EncodedRow, Time, i64>, ColumnarSpine<EncodedRow, EncodedRow, Time, i64>, _, _>(
-        "Retain",
-        move |_key, input, output| {
-            // `input` is sorted ascending: the best rows are at the end.
-            let mut remaining = limit as i64;
-            for (value, count) in input.iter().rev() {
-                if remaining == 0 {
-                    break;
+    let kept = arranged
+        .reduce_abelian::<_, CoalescingBuilder, ColumnarSpine<EncodedRow, EncodedRow, Time, i64>, _, _>(
+            "Retain",
+            move |_key, input, output| {
+                // `input` is sorted ascending: the best rows are at the end.
+                let mut remaining = limit as i64;
+                for (value, count) in input.iter().rev() {
+                    if remaining == 0 {
+                        break;
+                    }
+                    if *count > 0 {
+                        let take = (*count).min(remaining);
+                        output.push((<EncodedRow as Columnar>::into_owned(*value), take));
+                        remaining -= take;
+                    }
                 }
-                if *count > 0 {
-                    let take = (*count).min(remaining);
-                    output.push((<EncodedRow as Columnar>::into_owned(*value), take));
-                    remaining -= take;
+            },
+            |chunk, key, updates| {
+                let mut trie = UpdatesTyped::<Update>::default();
+                for (value, time, diff) in updates.drain(..) {
+                    <UpdatesTyped<Update> as columnar::Push<_>>::push(&mut trie, (key, &value, &time, &diff));
                 }
-            }
-        },
-        |chunk, key, updates| {
-            let mut trie = UpdatesTyped::<Update>::default();
-            for (value, time, diff) in updates.drain(..) {
-                <UpdatesTyped<Update> as columnar::Push<_>>::push(&mut trie, (key, &value, &time, &diff));
-            }
-            *chunk.updates_mut() = trie.consolidate();
-        },
-    );
+                *chunk.updates_mut() = trie.consolidate();
+            },
+        );
     ctx.state.push(("retain output".to_string(), Box::new(kept.trace.clone())));
 
     let kept = from_columnar(as_recorded_updates::<Update>(kept));
@@ -131,31 +117,48 @@ pub(super) fn render<'scope>(
     kept.map(move |(_key, value)| value[row::datum_len(&value, !descending)..].to_vec())
 }
 
-/// Per worker and time, pass on only each key's `limit` best rows of that time.
-fn thin(keyed: Keyed<'_>, limit: u64) -> Keyed<'_> {
-    keyed
-        .inner
-        .unary_frontier(Pipeline, "RetainThin", move |_capability, _info| {
+/// Key each row by the rule's key and value it by its ranking datum (complemented when lower
+/// is better) followed by the whole row; then, per worker and tick, pass on only each key's
+/// `limit` greatest values of that tick.
+fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule) -> Keyed<'scope> {
+    let limit = rule.limit as i64;
+    let descending = rule.descending;
+    let key_exprs = rule.key.clone();
+    let rank = rule.rank.clone();
+    rows.inner
+        .unary_frontier(Pipeline, "RetainKeyThin", move |_capability, _info| {
             let mut pending = Pending::new();
+            let (mut datums, mut key, mut value) = (Vec::new(), Vec::new(), Vec::new());
             move |(input, frontier), output| {
                 input.for_each(|capability, data| {
-                    for (kv, time, diff) in data.drain(..) {
+                    for (encoded, time, diff) in data.drain(..) {
+                        row::decode_into(&encoded, &mut datums);
+                        key.clear();
+                        for expr in &key_exprs {
+                            row::encode_datum(&expr.eval(&datums), &mut key);
+                        }
+                        value.clear();
+                        if descending {
+                            row::encode_datum(&rank.eval(&datums), &mut value);
+                        } else {
+                            row::encode_datum_descending(&rank.eval(&datums), &mut value);
+                        }
+                        value.extend_from_slice(&encoded);
                         pending
                             .entry(time)
-                            .or_insert_with(|| (capability.delayed(&time, 0), Vec::new()))
+                            .or_insert_with(|| (capability.delayed(&time, 0), TickBest::default()))
                             .1
-                            .push((kv, diff));
+                            .offer(&key, &value, diff, limit);
                     }
                 });
                 while let Some(entry) = pending.first_entry() {
                     if frontier.less_equal(entry.key()) {
                         break;
                     }
-                    let (time, (capability, mut updates)) = entry.remove_entry();
-                    best_per_key(&mut updates, limit);
+                    let (time, (capability, best)) = entry.remove_entry();
                     let mut session = output.session(&capability);
-                    for (kv, diff) in updates {
-                        session.give((kv, time, diff));
+                    for (key_value, diff) in best.into_updates() {
+                        session.give((key_value, time, diff));
                     }
                 }
             }
@@ -163,34 +166,53 @@ fn thin(keyed: Keyed<'_>, limit: u64) -> Keyed<'_> {
         .as_collection()
 }
 
-/// Keep, per key, the `limit` greatest values (counting multiplicity), in place. Updates
-/// with non-positive counts are kept as they are: thinning is only sound for insertions.
-fn best_per_key(updates: &mut Vec<((EncodedRow, EncodedRow), i64)>, limit: u64) {
-    differential_dataflow::consolidation::consolidate(updates);
-    if updates.iter().any(|(_, diff)| *diff <= 0) {
-        return;
-    }
-    let mut kept = Vec::with_capacity(updates.len());
-    let mut index = updates.len();
-    while index > 0 {
-        let key_end = index;
-        let key = &updates[index - 1].0.0;
-        let mut key_start = index;
-        while key_start > 0 && &updates[key_start - 1].0.0 == key {
-            key_start -= 1;
+/// One tick's best values per key, on one worker.
+#[derive(Default)]
+struct TickBest {
+    /// Per key, its best values so far, ascending, with multiplicities adding up to at least
+    /// the limit only as far as needed.
+    per_key: HashMap<EncodedRow, Vec<(EncodedRow, i64)>, foldhash::fast::RandomState>,
+    /// Retractions pass through untouched: thinning is only sound for insertions.
+    retractions: Vec<((EncodedRow, EncodedRow), i64)>,
+}
+
+impl TickBest {
+    fn offer(&mut self, key: &[u8], value: &[u8], diff: i64, limit: i64) {
+        if diff <= 0 {
+            self.retractions.push(((key.to_vec(), value.to_vec()), diff));
+            return;
         }
-        let mut remaining = limit as i64;
-        for at in (key_start..key_end).rev() {
-            if remaining == 0 {
-                break;
+        let best = match self.per_key.get_mut(key) {
+            Some(best) => best,
+            None => self.per_key.entry(key.to_vec()).or_default(),
+        };
+        let held: i64 = best.iter().map(|(_, count)| count).sum();
+        if held >= limit && best.first().is_some_and(|(worst, _)| value <= worst.as_slice()) {
+            return;
+        }
+        match best.binary_search_by(|(held_value, _)| held_value.as_slice().cmp(value)) {
+            Ok(at) => best[at].1 += diff,
+            Err(at) => best.insert(at, (value.to_vec(), diff)),
+        }
+        let mut excess = held + diff - limit;
+        while excess > 0 {
+            let worst = &mut best[0].1;
+            if *worst <= excess {
+                excess -= *worst;
+                best.remove(0);
+            } else {
+                *worst -= excess;
+                excess = 0;
             }
-            let take = updates[at].1.min(remaining);
-            kept.push((updates[at].0.clone(), take));
-            remaining -= take;
         }
-        index = key_start;
     }
-    *updates = kept;
+
+    fn into_updates(self) -> impl Iterator<Item = ((EncodedRow, EncodedRow), i64)> {
+        self.per_key
+            .into_iter()
+            .flat_map(|(key, best)| best.into_iter().map(move |(value, count)| ((key.clone(), value), count)))
+            .chain(self.retractions)
+    }
 }
 
 fn to_columnar(keyed: Keyed<'_>) -> differential_dataflow::Collection<'_, Time, RecordedUpdates<Update>> {
@@ -245,11 +267,22 @@ mod tests {
 
     #[test]
     fn thinning_keeps_the_best_per_key_with_multiplicity() {
-        let k = |s: &str| s.as_bytes().to_vec();
-        let mut updates =
-            vec![((k("a"), k("1")), 1), ((k("a"), k("3")), 1), ((k("a"), k("2")), 2), ((k("b"), k("1")), 1)];
-        best_per_key(&mut updates, 2);
+        let mut tick = TickBest::default();
+        for (key, value, count) in [("a", "1", 1), ("a", "3", 1), ("a", "2", 2), ("b", "1", 1), ("a", "0", 5)]
+        {
+            tick.offer(key.as_bytes(), value.as_bytes(), count, 2);
+        }
+        let mut updates: Vec<_> = tick.into_updates().collect();
         updates.sort();
+        let k = |s: &str| s.as_bytes().to_vec();
         assert_eq!(updates, vec![((k("a"), k("2")), 1), ((k("a"), k("3")), 1), ((k("b"), k("1")), 1)]);
+    }
+
+    #[test]
+    fn thinning_passes_retractions_through() {
+        let mut tick = TickBest::default();
+        tick.offer(b"a", b"1", -1, 1);
+        tick.offer(b"a", b"2", 1, 1);
+        assert_eq!(tick.into_updates().count(), 2);
     }
 }

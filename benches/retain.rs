@@ -1,0 +1,308 @@
+//! Throughput and peak memory of `RETAIN LATEST n PER k` against a plain view.
+//!
+//! Run the whole matrix (each case in its own child process, so each peak RSS is its own):
+//!
+//! ```text
+//! cargo bench --bench retain                       # 10,000,000 rows per case
+//! cargo bench --bench retain -- --rows 1000000     # or EBB_BENCH_ROWS=1000000
+//! ```
+//!
+//! Run one case:
+//!
+//! ```text
+//! cargo bench --bench retain -- --case --rows 1000000 --keys 1000 --batch 100000 --mode retain
+//! ```
+//!
+//! Row `i` is `(k = hash(i) % keys, v = i, ts = i)`: times only grow, so no row is late.
+//! The source is `KEEP NONE`. After every batch (or every `--sync-rows` rows, if larger) the
+//! driver waits for the dataflow to catch up (`Session::sync`), which also bounds the input
+//! backlog; at the end `SHOW STATS` counts the records held.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ebb::repr::Datum;
+use ebb::{Output, Session, SessionOptions};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Retain,
+    Plain,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Retain => "retain",
+            Mode::Plain => "plain",
+        }
+    }
+
+    fn parse(s: &str) -> Mode {
+        match s {
+            "retain" => Mode::Retain,
+            "plain" => Mode::Plain,
+            other => panic!("--mode must be retain or plain, not {other}"),
+        }
+    }
+
+    fn view(self, delay: u64) -> String {
+        match self {
+            Mode::Retain => {
+                format!("CREATE VIEW latest AS SELECT k, v, ts FROM s RETAIN LATEST 3 PER k DELAY {delay};")
+            }
+            Mode::Plain => "CREATE VIEW latest AS SELECT k, v, ts FROM s;".to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Args {
+    case: bool,
+    rows: u64,
+    keys: u64,
+    batch: u64,
+    mode: Mode,
+    sync_rows: u64,
+    delay: u64,
+    /// Child time limit for plain cases, in seconds.
+    timeout: u64,
+    /// Child time limit for retain cases, in seconds.
+    retain_timeout: u64,
+    /// Also run the retain cases at this many times `rows` (0: skip).
+    scale: u64,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        case: false,
+        rows: std::env::var("EBB_BENCH_ROWS").ok().map_or(10_000_000, |s| parse_num(&s)),
+        keys: 1000,
+        batch: 100_000,
+        mode: Mode::Retain,
+        sync_rows: 0,
+        delay: 1,
+        timeout: 60,
+        retain_timeout: 600,
+        scale: 5,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{arg} needs a value"));
+        match arg.as_str() {
+            "--case" => args.case = true,
+            "--rows" => args.rows = parse_num(&value()),
+            "--keys" => args.keys = parse_num(&value()),
+            "--batch" => args.batch = parse_num(&value()),
+            "--mode" => args.mode = Mode::parse(&value()),
+            "--delay" => args.delay = parse_num(&value()),
+            "--sync-rows" => args.sync_rows = parse_num(&value()),
+            "--timeout" => args.timeout = parse_num(&value()),
+            "--retain-timeout" => args.retain_timeout = parse_num(&value()),
+            "--scale" => args.scale = parse_num(&value()),
+            // `cargo bench` passes this to every bench target.
+            "--bench" => {}
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    args
+}
+
+/// A number, with `_` or `,` allowed as separators.
+fn parse_num(s: &str) -> u64 {
+    s.replace(['_', ','], "").parse().unwrap_or_else(|_| panic!("not a number: {s}"))
+}
+
+/// splitmix64: spreads `i` over the keys without a pattern the engine could exploit.
+fn hash(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Peak resident set size of this process, in KiB (`VmHWM`).
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Wait until the dataflow has caught up; return the records held by all arrangements.
+fn records_held(session: &mut Session) -> u64 {
+    let mut records = 0;
+    for output in session.execute("SHOW STATS").expect("SHOW STATS") {
+        if let Output::Rows { rows, .. } = output {
+            for row in rows {
+                if let Some(Datum::Int(n)) = row.get(2) {
+                    records += *n as u64;
+                }
+            }
+        }
+    }
+    records
+}
+
+/// One case, in this process. Prints a `RESULT` line for the driver.
+fn run_case(args: &Args) {
+    let mut session = Session::new(SessionOptions { workers: 1, base_dir: ".".into() }).expect("session");
+    session
+        .execute(&format!(
+            "CREATE SOURCE s (k BIGINT, v BIGINT, ts BIGINT) TIME ts KEEP NONE; {}",
+            args.mode.view(args.delay)
+        ))
+        .expect("create");
+    let keys = args.keys.max(1);
+    let batch = args.batch.max(1);
+    let sync_every = args.sync_rows.max(batch);
+    let mut generate = Duration::ZERO;
+    let mut since_sync = 0;
+    let start = Instant::now();
+    let mut i = 0;
+    while i < args.rows {
+        let t = Instant::now();
+        let end = (i + batch).min(args.rows);
+        let rows: Vec<Vec<Datum>> = (i..end)
+            .map(|i| vec![Datum::Int((hash(i) % keys) as i64), Datum::Int(i as i64), Datum::Int(i as i64)])
+            .collect();
+        generate += t.elapsed();
+        session.insert("s", rows).expect("insert");
+        since_sync += end - i;
+        i = end;
+        if since_sync >= sync_every {
+            session.sync().expect("sync");
+            since_sync = 0;
+        }
+    }
+    let records = records_held(&mut session);
+    let elapsed = start.elapsed();
+    println!(
+        "RESULT secs={:.6} gen_secs={:.6} records={} hwm_kib={}",
+        elapsed.as_secs_f64(),
+        generate.as_secs_f64(),
+        records,
+        peak_rss_kib()
+    );
+}
+
+/// What a finished child reported.
+#[derive(Clone, Debug, Default)]
+struct CaseResult {
+    secs: f64,
+    gen_secs: f64,
+    records: u64,
+    hwm_kib: u64,
+}
+
+/// Run one case as a child process of this executable, killing it after `limit`.
+fn spawn_case(
+    rows: u64,
+    keys: u64,
+    batch: u64,
+    mode: Mode,
+    sync_rows: u64,
+    limit: u64,
+) -> Result<CaseResult, String> {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut child = Command::new(exe)
+        .args(["--case", "--mode", mode.name()])
+        .args(["--rows", &rows.to_string(), "--keys", &keys.to_string()])
+        .args(["--batch", &batch.to_string(), "--sync-rows", &sync_rows.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn case");
+    let deadline = Instant::now() + Duration::from_secs(limit);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("skipped: exceeded {limit} s"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut out = String::new();
+    child.stdout.take().expect("stdout").read_to_string(&mut out).expect("read stdout");
+    if !status.success() {
+        return Err(format!("failed: {status}"));
+    }
+    let line = out.lines().find(|l| l.starts_with("RESULT ")).ok_or("no RESULT line")?;
+    let mut result = CaseResult::default();
+    for field in line["RESULT ".len()..].split_whitespace() {
+        let (name, value) = field.split_once('=').ok_or("bad RESULT line")?;
+        match name {
+            "secs" => result.secs = value.parse().map_err(|_| "bad secs")?,
+            "gen_secs" => result.gen_secs = value.parse().map_err(|_| "bad gen_secs")?,
+            "records" => result.records = value.parse().map_err(|_| "bad records")?,
+            "hwm_kib" => result.hwm_kib = value.parse().map_err(|_| "bad hwm_kib")?,
+            _ => {}
+        }
+    }
+    Ok(result)
+}
+
+fn mb(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn driver(args: &Args) {
+    println!(
+        "ebb retain benchmark: rows = {}, 1 worker, sync every {} rows, plain limit {} s, retain limit {} s\n",
+        args.rows, args.sync_rows, args.timeout, args.retain_timeout
+    );
+    println!(
+        "| keys | batch | mode | rows | secs | rows/s | gen % | records held | peak RSS MB | RSS 5R/R |"
+    );
+    println!("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    for keys in [1, 1000, 1_000_000] {
+        for batch in [1000, 100_000] {
+            for mode in [Mode::Retain, Mode::Plain] {
+                let limit = if mode == Mode::Retain { args.retain_timeout } else { args.timeout };
+                let mut runs = vec![args.rows];
+                if mode == Mode::Retain && args.scale > 1 {
+                    runs.push(args.rows * args.scale);
+                }
+                let mut base_rss = None;
+                for rows in runs {
+                    let prefix = format!("| {keys} | {batch} | {} | {rows} |", mode.name());
+                    match spawn_case(rows, keys, batch, mode, args.sync_rows, limit) {
+                        Ok(r) => {
+                            let ratio = match base_rss {
+                                None => {
+                                    base_rss = Some(r.hwm_kib);
+                                    String::new()
+                                }
+                                Some(base) => format!("{:.2}", r.hwm_kib as f64 / base.max(1) as f64),
+                            };
+                            println!(
+                                "{prefix} {:.2} | {:.0} | {:.0} | {} | {:.0} | {ratio} |",
+                                r.secs,
+                                rows as f64 / r.secs,
+                                100.0 * r.gen_secs / r.secs,
+                                r.records,
+                                mb(r.hwm_kib)
+                            );
+                        }
+                        Err(note) => println!("{prefix} {note} | | | | | |"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn main() {
+    let args = parse_args();
+    if args.case {
+        run_case(&args);
+    } else {
+        driver(&args);
+    }
+}
