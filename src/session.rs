@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::engine::{Command, Engine, Reply};
 use crate::error::{Error, Result, Span};
@@ -71,6 +72,7 @@ pub struct Session {
     engine: Engine,
     base_dir: PathBuf,
     next_worker: usize,
+    interrupt: Arc<AtomicBool>,
 }
 
 impl Session {
@@ -82,7 +84,20 @@ impl Session {
             engine: Engine::start(options.workers)?,
             base_dir: options.base_dir,
             next_worker: 0,
+            interrupt: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// A flag that, once set (from a Ctrl-C handler, say), stops the script being run before
+    /// its next statement with an "interrupted" error; running it clears the flag. Statements
+    /// are atomic, so an interrupted script has applied exactly the statements before it.
+    pub fn interrupt_flag(&self) -> Arc<AtomicBool> {
+        self.interrupt.clone()
+    }
+
+    /// The folder relative paths (COPY) are resolved against.
+    pub fn set_base_dir(&mut self, base_dir: PathBuf) {
+        self.base_dir = base_dir;
     }
 
     /// The catalog.
@@ -94,6 +109,9 @@ impl Session {
     /// it is ready; stop at the first error. Nothing runs if the text does not parse.
     pub fn execute_each(&mut self, text: &str, mut on_output: impl FnMut(Output)) -> Result<()> {
         for statement in sql::parse(text)? {
+            if self.interrupt.swap(false, Ordering::SeqCst) {
+                return Err(Error::engine("interrupted").with_span(statement.span));
+            }
             on_output(self.execute_statement(&statement, text)?);
         }
         Ok(())
