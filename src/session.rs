@@ -25,6 +25,9 @@ use crate::repr::{DataType, Datum, row};
 use crate::sql::{self, Statement, StatementKind, ast};
 use crate::{peek, plan};
 
+/// How often `SUBSCRIBE` reads its view.
+pub const SUBSCRIBE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// What a statement produced.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Output {
@@ -112,7 +115,10 @@ impl Session {
             if self.interrupt.swap(false, Ordering::SeqCst) {
                 return Err(Error::engine("interrupted").with_span(statement.span));
             }
-            on_output(self.execute_statement(&statement, text)?);
+            match &statement.kind {
+                StatementKind::Subscribe(subscribe) => self.subscribe(subscribe, &mut on_output)?,
+                _ => on_output(self.execute_statement(&statement, text)?),
+            }
         }
         Ok(())
     }
@@ -124,7 +130,8 @@ impl Session {
         Ok(outputs)
     }
 
-    /// Run one parsed statement; `text` is the script it came from.
+    /// Run one parsed statement that produces one output (any but `SUBSCRIBE`, which
+    /// streams; see [`Session::execute_each`]); `text` is the script it came from.
     pub fn execute_statement(&mut self, statement: &Statement, text: &str) -> Result<Output> {
         let span = statement.span;
         match &statement.kind {
@@ -199,6 +206,77 @@ impl Session {
             StatementKind::Show(ast::Show::Views) => Ok(self.show_views()),
             StatementKind::Show(ast::Show::Stats) => self.show_stats(),
             StatementKind::Drop(drop) => self.drop_object(drop),
+            StatementKind::Subscribe(subscribe) => {
+                Err(Error::bind("SUBSCRIBE streams; run it as part of a script")
+                    .with_span(subscribe.view.span))
+            }
+        }
+    }
+
+    /// `SUBSCRIBE`: hand `on_output` the view's rows as of now (each with diff 1), then, every
+    /// [`SUBSCRIBE_POLL`], the changes since the previous read as `(time, diff, row)`, until the
+    /// duration passes or the interrupt flag is set. Each read is a read: it moves every
+    /// source's frontier first.
+    fn subscribe(&mut self, subscribe: &ast::Subscribe, on_output: &mut impl FnMut(Output)) -> Result<()> {
+        let view = match self.catalog.get(&subscribe.view.value) {
+            Some(Object::View(view)) => view.clone(),
+            Some(Object::Source(_)) => {
+                return Err(Error::bind(format!(
+                    "\"{}\" is a source; SUBSCRIBE reads views",
+                    subscribe.view.value
+                ))
+                .with_span(subscribe.view.span));
+            }
+            None => {
+                return Err(Error::bind(format!("view \"{}\" not found", subscribe.view.value))
+                    .with_span(subscribe.view.span));
+            }
+        };
+        let mut columns = vec!["time".to_string(), "diff".to_string()];
+        columns.extend(view.plan.column_names());
+        let started = std::time::Instant::now();
+        let deadline = subscribe.for_millis.as_ref().map(|m| std::time::Duration::from_millis(m.value));
+        let mut previous: BTreeMap<Vec<Datum>, i64> = BTreeMap::new();
+        let mut first = true;
+        loop {
+            let time = self.read_time();
+            let mut current: BTreeMap<Vec<Datum>, i64> = BTreeMap::new();
+            for row in self.read(view.id)? {
+                *current.entry(row).or_default() += 1;
+            }
+            let mut changes = Vec::new();
+            for (row, count) in &current {
+                let diff = count - previous.get(row).copied().unwrap_or(0);
+                if diff != 0 {
+                    changes.push((row.clone(), diff));
+                }
+            }
+            for (row, count) in &previous {
+                if !current.contains_key(row) {
+                    changes.push((row.clone(), -count));
+                }
+            }
+            if first || !changes.is_empty() {
+                let rows = changes
+                    .into_iter()
+                    .map(|(row, diff)| {
+                        let mut out = vec![Datum::Int(time.saturating_sub(1) as i64), Datum::Int(diff)];
+                        out.extend(row);
+                        out
+                    })
+                    .collect();
+                on_output(Output::Rows { columns: columns.clone(), rows });
+            }
+            first = false;
+            previous = current;
+            if deadline.is_some_and(|d| started.elapsed() >= d)
+                || self.interrupt.swap(false, Ordering::SeqCst)
+            {
+                return Ok(());
+            }
+            let pause =
+                deadline.map_or(SUBSCRIBE_POLL, |d| d.saturating_sub(started.elapsed()).min(SUBSCRIBE_POLL));
+            std::thread::sleep(pause);
         }
     }
 

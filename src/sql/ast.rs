@@ -57,6 +57,8 @@ pub enum StatementKind {
     ExplainView(Ident),
     /// `SHOW SOURCES | SHOW VIEWS | SHOW STATS`
     Show(Show),
+    /// `SUBSCRIBE view ...`
+    Subscribe(Subscribe),
     /// `DROP VIEW | DROP SOURCE`
     Drop(Drop),
 }
@@ -353,6 +355,7 @@ impl fmt::Display for StatementKind {
             StatementKind::Query(q) => q.fmt(f),
             StatementKind::ExplainView(name) => write!(f, "EXPLAIN VIEW {name}"),
             StatementKind::Show(s) => s.fmt(f),
+            StatementKind::Subscribe(s) => s.fmt(f),
             StatementKind::Drop(d) => d.fmt(f),
         }
     }
@@ -512,5 +515,30 @@ impl fmt::Display for ObjectKind {
             ObjectKind::Source => "SOURCE",
             ObjectKind::View => "VIEW",
         })
+    }
+}
+
+/// Stream a view's changes.
+///
+/// # Syntax
+/// ```sql
+/// SUBSCRIBE [TO] view [FOR n SECONDS | FOR n MILLISECONDS]
+/// ```
+/// Without `FOR`, until interrupted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Subscribe {
+    /// The view.
+    pub view: Ident,
+    /// For how long, in milliseconds.
+    pub for_millis: Option<Spanned<u64>>,
+}
+
+impl fmt::Display for Subscribe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SUBSCRIBE {}", self.view)?;
+        if let Some(millis) = &self.for_millis {
+            write!(f, " FOR {} MILLISECONDS", millis.value)?;
+        }
+        Ok(())
     }
 }

@@ -27,7 +27,7 @@ mod parser;
 
 pub use ast::{
     AdvanceTo, ColumnDef, Copy, CreateSource, CreateView, Drop, History, Insert, ObjectKind, Retain,
-    RetainRule, Show, Spanned, Statement, StatementKind,
+    RetainRule, Show, Spanned, Statement, StatementKind, Subscribe,
 };
 pub use parser::{is_complete, parse};
 pub use sqlparser::ast::{Expr, Ident, Query};

@@ -8,7 +8,7 @@ use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, TokenizerE
 
 use super::ast::{
     self, AdvanceTo, ColumnDef, CreateSource, CreateView, History, Insert, ObjectKind, Retain, RetainRule,
-    Show, Spanned, Statement, StatementKind,
+    Show, Spanned, Statement, StatementKind, Subscribe,
 };
 use crate::error::{Error, Result, Span};
 use crate::repr::DataType;
@@ -20,7 +20,7 @@ const ACCEPTED_TYPES: &str = "BIGINT (INT, INTEGER, INT8, LONG), DOUBLE (DOUBLE 
      FLOAT8), TEXT (VARCHAR, STRING), BOOLEAN (BOOL)";
 
 /// The statements, for error messages.
-const STATEMENTS: &str = "CREATE SOURCE, CREATE VIEW, INSERT, COPY, ADVANCE TO, SELECT, EXPLAIN VIEW, \
+const STATEMENTS: &str = "CREATE SOURCE, CREATE VIEW, INSERT, COPY, ADVANCE TO, SELECT, SUBSCRIBE, EXPLAIN VIEW, \
      SHOW or DROP";
 
 /// Parse a whole script: statements separated by `;` (the last one may omit it).
@@ -120,6 +120,8 @@ fn parse_statement(tokens: &[TokenWithSpan], end: Span) -> Result<Option<Stateme
         StatementKind::Show(parse_show(&mut c)?)
     } else if c.peek_word("DROP") {
         StatementKind::Drop(parse_drop(&mut c)?)
+    } else if c.peek_word("SUBSCRIBE") {
+        StatementKind::Subscribe(parse_subscribe(&mut c)?)
     } else if c.peek_word("SELECT")
         || c.peek_word("WITH")
         || c.peek_word("VALUES")
@@ -169,6 +171,28 @@ fn parse_create_source(c: &mut Cursor) -> Result<CreateSource> {
     }
     c.finish("the source definition")?;
     Ok(CreateSource { name, columns, time_column, lateness, history: history.unwrap_or_default() })
+}
+
+/// `SUBSCRIBE [TO] view [FOR n SECONDS | FOR n MILLISECONDS]`
+fn parse_subscribe(c: &mut Cursor) -> Result<Subscribe> {
+    c.expect_word("SUBSCRIBE")?;
+    c.eat_word("TO");
+    let view = c.ident("a view name after SUBSCRIBE")?;
+    let mut for_millis = None;
+    if c.eat_word("FOR") {
+        let n = c.uint("a duration after FOR")?;
+        let scale = if c.eat_word("SECONDS") || c.eat_word("SECOND") || c.eat_word("S") {
+            1000
+        } else if c.eat_word("MILLISECONDS") || c.eat_word("MILLISECOND") || c.eat_word("MS") {
+            1
+        } else {
+            c.next();
+            return Err(c.unexpected("SECONDS or MILLISECONDS after the duration"));
+        };
+        for_millis = Some(Spanned::new(n.value.saturating_mul(scale), n.span));
+    }
+    c.finish("SUBSCRIBE")?;
+    Ok(Subscribe { view, for_millis })
 }
 
 /// `name type`
@@ -776,6 +800,9 @@ mod tests {
         "SHOW SOURCES",
         "SHOW VIEWS",
         "SHOW STATS",
+        "SUBSCRIBE latest3",
+        "SUBSCRIBE TO latest3 FOR 10 SECONDS",
+        "SUBSCRIBE latest3 FOR 250 MS",
         "DROP VIEW flow_stats",
         "DROP SOURCE IF EXISTS readings",
     ];
