@@ -149,7 +149,9 @@ fn records_held(session: &mut Session) -> u64 {
 
 /// One case, in this process. Prints a `RESULT` line for the driver.
 fn run_case(args: &Args) {
-    let mut session = Session::new(SessionOptions { workers: 1, base_dir: ".".into() }).expect("session");
+    let mut session =
+        Session::new(SessionOptions { workers: 1, base_dir: ".".into(), ..SessionOptions::default() })
+            .expect("session");
     session
         .execute(&format!(
             "CREATE SOURCE s (k BIGINT, v BIGINT, ts BIGINT) TIME ts KEEP NONE; {}",

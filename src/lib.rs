@@ -21,6 +21,7 @@
 pub mod engine;
 pub mod error;
 pub mod format;
+pub mod generator;
 pub mod peek;
 pub mod plan;
 pub mod render;

@@ -51,11 +51,14 @@ pub struct SessionOptions {
     pub workers: usize,
     /// The folder relative paths (COPY) are resolved against.
     pub base_dir: PathBuf,
+    /// Whether retention rules feed their retractions back. Off only to measure the baseline:
+    /// the same plans, holding every row.
+    pub retain_feedback: bool,
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        SessionOptions { workers: 1, base_dir: PathBuf::from(".") }
+        SessionOptions { workers: 1, base_dir: PathBuf::from("."), retain_feedback: true }
     }
 }
 
@@ -76,6 +79,7 @@ pub struct Session {
     base_dir: PathBuf,
     next_worker: usize,
     interrupt: Arc<AtomicBool>,
+    retain_feedback: bool,
 }
 
 impl Session {
@@ -88,6 +92,7 @@ impl Session {
             base_dir: options.base_dir,
             next_worker: 0,
             interrupt: Arc::new(AtomicBool::new(false)),
+            retain_feedback: options.retain_feedback,
         })
     }
 
@@ -141,6 +146,7 @@ impl Session {
                 let frontier = self.read_time();
                 self.engine.broadcast(Command::CreateSource {
                     id,
+                    generator: None,
                     keep_history: source.keep_history,
                     frontier,
                 })?;
@@ -149,7 +155,10 @@ impl Session {
                 Ok(Output::Status("CREATE SOURCE".into()))
             }
             StatementKind::CreateView(create) => {
-                let (plan, reads) = bind::bind_create_view(&self.catalog, create, span)?;
+                let (mut plan, reads) = bind::bind_create_view(&self.catalog, create, span)?;
+                if !self.retain_feedback {
+                    plan.without_feedback();
+                }
                 self.refuse_views_missing_history(&plan, span)?;
                 let id = self.catalog.allocate_id();
                 let name = create.name.value.to_lowercase();
@@ -206,6 +215,19 @@ impl Session {
             StatementKind::Show(ast::Show::Views) => Ok(self.show_views()),
             StatementKind::Show(ast::Show::Stats) => self.show_stats(),
             StatementKind::Drop(drop) => self.drop_object(drop),
+            StatementKind::CreateGenerated(create) => {
+                let id = self.catalog.allocate_id();
+                let source = bind::bind_create_generated(&self.catalog, create, id)?;
+                let frontier = self.read_time();
+                self.engine.broadcast(Command::CreateSource {
+                    id,
+                    keep_history: false,
+                    frontier,
+                    generator: source.generator.clone(),
+                })?;
+                self.catalog.insert(Object::Source(source));
+                Ok(Output::Status("CREATE SOURCE".into()))
+            }
             StatementKind::Subscribe(subscribe) => {
                 Err(Error::bind("SUBSCRIBE streams; run it as part of a script")
                     .with_span(subscribe.view.span))
@@ -283,7 +305,7 @@ impl Session {
     /// Insert rows into a source through the public API, with the same checks as `INSERT`.
     pub fn insert(&mut self, source: &str, rows: Vec<Vec<Datum>>) -> Result<()> {
         let source = match self.catalog.get(source) {
-            Some(Object::Source(s)) => s.clone(),
+            Some(Object::Source(s)) if s.generator.is_none() => s.clone(),
             _ => return Err(Error::bind(format!("source \"{source}\" not found"))),
         };
         for row in &rows {
@@ -311,8 +333,14 @@ impl Session {
         Ok(())
     }
 
+    /// The source `ident` names, if statements may insert into it.
     fn source_named(&self, ident: &sqlparser::ast::Ident) -> Result<&SourceDesc> {
         match self.catalog.get(&ident.value) {
+            Some(Object::Source(s)) if s.generator.is_some() => Err(Error::bind(format!(
+                "source \"{}\" is fed by a live generator; it takes no other rows",
+                ident.value
+            ))
+            .with_span(ident.span)),
             Some(Object::Source(s)) => Ok(s),
             Some(Object::View(_)) => {
                 Err(Error::bind(format!("\"{}\" is a view; only sources take rows", ident.value))
@@ -382,7 +410,9 @@ impl Session {
 
     /// The time a read happens at: past everything any source has seen.
     fn read_time(&self) -> Time {
-        self.clocks.values().map(|c| c.frontier.max(c.newest.map_or(0, |n| n + 1))).max().unwrap_or(0)
+        let scripted = self.clocks.values().map(|c| c.frontier.max(c.newest.map_or(0, |n| n + 1))).max();
+        let live = self.catalog.sources().any(|s| s.generator.is_some()).then(crate::generator::now_ms);
+        scripted.max(live).unwrap_or(0)
     }
 
     /// Move every source's frontier to `time`.
@@ -407,20 +437,30 @@ impl Session {
             ))
             .with_hint("read a view over it instead"));
         }
-        let time = self.read_time();
-        self.advance_all(time)?;
-        let mut rows = Vec::new();
-        for reply in self.engine.broadcast(Command::Peek { id, time })? {
-            if let Reply::Rows(share) = reply {
-                for (encoded, count) in share {
-                    let decoded = row::decode(&encoded);
-                    for _ in 0..count.max(0) {
-                        rows.push(decoded.clone());
+        // A view over a live generator compacts behind the wall clock; a worker that has
+        // already compacted past the read time says so, and the read is asked again, later.
+        for _attempt in 0..100 {
+            let time = self.read_time();
+            self.advance_all(time)?;
+            let replies = self.engine.broadcast(Command::Peek { id, time })?;
+            if replies.iter().any(|r| matches!(r, Reply::TooOld)) {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            }
+            let mut rows = Vec::new();
+            for reply in replies {
+                if let Reply::Rows(share) = reply {
+                    for (encoded, count) in share {
+                        let decoded = row::decode(&encoded);
+                        for _ in 0..count.max(0) {
+                            rows.push(decoded.clone());
+                        }
                     }
                 }
             }
+            return Ok(rows);
         }
-        Ok(rows)
+        Err(Error::engine("the view moved on faster than it could be read; try again"))
     }
 
     fn refuse_views_missing_history(&self, plan: &plan::Plan, span: Span) -> Result<()> {
@@ -493,26 +533,41 @@ impl Session {
     fn show_stats(&mut self) -> Result<Output> {
         let time = self.read_time();
         self.advance_all(time)?;
-        let mut totals: BTreeMap<(ObjectId, String), usize> = BTreeMap::new();
+        // Per arrangement: records and retractions summed over workers, latency the worst.
+        type Totals = (usize, Option<i64>, Option<(u64, u64)>);
+        let mut totals: BTreeMap<(ObjectId, String), Totals> = BTreeMap::new();
         for reply in self.engine.broadcast(Command::Stats { time })? {
             if let Reply::Stats(stats) = reply {
                 for s in stats {
-                    *totals.entry((s.object, s.arrangement)).or_default() += s.records;
+                    let entry = totals.entry((s.object, s.arrangement)).or_default();
+                    entry.0 += s.records;
+                    if let Some(dropped) = s.dropped {
+                        entry.1 = Some(entry.1.unwrap_or(0) + dropped);
+                    }
+                    if let Some((now, worst)) = s.latency_ms {
+                        let (n, w) = entry.2.unwrap_or((0, 0));
+                        entry.2 = Some((n.max(now), w.max(worst)));
+                    }
                 }
             }
         }
+        let optional = |v: Option<i64>| v.map_or(Datum::Null, Datum::Int);
         let rows = totals
             .into_iter()
-            .filter_map(|((id, arrangement), records)| {
+            .filter_map(|((id, arrangement), (records, dropped, latency))| {
                 let object = self.catalog.by_id(id)?;
                 Some(vec![
                     Datum::Text(object.name().to_string()),
                     Datum::Text(arrangement),
                     Datum::Int(records as i64),
+                    optional(dropped),
+                    optional(latency.map(|(now, _)| now as i64)),
+                    optional(latency.map(|(_, worst)| worst as i64)),
                 ])
             })
             .collect();
-        Ok(Output::Rows { columns: vec!["view".into(), "arrangement".into(), "records".into()], rows })
+        let columns = ["view", "arrangement", "records", "dropped", "latency_ms", "max_latency_ms"];
+        Ok(Output::Rows { columns: columns.iter().map(|c| c.to_string()).collect(), rows })
     }
 
     fn drop_object(&mut self, drop: &ast::Drop) -> Result<Output> {

@@ -68,13 +68,22 @@ fn latest_sql_prints_only_csv_result_sets() {
         [
             &vec!["sensor".to_string(), "value".into(), "ts".into()],
             &vec!["sensor".to_string(), "kept".into(), "hottest".into()],
-            &vec!["view".to_string(), "arrangement".into(), "records".into()],
+            &vec![
+                "view".to_string(),
+                "arrangement".into(),
+                "records".into(),
+                "dropped".into(),
+                "latency_ms".into(),
+                "max_latency_ms".into()
+            ],
         ]
     );
     // SHOW STATS: records are integers, and the history holds every row (300 + 2).
     let stats = &sets[2][1..];
     assert!(stats.iter().all(|r| r[2].parse::<i64>().is_ok()), "{stats:?}");
-    assert!(stats.contains(&vec!["readings".to_string(), "history".into(), "302".into()]), "{stats:?}");
+    assert!(stats.iter().any(|r| r[..3] == ["readings", "history", "302"]), "{stats:?}");
+    // The rule has dropped every row it does not keep: 302 in, 15 kept.
+    assert!(stats.iter().any(|r| r[..4] == ["latest3", "retain input", "15", "287"]), "{stats:?}");
 }
 
 /// The reads in latest.sql see the COPY and the INSERT before them.

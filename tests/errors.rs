@@ -16,7 +16,12 @@ CREATE VIEW everything AS SELECT * FROM r;
 ";
 
 fn session_in(base_dir: &Path) -> Session {
-    let mut s = Session::new(SessionOptions { workers: 1, base_dir: base_dir.to_path_buf() }).unwrap();
+    let mut s = Session::new(SessionOptions {
+        workers: 1,
+        base_dir: base_dir.to_path_buf(),
+        ..SessionOptions::default()
+    })
+    .unwrap();
     s.execute(SETUP).unwrap();
     s
 }

@@ -23,7 +23,9 @@ fn query_files() -> Vec<String> {
 /// Run `file` with `base_dir = queries/`, then EXPLAIN each view it created, in creation order.
 fn explain_views(file: &str) -> Vec<(String, String)> {
     let text = std::fs::read_to_string(queries_dir().join(file)).unwrap();
-    let mut s = Session::new(SessionOptions { workers: 1, base_dir: queries_dir() }).unwrap();
+    let mut s =
+        Session::new(SessionOptions { workers: 1, base_dir: queries_dir(), ..SessionOptions::default() })
+            .unwrap();
     if let Err(e) = s.execute(&text) {
         panic!("{}", e.render(&text, &format!("queries/{file}")));
     }

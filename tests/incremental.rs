@@ -104,7 +104,8 @@ fn expected(rows: &[Row], rule: Rule, n: u64) -> Vec<Row> {
 }
 
 fn session(workers: usize) -> Session {
-    Session::new(SessionOptions { workers, base_dir: ".".into() }).expect("session starts")
+    Session::new(SessionOptions { workers, base_dir: ".".into(), ..SessionOptions::default() })
+        .expect("session starts")
 }
 
 fn insert_sql(rows: &[Row]) -> String {

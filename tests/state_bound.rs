@@ -45,7 +45,8 @@ fn stats(s: &mut Session) -> BTreeMap<(String, String), i64> {
 }
 
 fn run(workers: usize, keep: &str) -> BTreeMap<(String, String), i64> {
-    let mut s = Session::new(SessionOptions { workers, base_dir: ".".into() }).unwrap();
+    let mut s =
+        Session::new(SessionOptions { workers, base_dir: ".".into(), ..SessionOptions::default() }).unwrap();
     s.execute(&format!(
         "CREATE SOURCE r (k BIGINT, v BIGINT, ts BIGINT) TIME ts {keep};
          CREATE VIEW latest3 AS SELECT * FROM r RETAIN LATEST 3 PER k DELAY 1;
@@ -101,4 +102,27 @@ fn keep_all_history_holds_every_row() {
         check_bounded(&stats);
         assert_eq!(records(&stats, "r", "history"), ROWS as i64, "workers {workers}: {stats:?}");
     }
+}
+
+/// The same plan with its feedback turned off (the baseline of `ebb bench --no-retain`)
+/// holds every row in the rule's input, while the view shows the same rows.
+#[test]
+fn without_feedback_the_rule_input_holds_every_row() {
+    let options = SessionOptions { retain_feedback: false, ..SessionOptions::default() };
+    let mut s = Session::new(options).unwrap();
+    s.execute("CREATE SOURCE r (k BIGINT, v BIGINT, ts BIGINT) TIME ts KEEP NONE; CREATE VIEW latest3 AS SELECT * FROM r RETAIN LATEST 3 PER k DELAY 1;")
+        .unwrap();
+    for insert in inserts("r") {
+        s.execute(&insert).unwrap();
+    }
+    let stats = stats(&mut s);
+    let input = records(&stats, "latest3", "retain input");
+    // Thinning still cuts each statement to its best 3 per key before the rule.
+    let thinned = (STATEMENTS * KEYS * 3) as i64;
+    assert_eq!(input, thinned, "{stats:?}");
+    let rows = s.execute("SELECT count(*) FROM latest3;").unwrap();
+    assert_eq!(
+        rows[0],
+        Output::Rows { columns: vec!["count".into()], rows: vec![vec![Datum::Int((KEYS * 3) as i64)]] }
+    );
 }

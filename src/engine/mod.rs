@@ -27,6 +27,8 @@ pub enum Command {
         id: ObjectId,
         /// Whether it keeps every row in an arrangement.
         keep_history: bool,
+        /// The live generator that feeds it, if any.
+        generator: Option<crate::generator::Generator>,
         /// The dataflow frontier it starts at.
         frontier: Time,
     },
@@ -88,6 +90,11 @@ pub struct ArrangementStats {
     pub arrangement: String,
     /// Updates physically held.
     pub records: usize,
+    /// Rows the retention rule has dropped so far, thinned or retracted (on its input
+    /// arrangement).
+    pub dropped: Option<i64>,
+    /// Wall time minus the view's output frontier, now and at worst (views over generators).
+    pub latency_ms: Option<(u64, u64)>,
 }
 
 /// What a worker answers.
@@ -99,6 +106,8 @@ pub enum Reply {
     Rows(Vec<(EncodedRow, i64)>),
     /// A worker's state.
     Stats(Vec<ArrangementStats>),
+    /// The read time asked for is older than what this worker has compacted; ask again later.
+    TooOld,
 }
 
 /// The client side of the workers.

@@ -30,6 +30,14 @@ struct Readable {
     dataflow: usize,
     /// The sources it reads: it may compact up to the earliest of their frontiers.
     sources: Vec<ObjectId>,
+    /// The read frontier it was last compacted to: reads must not ask for earlier times.
+    compacted_to: Time,
+    /// Rows dropped by its rules, named like the rules' input arrangements.
+    dropped: Vec<(String, std::rc::Rc<std::cell::Cell<i64>>)>,
+    /// For a view over a live generator: wall time minus its output frontier, now and at worst.
+    latency_ms: Option<(u64, u64)>,
+    /// When it was created (wall-clock ms): its output frontier cannot lag behind that.
+    created_ms: u64,
 }
 
 struct WorkerState {
@@ -37,9 +45,18 @@ struct WorkerState {
     readable: BTreeMap<ObjectId, Readable>,
 }
 
+/// How far behind the wall clock views over live generators are compacted: reads of them are
+/// at about the wall clock, and one whose time is older than that is asked again (TooOld).
+const LIVE_COMPACTION_LAG_MS: u64 = 50;
+
 pub(super) fn run(worker: &mut Worker, commands: Receiver<Command>, replies: Sender<Reply>) {
     let mut state = WorkerState { sources: SourceInputs::new(), readable: BTreeMap::new() };
+    let mut followed = std::time::Instant::now();
     loop {
+        if followed.elapsed() >= Duration::from_millis(5) {
+            state.follow_the_wall_clock();
+            followed = std::time::Instant::now();
+        }
         match commands.try_recv() {
             Ok(command) => {
                 let reply = state.apply(worker, command);
@@ -50,7 +67,14 @@ pub(super) fn run(worker: &mut Worker, commands: Receiver<Command>, replies: Sen
             Err(TryRecvError::Empty) => {
                 worker.step_or_park(Some(Duration::from_millis(100)));
             }
-            Err(TryRecvError::Disconnected) => return,
+            Err(TryRecvError::Disconnected) => {
+                // Live generators never finish on their own, and timely steps a worker until
+                // its dataflows finish: drop them all.
+                for dataflow in worker.installed_dataflows() {
+                    worker.drop_dataflow(dataflow);
+                }
+                return;
+            }
         }
     }
 }
@@ -58,13 +82,14 @@ pub(super) fn run(worker: &mut Worker, commands: Receiver<Command>, replies: Sen
 impl WorkerState {
     fn apply(&mut self, worker: &mut Worker, command: Command) -> Reply {
         match command {
-            Command::CreateSource { id, keep_history, frontier } => {
+            Command::CreateSource { id, keep_history, frontier, generator } => {
                 let mut source = SourceInput {
                     history: None,
                     consumers: Vec::new(),
                     history_input: None,
                     frontier,
                     rendering: None,
+                    generator,
                 };
                 if keep_history {
                     let mut input = InputSession::new();
@@ -80,7 +105,18 @@ impl WorkerState {
                     source.history_input = Some(input);
                     let state: Vec<(String, Box<dyn StateHandle>)> =
                         vec![("history".to_string(), Box::new(trace.clone()))];
-                    self.readable.insert(id, Readable { trace, probe, state, dataflow, sources: vec![id] });
+                    let readable = Readable {
+                        trace,
+                        probe,
+                        state,
+                        dataflow,
+                        sources: vec![id],
+                        compacted_to: 0,
+                        dropped: Vec::new(),
+                        latency_ms: None,
+                        created_ms: 0,
+                    };
+                    self.readable.insert(id, readable);
                 }
                 self.sources.insert(id, source);
                 Reply::Done
@@ -95,15 +131,29 @@ impl WorkerState {
                         input.rendering = Some(id);
                     }
                 }
-                let mut ctx = Context { sources: &mut self.sources, state: Vec::new() };
+                let mut ctx = Context { sources: &mut self.sources, state: Vec::new(), dropped: Vec::new() };
                 let trace = worker.dataflow(|scope| {
                     let arranged = render::render(scope, &plan, &mut ctx).arrange_by_self_named("Output");
                     arranged.stream.probe_with(&probe);
                     arranged.trace
                 });
-                let mut state = ctx.state;
+                let (mut state, dropped) = (ctx.state, ctx.dropped);
                 state.push(("output".to_string(), Box::new(trace.clone())));
-                self.readable.insert(id, Readable { trace, probe, state, dataflow, sources });
+                let live = sources.iter().any(|s| self.sources.get(s).is_some_and(|s| s.generator.is_some()));
+                let latency_ms = live.then_some((0, 0));
+                let created_ms = crate::generator::now_ms();
+                let readable = Readable {
+                    trace,
+                    probe,
+                    state,
+                    dataflow,
+                    sources,
+                    compacted_to: 0,
+                    dropped,
+                    latency_ms,
+                    created_ms,
+                };
+                self.readable.insert(id, readable);
                 self.compact();
                 Reply::Done
             }
@@ -134,6 +184,9 @@ impl WorkerState {
             }
             Command::Peek { id, time } => {
                 let Some(readable) = self.readable.get_mut(&id) else { return Reply::Rows(Vec::new()) };
+                if readable.compacted_to > time {
+                    return Reply::TooOld;
+                }
                 while readable.probe.less_than(&time) {
                     worker.step();
                 }
@@ -187,6 +240,26 @@ impl WorkerState {
         }
     }
 
+    /// Move live generators' sources along with the wall clock (they compact
+    /// [`LIVE_COMPACTION_LAG_MS`] behind it) and measure the latency of the views over them.
+    fn follow_the_wall_clock(&mut self) {
+        if !self.sources.values().any(|s| s.generator.is_some()) {
+            return;
+        }
+        let now = crate::generator::now_ms();
+        for source in self.sources.values_mut().filter(|s| s.generator.is_some()) {
+            source.frontier = source.frontier.max(now.saturating_sub(LIVE_COMPACTION_LAG_MS));
+        }
+        for readable in self.readable.values_mut() {
+            if let Some((current, worst)) = readable.latency_ms.as_mut() {
+                let frontier = readable.probe.with_frontier(|f| f.first().copied().unwrap_or(Time::MAX));
+                *current = now.saturating_sub(frontier.max(readable.created_ms));
+                *worst = (*worst).max(*current);
+            }
+        }
+        self.compact();
+    }
+
     /// Let every trace handle this worker holds compact up to the earliest time a future
     /// read of it can ask for: the earliest frontier among the sources it reads. A handle
     /// left behind would hold back consolidation of every arrangement it shares.
@@ -196,6 +269,7 @@ impl WorkerState {
         };
         for readable in self.readable.values_mut() {
             let frontier = frontier_of(&self.sources, &readable.sources);
+            readable.compacted_to = readable.compacted_to.max(frontier);
             readable.trace.compact_to(frontier);
             for (_, handle) in &mut readable.state {
                 handle.compact_to(frontier);
@@ -212,12 +286,15 @@ impl WorkerState {
     /// Step until every view's arrangements have merged into at most one batch (idle merging
     /// keeps going until then), so the counts show settled state rather than merges in
     /// flight. A source's history is left out: it only ever grows, so merging cannot change
-    /// its count. Bounded, so a stats read cannot hang: past the bound it reports what it has.
+    /// its count; so are views over live generators, whose input never pauses. Bounded, so a stats read cannot hang: past the bound it reports what it has.
     fn settled_stats(&mut self, worker: &mut Worker) -> Vec<ArrangementStats> {
-        for _ in 0..100_000 {
+        for _ in 0..10_000 {
             let sources = &self.sources;
-            let settled =
-                self.readable.iter_mut().filter(|(id, _)| !sources.contains_key(id)).all(|(_, r)| {
+            let settled = self
+                .readable
+                .iter_mut()
+                .filter(|(id, r)| !sources.contains_key(id) && r.latency_ms.is_none())
+                .all(|(_, r)| {
                     r.trace.batches() <= 1 && r.state.iter_mut().all(|(_, handle)| handle.batches() <= 1)
                 });
             if settled {
@@ -232,10 +309,14 @@ impl WorkerState {
         let mut out = Vec::new();
         for (id, readable) in &mut self.readable {
             for (name, handle) in &mut readable.state {
+                let dropped = readable.dropped.iter().find(|(n, _)| n == name).map(|(_, count)| count.get());
+                let latency_ms = if name == "output" { readable.latency_ms } else { None };
                 out.push(ArrangementStats {
                     object: *id,
                     arrangement: name.clone(),
                     records: handle.records(),
+                    dropped,
+                    latency_ms,
                 });
             }
         }
@@ -243,9 +324,11 @@ impl WorkerState {
     }
 }
 
-/// The rows of `trace` at times before `time`, with their multiplicities.
+/// The rows of `trace` at times before `time`, with their multiplicities. Takes every batch
+/// (the trace may already hold later times, which do not cut cleanly at `time`) and counts only
+/// the updates before `time`.
 fn read(trace: &mut render::OutputTrace, time: Time) -> Vec<(EncodedRow, i64)> {
-    let Some(batches) = trace.batches_through(AntichainRef::new(&[time])) else { return Vec::new() };
+    let Some(batches) = trace.batches_through(AntichainRef::new(&[])) else { return Vec::new() };
     let (mut cursor, storage) = cursor_list(batches);
     let mut rows = Vec::new();
     while let Some(key) = cursor.get_key(&storage) {

@@ -482,6 +482,33 @@ pub fn bind_create_source(catalog: &Catalog, stmt: &ast::CreateSource, id: Objec
         time_column,
         lateness: stmt.lateness.as_ref().map_or(0, |l| l.value),
         keep_history: matches!(stmt.history, ast::History::KeepAll),
+        generator: None,
+    })
+}
+
+/// A bound `CREATE SOURCE ... FROM GENERATOR`: its columns come from the generator, TIME is
+/// `ts`, and it keeps no history.
+pub fn bind_create_generated(
+    catalog: &Catalog,
+    stmt: &ast::CreateGenerated,
+    id: ObjectId,
+) -> Result<SourceDesc> {
+    let name = stmt.name.value.to_lowercase();
+    if catalog.get(&name).is_some() {
+        return Err(Error::bind(format!("\"{name}\" already exists")).with_span(stmt.name.span));
+    }
+    let options: Vec<(String, u64, Span)> =
+        stmt.options.iter().map(|(k, v)| (k.value.clone(), v.value, k.span.union(&v.span))).collect();
+    let generator = crate::generator::Generator::new(&stmt.generator.value, stmt.generator.span, &options)?;
+    let columns = generator.columns();
+    Ok(SourceDesc {
+        id,
+        name,
+        time_column: columns.len() - 1,
+        columns,
+        lateness: 0,
+        keep_history: false,
+        generator: Some(generator),
     })
 }
 

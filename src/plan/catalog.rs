@@ -29,6 +29,8 @@ pub struct SourceDesc {
     /// Whether the source keeps every row it received (so it can be read, and views created
     /// later see its past).
     pub keep_history: bool,
+    /// The live generator that feeds it, if any (then nothing else can).
+    pub generator: Option<crate::generator::Generator>,
 }
 
 /// A view: a named dataflow plan.

@@ -107,6 +107,18 @@ impl Plan {
         self.columns.iter().map(|c| c.name.clone()).collect()
     }
 
+    /// Turn off every retention rule's feedback (the baseline the rules are measured against).
+    pub fn without_feedback(&mut self) {
+        match &mut self.node {
+            PlanNode::Source { .. } => {}
+            PlanNode::Filter { input, .. } | PlanNode::Project { input, .. } => input.without_feedback(),
+            PlanNode::Retain { input, feedback, .. } => {
+                *feedback = false;
+                input.without_feedback();
+            }
+        }
+    }
+
     /// The sources this plan reads.
     pub fn sources(&self, out: &mut Vec<ObjectId>) {
         match &self.node {

@@ -30,6 +30,9 @@ pub struct Context<'a> {
     pub sources: &'a mut SourceInputs,
     /// The arrangements the view holds, named, for stats and compaction.
     pub state: Vec<(String, Box<dyn StateHandle>)>,
+    /// Counters of rows a rule has dropped (thinned or retracted), named like the rule's input
+    /// arrangement.
+    pub dropped: Vec<(String, std::rc::Rc<std::cell::Cell<i64>>)>,
 }
 
 /// Render `plan` into `scope`.

@@ -27,7 +27,9 @@
 //! Known limitation: thinning waits for a tick to complete before passing its rows on, so it
 //! holds the best rows of each open tick on this worker (at most keys × n per tick).
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 use columnar::Columnar;
 use differential_dataflow::AsCollection;
@@ -64,6 +66,12 @@ pub(super) fn render<'scope>(
 ) -> Rows<'scope> {
     let limit = rule.limit;
     let descending = rule.descending;
+    // Rows the rule has dropped, thinned or retracted: every input row counts once in, every
+    // kept row once out, so the sum over workers does not depend on how rows were spread.
+    let dropped = Rc::new(Cell::new(0));
+    ctx.dropped.push(("retain input".to_string(), dropped.clone()));
+    let arriving = dropped.clone();
+    let rows = rows.inspect(move |(_, _, diff)| arriving.set(arriving.get() + diff));
     let keyed = key_and_thin(rows, rule);
 
     let (reduce_input, variable) = if feedback {
@@ -110,7 +118,8 @@ pub(super) fn render<'scope>(
         );
     ctx.state.push(("retain output".to_string(), Box::new(kept.trace.clone())));
 
-    let kept = from_columnar(as_recorded_updates::<Update>(kept));
+    let kept = from_columnar(as_recorded_updates::<Update>(kept))
+        .inspect(move |(_, _, diff)| dropped.set(dropped.get() - diff));
     if let Some(variable) = variable {
         variable.set(keyed.concat(kept.clone().negate()));
     }

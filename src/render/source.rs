@@ -3,7 +3,10 @@
 //! A source that keeps history has one arrangement of every row it received; a view imports
 //! it, so a view created late still sees the source's past. A source that keeps no history
 //! feeds each reading view through an input of that view's own; such a view can only be
-//! created before the source receives rows (the session refuses otherwise).
+//! created before the source receives rows (the session refuses otherwise). A source fed by
+//! a live generator gets one generator instance per reading view; since a generator's rows
+//! are a function of wall time, every instance produces the same rows from its start on, so a
+//! view created late sees the rows from its creation on.
 
 use std::collections::HashMap;
 
@@ -12,9 +15,17 @@ use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::KeySpine;
 use timely::dataflow::Scope;
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Duration;
+
+use differential_dataflow::AsCollection;
+use timely::dataflow::operators::generic::operator::source;
+
 use super::{Context, Rows, Time};
+use crate::generator::{Generator, now_ms};
 use crate::plan::ObjectId;
-use crate::repr::EncodedRow;
+use crate::repr::{EncodedRow, row};
 
 /// The arrangement of every row a source received.
 pub type HistoryTrace = TraceAgent<KeySpine<EncodedRow, Time, i64>>;
@@ -31,6 +42,8 @@ pub struct SourceInput {
     pub frontier: Time,
     /// The view being rendered, to label a new consumer input.
     pub rendering: Option<ObjectId>,
+    /// The live generator that feeds the source, if any.
+    pub generator: Option<Generator>,
 }
 
 /// Every source's inputs on one worker.
@@ -42,6 +55,9 @@ pub(super) fn render<'scope>(
     ctx: &mut Context<'_>,
 ) -> Rows<'scope> {
     let source = ctx.sources.get_mut(&id).expect("the binder resolved this source");
+    if let Some(generator) = &source.generator {
+        return generate(scope, generator.clone());
+    }
     match source.history.as_mut() {
         Some(history) => history.import(scope).as_collection(|row, _| row.clone()),
         None => {
@@ -53,4 +69,44 @@ pub(super) fn render<'scope>(
             rows
         }
     }
+}
+
+/// This worker's share of a live generator's rows (those numbered `i ≡ worker (mod workers)`),
+/// from now on, each at its own wall-clock millisecond. The operator wakes every millisecond;
+/// rows that happen later than their sequence number says (receipts) wait until they are due.
+fn generate(scope: Scope<'_, Time>, generator: Generator) -> Rows<'_> {
+    let (index, peers) = (scope.index() as u64, scope.peers() as u64);
+    let activator_scope = scope;
+    source(scope, "Generator", move |capability, info| {
+        let activator = activator_scope.activator_for(info.address);
+        let mut capability = Some(capability);
+        let start = generator.first_at(now_ms());
+        let mut next = start + (index + peers - start % peers) % peers;
+        let mut due: BinaryHeap<Reverse<(Time, EncodedRow)>> = BinaryHeap::new();
+        move |output| {
+            let Some(held) = capability.as_mut() else { return };
+            let now = now_ms();
+            let mut session = output.session(&*held);
+            while generator.sequence_time(next) <= now {
+                let (row, time) = generator.row(next);
+                let encoded = row::encode(&row);
+                if time <= now {
+                    session.give((encoded, time, 1i64));
+                } else {
+                    due.push(Reverse((time, encoded)));
+                }
+                next += peers;
+            }
+            while due.peek().is_some_and(|Reverse((time, _))| *time <= now) {
+                if let Some(Reverse((time, encoded))) = due.pop() {
+                    session.give((encoded, time, 1i64));
+                }
+            }
+            drop(session);
+            let earliest = due.peek().map_or(now + 1, |Reverse((time, _))| (*time).min(now + 1));
+            held.downgrade(&earliest);
+            activator.activate_after(Duration::from_millis(1));
+        }
+    })
+    .as_collection()
 }

@@ -57,6 +57,8 @@ pub enum StatementKind {
     ExplainView(Ident),
     /// `SHOW SOURCES | SHOW VIEWS | SHOW STATS`
     Show(Show),
+    /// `CREATE SOURCE ... FROM GENERATOR ...`
+    CreateGenerated(CreateGenerated),
     /// `SUBSCRIBE view ...`
     Subscribe(Subscribe),
     /// `DROP VIEW | DROP SOURCE`
@@ -355,6 +357,7 @@ impl fmt::Display for StatementKind {
             StatementKind::Query(q) => q.fmt(f),
             StatementKind::ExplainView(name) => write!(f, "EXPLAIN VIEW {name}"),
             StatementKind::Show(s) => s.fmt(f),
+            StatementKind::CreateGenerated(g) => g.fmt(f),
             StatementKind::Subscribe(s) => s.fmt(f),
             StatementKind::Drop(d) => d.fmt(f),
         }
@@ -515,6 +518,36 @@ impl fmt::Display for ObjectKind {
             ObjectKind::Source => "SOURCE",
             ObjectKind::View => "VIEW",
         })
+    }
+}
+
+/// A source fed by a built-in live generator, in wall-clock milliseconds.
+///
+/// # Syntax
+/// ```sql
+/// CREATE SOURCE name FROM GENERATOR kind [( option = n [, ...] )]
+/// ```
+/// Kinds: `sensors`, `auctions`, `bids`, `sends`, `recvs`; options are whole numbers (see
+/// [`crate::generator`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreateGenerated {
+    /// The source's name.
+    pub name: Ident,
+    /// The generator's kind.
+    pub generator: Ident,
+    /// `option = value` settings.
+    pub options: Vec<(Ident, Spanned<u64>)>,
+}
+
+impl fmt::Display for CreateGenerated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CREATE SOURCE {} FROM GENERATOR {}", self.name, self.generator)?;
+        if !self.options.is_empty() {
+            let options: Vec<String> =
+                self.options.iter().map(|(k, v)| format!("{k} = {}", v.value)).collect();
+            write!(f, " ({})", options.join(", "))?;
+        }
+        Ok(())
     }
 }
 

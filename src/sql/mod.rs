@@ -26,8 +26,8 @@ pub mod ast;
 mod parser;
 
 pub use ast::{
-    AdvanceTo, ColumnDef, Copy, CreateSource, CreateView, Drop, History, Insert, ObjectKind, Retain,
-    RetainRule, Show, Spanned, Statement, StatementKind, Subscribe,
+    AdvanceTo, ColumnDef, Copy, CreateGenerated, CreateSource, CreateView, Drop, History, Insert, ObjectKind,
+    Retain, RetainRule, Show, Spanned, Statement, StatementKind, Subscribe,
 };
 pub use parser::{is_complete, parse};
 pub use sqlparser::ast::{Expr, Ident, Query};

@@ -7,8 +7,8 @@ use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, TokenizerError};
 
 use super::ast::{
-    self, AdvanceTo, ColumnDef, CreateSource, CreateView, History, Insert, ObjectKind, Retain, RetainRule,
-    Show, Spanned, Statement, StatementKind, Subscribe,
+    self, AdvanceTo, ColumnDef, CreateGenerated, CreateSource, CreateView, History, Insert, ObjectKind,
+    Retain, RetainRule, Show, Spanned, Statement, StatementKind, Subscribe,
 };
 use crate::error::{Error, Result, Span};
 use crate::repr::DataType;
@@ -99,7 +99,9 @@ fn parse_statement(tokens: &[TokenWithSpan], end: Span) -> Result<Option<Stateme
 
     let mut c = Cursor::new(tokens, end);
     let kind = if c.peek_word("CREATE") {
-        if c.peek_nth_word(1, "SOURCE") {
+        if c.peek_nth_word(1, "SOURCE") && c.peek_nth_word(3, "FROM") {
+            StatementKind::CreateGenerated(parse_create_generated(&mut c)?)
+        } else if c.peek_nth_word(1, "SOURCE") {
             StatementKind::CreateSource(parse_create_source(&mut c)?)
         } else if c.peek_nth_word(1, "VIEW") {
             StatementKind::CreateView(parse_create_view(&mut c)?)
@@ -171,6 +173,30 @@ fn parse_create_source(c: &mut Cursor) -> Result<CreateSource> {
     }
     c.finish("the source definition")?;
     Ok(CreateSource { name, columns, time_column, lateness, history: history.unwrap_or_default() })
+}
+
+/// `CREATE SOURCE name FROM GENERATOR kind [( option = n [, ...] )]`
+fn parse_create_generated(c: &mut Cursor) -> Result<CreateGenerated> {
+    c.expect_word("CREATE")?;
+    c.expect_word("SOURCE")?;
+    let name = c.ident("a source name")?;
+    c.expect_word("FROM")?;
+    c.expect_word("GENERATOR")?;
+    let generator = c.ident("a generator (sensors, auctions, bids, sends, recvs) after GENERATOR")?;
+    let mut options = Vec::new();
+    if c.eat_token(&Token::LParen) {
+        loop {
+            let option = c.ident("a generator option")?;
+            c.expect_token(&Token::Eq, "\"=\" after the option name")?;
+            options.push((option, c.uint("a whole number")?));
+            if !c.eat_token(&Token::Comma) {
+                break;
+            }
+        }
+        c.expect_token(&Token::RParen, "\",\" or \")\" after an option")?;
+    }
+    c.finish("the generator")?;
+    Ok(CreateGenerated { name, generator, options })
 }
 
 /// `SUBSCRIBE [TO] view [FOR n SECONDS | FOR n MILLISECONDS]`
@@ -801,6 +827,8 @@ mod tests {
         "SHOW VIEWS",
         "SHOW STATS",
         "SUBSCRIBE latest3",
+        "CREATE SOURCE readings FROM GENERATOR sensors",
+        "CREATE SOURCE bids FROM GENERATOR bids (rate = 5000, auction_rate = 20)",
         "SUBSCRIBE TO latest3 FOR 10 SECONDS",
         "SUBSCRIBE latest3 FOR 250 MS",
         "DROP VIEW flow_stats",

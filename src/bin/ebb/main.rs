@@ -1,5 +1,7 @@
 //! The `ebb` command: a thin client of the library.
 
+mod repl;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +15,12 @@ use ebb::{Session, SessionOptions};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Timely worker threads for the REPL (`ebb` with no subcommand).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// The REPL's history file [default: $EBB_HISTORY, else ~/.ebb_history].
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -41,10 +49,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Run { file, format, workers }) => run(&file, format, workers),
-        None => {
-            eprintln!("usage: ebb run FILE.sql [--format table|csv|json] [--workers N]  (see ebb --help)");
-            ExitCode::from(2)
-        }
+        None => repl::run(cli.workers, cli.history),
     }
 }
 
@@ -58,7 +63,7 @@ fn run(file: &PathBuf, format: OutputFormat, workers: usize) -> ExitCode {
         }
     };
     let base_dir = file.parent().map(PathBuf::from).unwrap_or_default();
-    let options = SessionOptions { workers: workers.max(1), base_dir };
+    let options = SessionOptions { workers: workers.max(1), base_dir, ..SessionOptions::default() };
     let mut session = match Session::new(options) {
         Ok(session) => session,
         Err(e) => {
