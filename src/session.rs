@@ -533,10 +533,20 @@ impl Session {
     fn show_stats(&mut self) -> Result<Output> {
         let time = self.read_time();
         self.advance_all(time)?;
+        self.collect_stats(Command::Stats { time })
+    }
+
+    /// `SHOW STATS` as things stand, without first catching up or letting arrangements merge:
+    /// for sampling a live run (latency, state) without disturbing it.
+    pub fn stats_now(&mut self) -> Result<Output> {
+        self.collect_stats(Command::StatsNow)
+    }
+
+    fn collect_stats(&mut self, command: Command) -> Result<Output> {
         // Per arrangement: records and retractions summed over workers, latency the worst.
         type Totals = (usize, Option<i64>, Option<(u64, u64)>);
         let mut totals: BTreeMap<(ObjectId, String), Totals> = BTreeMap::new();
-        for reply in self.engine.broadcast(Command::Stats { time })? {
+        for reply in self.engine.broadcast(command)? {
             if let Reply::Stats(stats) = reply {
                 for s in stats {
                     let entry = totals.entry((s.object, s.arrangement)).or_default();

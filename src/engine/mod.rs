@@ -74,6 +74,8 @@ pub enum Command {
         /// The read time.
         time: Time,
     },
+    /// Reply with the state held right now, without waiting for anything.
+    StatsNow,
     /// Tear down a view or a source.
     Drop {
         /// The object.

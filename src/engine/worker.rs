@@ -196,6 +196,7 @@ impl WorkerState {
                 self.catch_up(worker, time);
                 Reply::Done
             }
+            Command::StatsNow => Reply::Stats(self.stats()),
             Command::Stats { time } => {
                 self.catch_up(worker, time);
                 Reply::Stats(self.settled_stats(worker))
