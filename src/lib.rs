@@ -31,4 +31,4 @@ pub mod sql;
 pub mod storage;
 
 pub use error::{Error, Result};
-pub use session::{Output, Session, SessionOptions};
+pub use session::{CopyProgress, Output, Session, SessionOptions};

@@ -80,7 +80,25 @@ pub struct Session {
     next_worker: usize,
     interrupt: Arc<AtomicBool>,
     retain_feedback: bool,
+    progress: Option<ProgressHook>,
 }
+
+/// What `Session::set_progress` installs.
+type ProgressHook = Box<dyn FnMut(&CopyProgress)>;
+
+/// How far a `COPY` has read its file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CopyProgress {
+    /// The file.
+    pub path: PathBuf,
+    /// Bytes read so far.
+    pub read_bytes: u64,
+    /// The file's size.
+    pub total_bytes: u64,
+}
+
+/// A `COPY` reports its progress every this many lines, and once when it has read the file.
+const PROGRESS_EVERY_LINES: u64 = 16_384;
 
 impl Session {
     /// Start a session with its workers.
@@ -93,7 +111,13 @@ impl Session {
             next_worker: 0,
             interrupt: Arc::new(AtomicBool::new(false)),
             retain_feedback: options.retain_feedback,
+            progress: None,
         })
+    }
+
+    /// Call `progress` while a `COPY` reads its file (a client shows a progress bar with it).
+    pub fn set_progress(&mut self, progress: impl FnMut(&CopyProgress) + 'static) {
+        self.progress = Some(Box::new(progress));
     }
 
     /// A flag that, once set (from a Ctrl-C handler, say), stops the script being run before
@@ -143,16 +167,7 @@ impl Session {
             StatementKind::CreateSource(create) => {
                 let id = self.catalog.allocate_id();
                 let source = bind::bind_create_source(&self.catalog, create, id)?;
-                let frontier = self.read_time();
-                self.engine.broadcast(Command::CreateSource {
-                    id,
-                    generator: None,
-                    keep_history: source.keep_history,
-                    frontier,
-                })?;
-                self.clocks.insert(id, Clock { newest: None, frontier });
-                self.catalog.insert(Object::Source(source));
-                Ok(Output::Status("CREATE SOURCE".into()))
+                self.create_source(source)
             }
             StatementKind::CreateView(create) => {
                 let (mut plan, reads) = bind::bind_create_view(&self.catalog, create, span)?;
@@ -178,7 +193,11 @@ impl Session {
             StatementKind::Copy(copy) => {
                 let source = self.source_named(&copy.source)?.clone();
                 let path = self.base_dir.join(&copy.path.value);
-                let rows = read_csv(&path, &source, copy.header, copy.delimiter)
+                let progress: &mut dyn FnMut(&CopyProgress) = match self.progress.as_mut() {
+                    Some(progress) => progress.as_mut(),
+                    None => &mut |_| {},
+                };
+                let rows = read_csv(&path, &source, copy.header, copy.delimiter, progress)
                     .map_err(|e| e.with_span(copy.path.span))?;
                 let lines = rows.iter().map(|(line, _)| *line).collect::<Vec<_>>();
                 let count = rows.len();
@@ -218,15 +237,7 @@ impl Session {
             StatementKind::CreateGenerated(create) => {
                 let id = self.catalog.allocate_id();
                 let source = bind::bind_create_generated(&self.catalog, create, id)?;
-                let frontier = self.read_time();
-                self.engine.broadcast(Command::CreateSource {
-                    id,
-                    keep_history: false,
-                    frontier,
-                    generator: source.generator.clone(),
-                })?;
-                self.catalog.insert(Object::Source(source));
-                Ok(Output::Status("CREATE SOURCE".into()))
+                self.create_source(source)
             }
             StatementKind::Subscribe(subscribe) => {
                 Err(Error::bind("SUBSCRIBE streams; run it as part of a script")
@@ -300,6 +311,24 @@ impl Session {
                 deadline.map_or(SUBSCRIBE_POLL, |d| d.saturating_sub(started.elapsed()).min(SUBSCRIBE_POLL));
             std::thread::sleep(pause);
         }
+    }
+
+    /// Start a bound source on every worker, then enter it in the catalog. A source fed by
+    /// statements gets a clock starting at the current read time; a generated one follows the
+    /// wall clock instead.
+    fn create_source(&mut self, source: SourceDesc) -> Result<Output> {
+        let frontier = self.read_time();
+        self.engine.broadcast(Command::CreateSource {
+            id: source.id,
+            keep_history: source.keep_history,
+            frontier,
+            generator: source.generator.clone(),
+        })?;
+        if source.generator.is_none() {
+            self.clocks.insert(source.id, Clock { newest: None, frontier });
+        }
+        self.catalog.insert(Object::Source(source));
+        Ok(Output::Status("CREATE SOURCE".into()))
     }
 
     /// Insert rows into a source through the public API, with the same checks as `INSERT`.
@@ -644,9 +673,18 @@ fn slice(text: &str, span: Span) -> &str {
 
 /// Read a CSV file into typed rows, each with its file line. Every value must parse as its
 /// column's type; an empty unquoted field is NULL.
-fn read_csv(path: &Path, source: &SourceDesc, header: bool, delimiter: u8) -> Result<Vec<(u64, Vec<Datum>)>> {
+fn read_csv(
+    path: &Path,
+    source: &SourceDesc,
+    header: bool,
+    delimiter: u8,
+    progress: &mut dyn FnMut(&CopyProgress),
+) -> Result<Vec<(u64, Vec<Datum>)>> {
     let file = std::fs::File::open(path)
         .map_err(|e| Error::io(format!("cannot open \"{}\": {e}", path.display())))?;
+    let total_bytes = file.metadata().map_or(0, |m| m.len());
+    let mut report =
+        |read_bytes| progress(&CopyProgress { path: path.to_path_buf(), read_bytes, total_bytes });
     let mut reader =
         csv::ReaderBuilder::new().has_headers(header).delimiter(delimiter).flexible(true).from_reader(file);
     let mut rows = Vec::new();
@@ -656,6 +694,9 @@ fn read_csv(path: &Path, source: &SourceDesc, header: bool, delimiter: u8) -> Re
             Error::data(format!("{}{at}: malformed CSV: {e}", path.display()))
         })?;
         let line = record.position().map_or(0, |p| p.line());
+        if line % PROGRESS_EVERY_LINES == 0 {
+            report(record.position().map_or(0, |p| p.byte()));
+        }
         if record.len() != source.columns.len() {
             return Err(Error::data(format!(
                 "{}:{line}:1: expected {} fields, found {}",
@@ -694,5 +735,6 @@ fn read_csv(path: &Path, source: &SourceDesc, header: bool, delimiter: u8) -> Re
         }
         rows.push((line, row));
     }
+    report(total_bytes);
     Ok(rows)
 }

@@ -67,7 +67,14 @@ fn node(out: &mut String, plan: &Plan, catalog: &Catalog, depth: usize) {
                     let _ = write!(out, " LATENESS {}", source.lateness);
                 }
                 out.push('\n');
-                if source.keep_history {
+                if let Some(generator) = &source.generator {
+                    let _ = writeln!(
+                        out,
+                        "{pad}  fed by GENERATOR {} at {} rows/s, event time in wall-clock ms; no history kept",
+                        format!("{:?}", generator.kind).to_lowercase(),
+                        generator.rate
+                    );
+                } else if source.keep_history {
                     let _ = writeln!(
                         out,
                         "{pad}  arrangement \"history\" (of the source, shared): every row received; bound UNBOUNDED: grows with input"

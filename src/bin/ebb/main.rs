@@ -1,5 +1,7 @@
 //! The `ebb` command: a thin client of the library.
 
+mod bench;
+mod progress;
 mod repl;
 
 use std::io::Write;
@@ -36,6 +38,33 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         workers: usize,
     },
+    /// The open-loop latency experiment: run a scenario's live generators at their offered
+    /// rate and print, each second, the worst latency, the state held and resident memory.
+    Bench {
+        /// The scenario.
+        file: PathBuf,
+        /// Set every generator's `rate` (rows per second).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        rate: Option<u64>,
+        /// Set `keys` of the generators that have keys (sensors, sends, recvs).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        keys: Option<u64>,
+        /// Seconds to run each mode.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+        duration: u64,
+        /// Run the baseline only: the same plans without the feedback loop.
+        #[arg(long)]
+        no_retain: bool,
+        /// Run with feedback, then the baseline, and plot both.
+        #[arg(long, conflicts_with = "no_retain")]
+        compare: bool,
+        /// Timely worker threads.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Where the CSVs and SVG plots go.
+        #[arg(long, default_value = "bench-out")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -49,6 +78,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Run { file, format, workers }) => run(&file, format, workers),
+        Some(Command::Bench { file, rate, keys, duration, no_retain, compare, workers, out }) => {
+            bench::run(bench::BenchArgs { file, rate, keys, duration, no_retain, compare, workers, out })
+        }
         None => repl::run(cli.workers, cli.history),
     }
 }
@@ -71,6 +103,7 @@ fn run(file: &PathBuf, format: OutputFormat, workers: usize) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    progress::install(&mut session);
     let mut printer = Printer::new(match format {
         OutputFormat::Table => Format::Table,
         OutputFormat::Csv => Format::Csv,

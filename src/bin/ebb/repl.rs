@@ -573,7 +573,7 @@ pub fn history_path(flag: Option<PathBuf>) -> Option<PathBuf> {
 
 /// Run the interactive REPL until `\q` or Ctrl-D.
 pub fn run(workers: usize, history: Option<PathBuf>) -> std::process::ExitCode {
-    let session = match Session::new(SessionOptions {
+    let mut session = match Session::new(SessionOptions {
         workers: workers.max(1),
         base_dir: PathBuf::from("."),
         ..SessionOptions::default()
@@ -584,6 +584,7 @@ pub fn run(workers: usize, history: Option<PathBuf>) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    crate::progress::install(&mut session);
     let mut repl = Repl::new(session, PathBuf::from("."));
     let flags = repl.cancel_flags();
     if let Err(e) = ctrlc::set_handler(move || {
