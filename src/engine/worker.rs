@@ -22,9 +22,11 @@ use crate::repr::EncodedRow;
 struct Readable {
     /// The arrangement peeks read.
     trace: render::OutputTrace,
+    /// Its name in `SHOW STATS` ("output", "history").
+    trace_name: &'static str,
     /// Passes a time once the arrangement is complete up to it.
     probe: ProbeHandle<Time>,
-    /// Every arrangement the object holds, named.
+    /// The other arrangements the object holds, named.
     state: Vec<(String, Box<dyn StateHandle>)>,
     /// The timely dataflow that maintains it.
     dataflow: usize,
@@ -103,12 +105,11 @@ impl WorkerState {
                     });
                     source.history = Some(trace.clone());
                     source.history_input = Some(input);
-                    let state: Vec<(String, Box<dyn StateHandle>)> =
-                        vec![("history".to_string(), Box::new(trace.clone()))];
                     let readable = Readable {
                         trace,
+                        trace_name: "history",
                         probe,
-                        state,
+                        state: Vec::new(),
                         dataflow,
                         sources: vec![id],
                         compacted_to: 0,
@@ -137,13 +138,13 @@ impl WorkerState {
                     arranged.stream.probe_with(&probe);
                     arranged.trace
                 });
-                let (mut state, dropped) = (ctx.state, ctx.dropped);
-                state.push(("output".to_string(), Box::new(trace.clone())));
+                let (state, dropped) = (ctx.state, ctx.dropped);
                 let live = sources.iter().any(|s| self.sources.get(s).is_some_and(|s| s.generator.is_some()));
                 let latency_ms = live.then_some((0, 0));
                 let created_ms = crate::generator::now_ms();
                 let readable = Readable {
                     trace,
+                    trace_name: "output",
                     probe,
                     state,
                     dataflow,
@@ -159,11 +160,7 @@ impl WorkerState {
             }
             Command::Insert { source, rows, time, advance_to } => {
                 if let Some(input) = self.sources.get_mut(&source) {
-                    let sessions = input
-                        .history_input
-                        .iter_mut()
-                        .chain(input.consumers.iter_mut().map(|(_, session)| session));
-                    let mut sessions: Vec<_> = sessions.collect();
+                    let mut sessions: Vec<_> = input.sessions_mut().collect();
                     if let Some((last, others)) = sessions.split_last_mut() {
                         for session in others {
                             for row in &rows {
@@ -203,8 +200,6 @@ impl WorkerState {
             }
             Command::Drop { id } => {
                 if let Some(readable) = self.readable.remove(&id) {
-                    drop(readable.trace);
-                    drop(readable.state);
                     worker.drop_dataflow(readable.dataflow);
                 }
                 self.sources.remove(&id);
@@ -221,9 +216,7 @@ impl WorkerState {
             if let Some(input) = self.sources.get_mut(id) {
                 input.frontier = input.frontier.max(*frontier);
                 let frontier = input.frontier;
-                for session in
-                    input.history_input.iter_mut().chain(input.consumers.iter_mut().map(|(_, s)| s))
-                {
+                for session in input.sessions_mut() {
                     session.advance_to(frontier);
                     session.flush();
                 }
@@ -287,7 +280,8 @@ impl WorkerState {
     /// Step until every view's arrangements have merged into at most one batch (idle merging
     /// keeps going until then), so the counts show settled state rather than merges in
     /// flight. A source's history is left out: it only ever grows, so merging cannot change
-    /// its count; so are views over live generators, whose input never pauses. Bounded, so a stats read cannot hang: past the bound it reports what it has.
+    /// its count; so are views over live generators, whose input never pauses. Bounded, so a
+    /// stats read cannot hang: past the bound it reports what it has.
     fn settled_stats(&mut self, worker: &mut Worker) -> Vec<ArrangementStats> {
         for _ in 0..10_000 {
             let sources = &self.sources;
@@ -309,15 +303,21 @@ impl WorkerState {
     fn stats(&mut self) -> Vec<ArrangementStats> {
         let mut out = Vec::new();
         for (id, readable) in &mut self.readable {
+            out.push(ArrangementStats {
+                object: *id,
+                arrangement: readable.trace_name.to_string(),
+                records: readable.trace.records(),
+                dropped: None,
+                latency_ms: readable.latency_ms,
+            });
             for (name, handle) in &mut readable.state {
                 let dropped = readable.dropped.iter().find(|(n, _)| n == name).map(|(_, count)| count.get());
-                let latency_ms = if name == "output" { readable.latency_ms } else { None };
                 out.push(ArrangementStats {
                     object: *id,
                     arrangement: name.clone(),
                     records: handle.records(),
                     dropped,
-                    latency_ms,
+                    latency_ms: None,
                 });
             }
         }

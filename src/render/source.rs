@@ -46,6 +46,13 @@ pub struct SourceInput {
     pub generator: Option<Generator>,
 }
 
+impl SourceInput {
+    /// Every input session new rows of this source go to.
+    pub fn sessions_mut(&mut self) -> impl Iterator<Item = &mut InputSession<Time, EncodedRow, i64>> {
+        self.history_input.iter_mut().chain(self.consumers.iter_mut().map(|(_, session)| session))
+    }
+}
+
 /// Every source's inputs on one worker.
 pub type SourceInputs = HashMap<ObjectId, SourceInput>;
 
