@@ -70,9 +70,7 @@ pub(super) fn render<'scope>(
     // kept row once out, so the sum over workers does not depend on how rows were spread.
     let dropped = Rc::new(Cell::new(0));
     ctx.dropped.push(("retain input".to_string(), dropped.clone()));
-    let arriving = dropped.clone();
-    let rows = rows.inspect(move |(_, _, diff)| arriving.set(arriving.get() + diff));
-    let keyed = key_and_thin(rows, rule);
+    let keyed = key_and_thin(rows, rule, dropped.clone());
 
     let (reduce_input, variable) = if feedback {
         // A step of zero would make the loop ill-defined; DELAY 0 means "the next tick".
@@ -128,8 +126,8 @@ pub(super) fn render<'scope>(
 
 /// Key each row by the rule's key and value it by its ranking datum (complemented when lower
 /// is better) followed by the whole row; then, per worker and tick, pass on only each key's
-/// `limit` greatest values of that tick.
-fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule) -> Keyed<'scope> {
+/// `limit` greatest values of that tick. Every row's diff is added to `arrived`.
+fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule, arrived: Rc<Cell<i64>>) -> Keyed<'scope> {
     let limit = rule.limit as i64;
     let descending = rule.descending;
     let key_exprs = rule.key.clone();
@@ -141,6 +139,7 @@ fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule) -> Keyed<'scope> 
             move |(input, frontier), output| {
                 input.for_each(|capability, data| {
                     for (encoded, time, diff) in data.drain(..) {
+                        arrived.set(arrived.get() + diff);
                         row::decode_into(&encoded, &mut datums);
                         key.clear();
                         for expr in &key_exprs {
