@@ -217,7 +217,7 @@ impl Session {
             }
             StatementKind::Query(query) => {
                 let plan = bind::bind_query(&self.catalog, query, span)?;
-                let rows = self.read(plan.from).map_err(|e| e.with_span(plan.from_span))?;
+                let (_, rows) = self.read(plan.from).map_err(|e| e.with_span(plan.from_span))?;
                 let columns = plan.columns.iter().map(|c| c.name.clone()).collect();
                 Ok(Output::Rows { columns, rows: peek::evaluate(&plan, rows) })
             }
@@ -272,9 +272,9 @@ impl Session {
         let mut previous: BTreeMap<Vec<Datum>, i64> = BTreeMap::new();
         let mut first = true;
         loop {
-            let time = self.read_time();
+            let (time, rows) = self.read(view.id)?;
             let mut current: BTreeMap<Vec<Datum>, i64> = BTreeMap::new();
-            for row in self.read(view.id)? {
+            for row in rows {
                 *current.entry(row).or_default() += 1;
             }
             let mut changes = Vec::new();
@@ -455,8 +455,9 @@ impl Session {
         Ok(())
     }
 
-    /// Every row of `id`, as of a read that first moves every frontier past all input.
-    fn read(&mut self, id: ObjectId) -> Result<Vec<Vec<Datum>>> {
+    /// Every row of `id`, as of a read that first moves every frontier past all input, and the
+    /// time the read happened at.
+    fn read(&mut self, id: ObjectId) -> Result<(Time, Vec<Vec<Datum>>)> {
         if let Some(Object::Source(source)) = self.catalog.by_id(id)
             && !source.keep_history
         {
@@ -487,7 +488,7 @@ impl Session {
                     }
                 }
             }
-            return Ok(rows);
+            return Ok((time, rows));
         }
         Err(Error::engine("the view moved on faster than it could be read; try again"))
     }

@@ -328,15 +328,7 @@ fn bind_function(
 ) -> Result<(ScalarExpr, Type)> {
     let name = function.name.to_string().to_lowercase();
     let (args, star) = function_args(function, span)?;
-    let aggregate = match name.as_str() {
-        "count" => Some(AggregateFunc::Count),
-        "sum" => Some(AggregateFunc::Sum),
-        "min" => Some(AggregateFunc::Min),
-        "max" => Some(AggregateFunc::Max),
-        "avg" => Some(AggregateFunc::Avg),
-        _ => None,
-    };
-    if let Some(func) = aggregate {
+    if let Some(func) = aggregate_named(&name) {
         let Some(agg) = aggregation else {
             return Err(Error::bind(format!("aggregate {name}() is not allowed here")).with_span(span));
         };
@@ -445,6 +437,36 @@ fn bind_function(
         }
     };
     Ok((ScalarExpr::Call(func, bound), result))
+}
+
+/// The aggregate function `name` names, if any.
+fn aggregate_named(name: &str) -> Option<AggregateFunc> {
+    Some(match name.to_lowercase().as_str() {
+        "count" => AggregateFunc::Count,
+        "sum" => AggregateFunc::Sum,
+        "min" => AggregateFunc::Min,
+        "max" => AggregateFunc::Max,
+        "avg" => AggregateFunc::Avg,
+        _ => return None,
+    })
+}
+
+/// Whether `expr` calls an aggregate anywhere (so the query aggregates).
+fn calls_aggregate(expr: &Expr) -> bool {
+    match expr {
+        Expr::Function(function) => {
+            aggregate_named(&function.name.to_string()).is_some()
+                || function_args(function, Span::empty())
+                    .is_ok_and(|(args, _)| args.into_iter().any(calls_aggregate))
+        }
+        Expr::Nested(inner)
+        | Expr::UnaryOp { expr: inner, .. }
+        | Expr::IsNull(inner)
+        | Expr::IsNotNull(inner)
+        | Expr::Cast { expr: inner, .. } => calls_aggregate(inner),
+        Expr::BinaryOp { left, right, .. } => calls_aggregate(left) || calls_aggregate(right),
+        _ => false,
+    }
 }
 
 /// A bound `CREATE SOURCE`.
@@ -755,9 +777,9 @@ pub fn bind_query(catalog: &Catalog, query: &sql::Query, span: Span) -> Result<Q
         GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs.clone(),
         other => return Err(Error::bind("GROUP BY ALL is not supported").with_span(other.span())),
     };
-    let has_aggregate_call = select.projection.iter().any(|item| {
-        let text = item.to_string().to_lowercase();
-        ["count(", "sum(", "min(", "max(", "avg("].iter().any(|f| text.contains(f))
+    let has_aggregate_call = select.projection.iter().any(|item| match item {
+        SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => calls_aggregate(expr),
+        _ => false,
     });
     let mut aggregation = if !group_by.is_empty() || has_aggregate_call || select.having.is_some() {
         let mut group_types = Vec::new();
@@ -904,5 +926,28 @@ pub fn coerce(datum: Datum, from: Type, column: &Column) -> Result<Datum> {
             type_name(from),
             column.name
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn projection_expr(sql: &str) -> Expr {
+        let statements = crate::sql::parse(sql).expect("parses");
+        let crate::sql::StatementKind::Query(query) = &statements[0].kind else { panic!("a query") };
+        let SetExpr::Select(select) = query.body.as_ref() else { panic!("a select") };
+        match &select.projection[0] {
+            SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr.clone(),
+            other => panic!("unexpected {other}"),
+        }
+    }
+
+    #[test]
+    fn aggregates_are_found_in_the_tree_not_the_text() {
+        assert!(calls_aggregate(&projection_expr("SELECT abs(max(k)) + 1 FROM r")));
+        assert!(calls_aggregate(&projection_expr("SELECT COUNT(*) FROM r")));
+        assert!(!calls_aggregate(&projection_expr("SELECT 'max(' FROM r")));
+        assert!(!calls_aggregate(&projection_expr("SELECT discount(k) FROM r")));
     }
 }
