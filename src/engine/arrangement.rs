@@ -5,6 +5,7 @@
 
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::TraceReader;
+use differential_dataflow::trace::cursor::{BatchCursor, Cursor, Navigable, cursor_list};
 use differential_dataflow::trace::implementations::spine_fueled::SpineBatch;
 use timely::progress::frontier::AntichainRef;
 
@@ -17,7 +18,11 @@ pub trait StateHandle {
     /// before their read time, so updates are advanced only up to `read_frontier - 1`: one
     /// advanced to the read frontier itself would drop out of the next read.
     fn compact_to(&mut self, read_frontier: Time);
-    /// Updates physically held, summed over the arrangement's batches.
+    /// Updates held once compacted to the arrangement's compaction frontier: distinct
+    /// `(key, value, time)` with a non-zero count, times at or before the frontier counted as
+    /// one. A batch merged just before the frontier last moved still holds the distinctions
+    /// it no longer needs, and with no other batch to merge with, idle merging never revisits
+    /// it; counting what it physically holds would make the count depend on that timing.
     fn records(&mut self) -> usize;
     /// Non-empty batches held; idle merging goes on until there is at most one.
     fn batches(&mut self) -> usize;
@@ -26,7 +31,7 @@ pub trait StateHandle {
 impl<Tr> StateHandle for TraceAgent<Tr>
 where
     Tr: TraceReader<Time = Time> + 'static,
-    Tr::Batch: SpineBatch,
+    Tr::Batch: SpineBatch + Navigable<Cursor: Cursor<Time = Time, Diff = i64>>,
 {
     fn compact_to(&mut self, read_frontier: Time) {
         let since = read_frontier.saturating_sub(1);
@@ -35,8 +40,25 @@ where
     }
 
     fn records(&mut self) -> usize {
-        self.batches_through(AntichainRef::new(&[]))
-            .map_or(0, |batches| batches.iter().map(|b| b.len()).sum())
+        let since = self.get_logical_compaction().first().copied().unwrap_or(Time::MAX);
+        let Some(batches) = self.batches_through(AntichainRef::new(&[])) else { return 0 };
+        let (mut cursor, storage) = cursor_list(batches);
+        let mut records = 0;
+        let mut times: Vec<(Time, i64)> = Vec::new();
+        while cursor.key_valid(&storage) {
+            while cursor.val_valid(&storage) {
+                times.clear();
+                cursor.map_times(&storage, |time, diff| {
+                    let time = <BatchCursor<Tr> as Cursor>::owned_time(time).max(since);
+                    times.push((time, <BatchCursor<Tr> as Cursor>::owned_diff(diff)));
+                });
+                differential_dataflow::consolidation::consolidate(&mut times);
+                records += times.len();
+                cursor.step_val(&storage);
+            }
+            cursor.step_key(&storage);
+        }
+        records
     }
 
     fn batches(&mut self) -> usize {
