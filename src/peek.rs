@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::plan::{AggregateExpr, AggregateFunc, QueryPlan};
+use crate::plan::QueryPlan;
+use crate::plan::aggregate::Accumulator;
 use crate::repr::Datum;
 
 /// Evaluate `plan` over `rows`.
@@ -21,7 +22,7 @@ pub fn evaluate(plan: &QueryPlan, rows: Vec<Vec<Datum>>) -> Vec<Vec<Datum>> {
                     .entry(key)
                     .or_insert_with(|| aggregate.aggregates.iter().map(|_| Accumulator::default()).collect());
                 for (acc, agg) in accumulators.iter_mut().zip(&aggregate.aggregates) {
-                    acc.add(agg, &row);
+                    acc.add(agg, &row, 1);
                 }
             }
             if groups.is_empty() && aggregate.group_by.is_empty() {
@@ -62,65 +63,4 @@ pub fn evaluate(plan: &QueryPlan, rows: Vec<Vec<Datum>>) -> Vec<Vec<Datum>> {
         row.truncate(visible);
     }
     out
-}
-
-#[derive(Default)]
-struct Accumulator {
-    count: i64,
-    int_sum: i64,
-    overflowed: bool,
-    float_sum: f64,
-    any_double: bool,
-    best: Option<Datum>,
-}
-
-impl Accumulator {
-    fn add(&mut self, agg: &AggregateExpr, row: &[Datum]) {
-        let value = match &agg.arg {
-            None => {
-                self.count += 1;
-                return;
-            }
-            Some(arg) => arg.eval(row),
-        };
-        if value.is_null() {
-            return;
-        }
-        self.count += 1;
-        match &value {
-            Datum::Int(i) => match self.int_sum.checked_add(*i) {
-                Some(sum) => self.int_sum = sum,
-                None => self.overflowed = true,
-            },
-            Datum::Double(d) => {
-                self.any_double = true;
-                self.float_sum += d;
-            }
-            _ => {}
-        }
-        if let Some(d) = value.as_f64().filter(|_| matches!(value, Datum::Int(_))) {
-            self.float_sum += d;
-        }
-        let better = match (&self.best, agg.func) {
-            (None, _) => true,
-            (Some(best), AggregateFunc::Min) => value < *best,
-            (Some(best), AggregateFunc::Max) => value > *best,
-            _ => false,
-        };
-        if better && matches!(agg.func, AggregateFunc::Min | AggregateFunc::Max) {
-            self.best = Some(value);
-        }
-    }
-
-    fn finish(self, agg: &AggregateExpr) -> Datum {
-        match agg.func {
-            AggregateFunc::Count => Datum::Int(self.count),
-            _ if self.count == 0 => Datum::Null,
-            AggregateFunc::Sum if self.any_double => Datum::Double(self.float_sum),
-            AggregateFunc::Sum if self.overflowed => Datum::Null,
-            AggregateFunc::Sum => Datum::Int(self.int_sum),
-            AggregateFunc::Avg => Datum::Double(self.float_sum / self.count as f64),
-            AggregateFunc::Min | AggregateFunc::Max => self.best.unwrap_or(Datum::Null),
-        }
-    }
 }

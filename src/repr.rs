@@ -280,6 +280,11 @@ pub mod row {
         }
     }
 
+    /// The length of the first `datums` datums of the row encoded in `bytes`.
+    pub fn prefix_len(bytes: &[u8], datums: usize) -> usize {
+        (0..datums).fold(0, |at, _| at + datum_len(&bytes[at..], false))
+    }
+
     /// Decode a whole row.
     pub fn decode(bytes: &[u8]) -> Vec<Datum> {
         let mut out = Vec::new();

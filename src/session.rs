@@ -549,6 +549,7 @@ impl Session {
                     Datum::Text(match explain::bound(&v.plan) {
                         explain::Bound::Unbounded => "UNBOUNDED".into(),
                         explain::Bound::PerKey(n) => format!("keys × {n}"),
+                        explain::Bound::PerGroup => "groups".into(),
                     }),
                     Datum::Text(v.sql.split_whitespace().collect::<Vec<_>>().join(" ")),
                 ]

@@ -3,6 +3,7 @@
 //! Every arrangement a view or source keeps is registered as a [`StateHandle`], so the
 //! worker can let it compact as frontiers advance and count what it holds for `SHOW STATS`.
 
+use differential_dataflow::difference::Semigroup;
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::TraceReader;
 use differential_dataflow::trace::cursor::{BatchCursor, Cursor, Navigable, cursor_list};
@@ -31,7 +32,7 @@ pub trait StateHandle {
 impl<Tr> StateHandle for TraceAgent<Tr>
 where
     Tr: TraceReader<Time = Time> + 'static,
-    Tr::Batch: SpineBatch + Navigable<Cursor: Cursor<Time = Time, Diff = i64>>,
+    Tr::Batch: SpineBatch + Navigable<Cursor: Cursor<Time = Time, Diff: Semigroup + 'static>>,
 {
     fn compact_to(&mut self, read_frontier: Time) {
         let since = read_frontier.saturating_sub(1);
@@ -44,7 +45,7 @@ where
         let Some(batches) = self.batches_through(AntichainRef::new(&[])) else { return 0 };
         let (mut cursor, storage) = cursor_list(batches);
         let mut records = 0;
-        let mut times: Vec<(Time, i64)> = Vec::new();
+        let mut times = Vec::new();
         while cursor.key_valid(&storage) {
             while cursor.val_valid(&storage) {
                 times.clear();

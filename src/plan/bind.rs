@@ -13,7 +13,10 @@ use sqlparser::ast::{
 
 use super::catalog::{Catalog, Object, ObjectId, SourceDesc};
 use super::expr::{BinaryOp, Function, ScalarExpr, UnaryOp};
-use super::{AggregateExpr, AggregateFunc, AggregatePlan, Plan, PlanNode, QueryPlan, RetainKind, RetainRule};
+use super::{
+    AggregateExpr, AggregateFunc, AggregatePlan, AggregateState, JoinPlan, Plan, PlanNode, QueryPlan,
+    RetainKind, RetainRule, Side, UnmatchedPlan, WinnerPlan,
+};
 use crate::error::{Error, Result, Span};
 use crate::repr::{Column, DataType, Datum};
 use crate::sql::ast;
@@ -551,7 +554,8 @@ fn bind_from<'a>(catalog: &'a Catalog, select: &sql::Select, span: Span) -> Resu
         });
     };
     if let Some(join) = table.joins.first() {
-        return Err(Error::bind("joins are not supported yet").with_span(join.relation.span()));
+        return Err(Error::bind("a read cannot join; create a view with the join and read that")
+            .with_span(join.relation.span()));
     }
     let TableFactor::Table { name, alias, .. } = &table.relation else {
         return Err(Error::bind("FROM must name a source or view").with_span(table.relation.span()));
@@ -562,6 +566,156 @@ fn bind_from<'a>(catalog: &'a Catalog, select: &sql::Select, span: Span) -> Resu
     };
     let scope = Scope::of(object.name(), alias.as_ref().map(|a| a.name.value.as_str()), object.columns());
     Ok(From { object, scope, span: name.span() })
+}
+
+/// What a view reads: one source or view, or a chain of inner equi-joins of them.
+struct ViewInput {
+    plan: Plan,
+    scope: Scope,
+    /// The name of the first relation (for messages about it).
+    name: String,
+    /// Every source or view named.
+    reads: Vec<ObjectId>,
+}
+
+fn relation_plan(catalog: &Catalog, relation: &TableFactor) -> Result<(Plan, Scope, String, ObjectId)> {
+    let TableFactor::Table { name, alias, .. } = relation else {
+        return Err(Error::bind("FROM must name a source or view").with_span(relation.span()));
+    };
+    let object_name = name.to_string().to_lowercase();
+    let Some(object) = catalog.get(&object_name) else {
+        return Err(Error::bind(format!("source or view \"{object_name}\" not found")).with_span(name.span()));
+    };
+    let scope = Scope::of(object.name(), alias.as_ref().map(|a| a.name.value.as_str()), object.columns());
+    let plan = match object {
+        Object::Source(source) => Plan {
+            node: PlanNode::Source { id: source.id, name: source.name.clone() },
+            columns: source.columns.clone(),
+        },
+        Object::View(view) => view.plan.clone(),
+    };
+    Ok((plan, scope, object_name, object.id()))
+}
+
+fn bind_view_input(catalog: &Catalog, select: &sql::Select, span: Span) -> Result<ViewInput> {
+    let [table] = select.from.as_slice() else {
+        return Err(if select.from.is_empty() {
+            Error::bind("a view needs FROM a source or view").with_span(span)
+        } else {
+            Error::bind("a comma between relations is not supported; use JOIN ... ON")
+                .with_span(select.from[1].relation.span())
+        });
+    };
+    let (mut plan, mut scope, name, first) = relation_plan(catalog, &table.relation)?;
+    let mut reads = vec![first];
+    for join in &table.joins {
+        let (sql::JoinOperator::Join(constraint) | sql::JoinOperator::Inner(constraint)) =
+            &join.join_operator
+        else {
+            return Err(Error::bind("only inner joins are supported").with_span(join.relation.span()));
+        };
+        let sql::JoinConstraint::On(on) = constraint else {
+            return Err(Error::bind("a join needs ON with an equality between its two sides")
+                .with_span(join.relation.span()));
+        };
+        let (right, right_scope, _, id) = relation_plan(catalog, &join.relation)?;
+        reads.push(id);
+        let left_width = plan.columns.len();
+        let mut both = scope.clone();
+        both.columns.extend(right_scope.columns.iter().cloned());
+        let (condition, t) = bind_expr(on, &both, None)?;
+        if !matches!(t, None | Some(DataType::Boolean)) {
+            return Err(Error::bind(format!("ON must be BOOLEAN, not {}", type_name(t))).with_span(on.span()));
+        }
+        let (mut left_key, mut right_key, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+        for conjunct in conjuncts(condition) {
+            match split_equality(&conjunct, left_width, &plan.columns, &right.columns) {
+                Some((l, r)) => {
+                    left_key.push(l);
+                    right_key.push(r);
+                }
+                None => rest.push(conjunct),
+            }
+        }
+        if left_key.is_empty() {
+            return Err(Error::bind("a join needs an equality between a column of each side (an equi-join)")
+                .with_span(on.span())
+                .with_hint("write ON left.k = right.k, with any other condition after AND"));
+        }
+        let mut columns = plan.columns.clone();
+        columns.extend(right.columns.iter().cloned());
+        plan = Plan {
+            node: PlanNode::Join(JoinPlan {
+                left: Box::new(plan),
+                right: Box::new(right),
+                left_key,
+                right_key,
+            }),
+            columns,
+        };
+        if let Some(predicate) =
+            rest.into_iter().reduce(|a, b| ScalarExpr::Binary(BinaryOp::And, Box::new(a), Box::new(b)))
+        {
+            plan = Plan {
+                columns: plan.columns.clone(),
+                node: PlanNode::Filter { input: Box::new(plan), predicate },
+            };
+        }
+        scope = both;
+    }
+    Ok(ViewInput { plan, scope, name, reads })
+}
+
+/// The conjuncts of an AND tree.
+fn conjuncts(expr: ScalarExpr) -> Vec<ScalarExpr> {
+    match expr {
+        ScalarExpr::Binary(BinaryOp::And, l, r) => {
+            let mut out = conjuncts(*l);
+            out.extend(conjuncts(*r));
+            out
+        }
+        other => vec![other],
+    }
+}
+
+/// `l = r` with `l` over the left row only and `r` over the right only (or the other way
+/// round), of the same type: the pair of key expressions, the right one over the right row.
+fn split_equality(
+    expr: &ScalarExpr,
+    left_width: usize,
+    left_columns: &[Column],
+    right_columns: &[Column],
+) -> Option<(ScalarExpr, ScalarExpr)> {
+    let ScalarExpr::Binary(BinaryOp::Eq, a, b) = expr else { return None };
+    let side = |e: &ScalarExpr| {
+        let mut columns = Vec::new();
+        e.columns(&mut columns);
+        if columns.is_empty() {
+            None
+        } else if columns.iter().all(|&c| c < left_width) {
+            Some(Side::Left)
+        } else if columns.iter().all(|&c| c >= left_width) {
+            Some(Side::Right)
+        } else {
+            None
+        }
+    };
+    let (l, r) = match (side(a)?, side(b)?) {
+        (Side::Left, Side::Right) => (a, b),
+        (Side::Right, Side::Left) => (b, a),
+        _ => return None,
+    };
+    let r = r.remap(&|c| c - left_width);
+    let type_of = |e: &ScalarExpr, columns: &[Column]| match e {
+        ScalarExpr::Column(c) => columns.get(*c).map(|c| c.data_type),
+        _ => None,
+    };
+    // Keys are compared by their encoding, so both sides must have one type; a computed key
+    // is accepted as is.
+    match (type_of(l, left_columns), type_of(&r, right_columns)) {
+        (Some(lt), Some(rt)) if lt != rt => None,
+        _ => Some(((**l).clone(), r)),
+    }
 }
 
 fn select_of(query: &sql::Query) -> Result<&sql::Select> {
@@ -635,7 +789,7 @@ fn bind_where(select: &sql::Select, scope: &Scope) -> Result<Option<ScalarExpr>>
     Ok(Some(e))
 }
 
-fn reject_unsupported_clauses(query: &sql::Query, select: &sql::Select, in_view: bool) -> Result<()> {
+fn reject_unsupported_clauses(query: &sql::Query, in_view: bool) -> Result<()> {
     if in_view {
         if let Some(order_by) = &query.order_by {
             return Err(Error::bind("a view has no order; ORDER BY belongs in the SELECT that reads it")
@@ -646,11 +800,6 @@ fn reject_unsupported_clauses(query: &sql::Query, select: &sql::Select, in_view:
                 "LIMIT is not supported in views; use RETAIN TOP n PER ... to bound a view",
             )
             .with_span(limit.span()));
-        }
-        if !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty())
-            || select.having.is_some()
-        {
-            return Err(Error::bind("GROUP BY in views is not supported yet").with_span(select.span()));
         }
     }
     Ok(())
@@ -665,61 +814,280 @@ fn time_column(plan: &Plan, catalog: &Catalog) -> Option<usize> {
             let inner = time_column(input, catalog)?;
             exprs.iter().position(|e| *e == ScalarExpr::Column(inner))
         }
+        PlanNode::Join(_) | PlanNode::Aggregate { .. } | PlanNode::Winner(_) | PlanNode::Unmatched(_) => None,
     }
 }
 
-/// Bind `CREATE VIEW`: the plan `FROM → WHERE → RETAIN → projection`, and the object it reads.
-pub fn bind_create_view(catalog: &Catalog, stmt: &ast::CreateView, span: Span) -> Result<(Plan, ObjectId)> {
+/// Bind `CREATE VIEW`: the plan `FROM/JOIN → WHERE → RETAIN → GROUP BY → HAVING →
+/// projection`, and the objects it names.
+pub fn bind_create_view(
+    catalog: &Catalog,
+    stmt: &ast::CreateView,
+    span: Span,
+) -> Result<(Plan, Vec<ObjectId>)> {
     let name = stmt.name.value.to_lowercase();
     if catalog.get(&name).is_some() {
         return Err(Error::bind(format!("\"{name}\" already exists")).with_span(stmt.name.span));
     }
     let select = select_of(&stmt.query)?;
-    reject_unsupported_clauses(&stmt.query, select, true)?;
-    let from = bind_from(catalog, select, span)?;
-    let mut plan = match from.object {
-        Object::Source(source) => Plan {
-            node: PlanNode::Source { id: source.id, name: source.name.clone() },
-            columns: source.columns.clone(),
-        },
-        Object::View(view) => view.plan.clone(),
+    reject_unsupported_clauses(&stmt.query, true)?;
+    let input = bind_view_input(catalog, select, span)?;
+    let predicate = bind_where(select, &input.scope)?;
+    let mut aggregation = bind_aggregation(select, group_by_of(select)?, &input.scope)?;
+    let mut plan = input.plan.clone();
+    match &stmt.retain {
+        Some(retain) => {
+            if aggregation.is_some() {
+                return Err(Error::bind("RETAIN and GROUP BY cannot share a view")
+                    .with_span(retain.span)
+                    .with_hint("put the rule in a view of its own and aggregate over that view"));
+            }
+            plan = bind_rule(catalog, retain, plan, predicate, &input)?;
+        }
+        None => {
+            if let Some(predicate) = predicate {
+                plan = Plan {
+                    columns: plan.columns.clone(),
+                    node: PlanNode::Filter { input: Box::new(plan), predicate },
+                };
+            }
+        }
+    }
+    let Some((mut aggregation, group_by)) = aggregation.take() else {
+        let (exprs, columns) = bind_projection(select, &input.scope, None)?;
+        return Ok((project(plan, exprs, columns), input.reads));
     };
-    if let Some(predicate) = bind_where(select, &from.scope)? {
+    let (exprs, columns) = bind_projection(select, &input.scope, Some(&mut aggregation))?;
+    let having = match &select.having {
+        Some(having) => Some(bind_expr(having, &input.scope, Some(&mut aggregation))?.0),
+        None => None,
+    };
+    let mut grouped_columns: Vec<Column> = aggregation
+        .group_by
+        .iter()
+        .zip(&aggregation.group_types)
+        .map(|(g, t)| Column::new(g.to_string().to_lowercase(), t.unwrap_or(DataType::Text)))
+        .collect();
+    grouped_columns.extend(
+        aggregation
+            .aggregates
+            .iter()
+            .zip(&aggregation.aggregate_types)
+            .map(|((_, call), t)| Column::new(call.to_string().to_lowercase(), t.unwrap_or(DataType::Text))),
+    );
+    let state = if plan.is_append_only() { AggregateState::PerGroup } else { AggregateState::PerRow };
+    plan = Plan {
+        node: PlanNode::Aggregate {
+            input: Box::new(plan),
+            group_by,
+            aggregates: aggregation.aggregates.into_iter().map(|(a, _)| a).collect(),
+            state,
+        },
+        columns: grouped_columns,
+    };
+    if let Some(predicate) = having {
         plan = Plan {
             columns: plan.columns.clone(),
             node: PlanNode::Filter { input: Box::new(plan), predicate },
         };
     }
-    if let Some(retain) = &stmt.retain {
-        if !plan.is_append_only() {
-            return Err(Error::bind(format!(
-                "RETAIN needs an append-only input, but \"{}\" can retract rows",
-                from.object.name()
-            ))
-            .with_span(retain.span)
-            .with_note("a retention rule drops the rows it no longer needs, assuming that dropping them never changes its output; that holds only when its input never retracts")
-            .with_hint("apply the rule to the source directly"));
-        }
-        let rule = bind_retain(catalog, &retain.rule, &plan, &from.scope, retain.span)?;
-        plan = Plan {
-            columns: plan.columns.clone(),
-            node: PlanNode::Retain {
-                input: Box::new(plan),
-                rule,
-                delay: retain.delay.as_ref().map_or(1, |d| d.value),
-                feedback: true,
-            },
-        };
-    }
-    let (exprs, columns) = bind_projection(select, &from.scope, None)?;
+    Ok((project(plan, exprs, columns), input.reads))
+}
+
+/// `plan` projected to `exprs`, or `plan` renamed when the projection is the identity.
+fn project(mut plan: Plan, exprs: Vec<ScalarExpr>, columns: Vec<Column>) -> Plan {
     let identity = exprs.len() == plan.columns.len()
         && exprs.iter().enumerate().all(|(i, e)| *e == ScalarExpr::Column(i));
-    if !identity {
-        plan = Plan { node: PlanNode::Project { input: Box::new(plan), exprs }, columns };
-    } else {
+    if identity {
         plan.columns = columns;
+        plan
+    } else {
+        Plan { node: PlanNode::Project { input: Box::new(plan), exprs }, columns }
     }
-    Ok((plan, from.object.id()))
+}
+
+fn refuse_retracting(plan: &Plan, input: &ViewInput, span: Span) -> Result<()> {
+    if plan.is_append_only() {
+        return Ok(());
+    }
+    Err(Error::bind(format!("RETAIN needs an append-only input, but \"{}\" can retract rows", input.name))
+        .with_span(span)
+        .with_note("a retention rule drops the rows it no longer needs, assuming that dropping them never changes its output; that holds only when its input never retracts")
+        .with_hint("apply the rule to the source directly"))
+}
+
+/// The rule over the input (with `WHERE` applied as the rule needs it).
+fn bind_rule(
+    catalog: &Catalog,
+    retain: &ast::Retain,
+    plan: Plan,
+    predicate: Option<ScalarExpr>,
+    input: &ViewInput,
+) -> Result<Plan> {
+    refuse_retracting(&plan, input, retain.span)?;
+    let delay = retain.delay.as_ref().map_or(1, |d| d.value);
+    let span = retain.span;
+    match &retain.rule {
+        ast::RetainRule::Latest { .. } | ast::RetainRule::Top { .. } => {
+            let plan = match predicate {
+                Some(predicate) => Plan {
+                    columns: plan.columns.clone(),
+                    node: PlanNode::Filter { input: Box::new(plan), predicate },
+                },
+                None => plan,
+            };
+            let rule = bind_retain(catalog, &retain.rule, &plan, &input.scope, span)?;
+            Ok(Plan {
+                columns: plan.columns.clone(),
+                node: PlanNode::Retain { input: Box::new(plan), rule, delay, feedback: true },
+            })
+        }
+        ast::RetainRule::Winner { per, by, descending, close_at, forget_after } => {
+            let (join, predicate) = two_input_join(plan.clone(), predicate, "WINNER", span)?;
+            let left_width = join.left.columns.len();
+            // The rule's key is the join key: each PER expression must be one of its columns,
+            // and together they must name all of them.
+            let mut covered = vec![false; join.left_key.len()];
+            for expr in per {
+                let (bound, _) = bind_expr(expr, &input.scope, None)?;
+                let position = (0..join.left_key.len()).find(|&i| {
+                    bound == join.left_key[i] || bound == join.right_key[i].remap(&|c| c + left_width)
+                });
+                match position {
+                    Some(i) => covered[i] = true,
+                    None => {
+                        return Err(Error::bind("RETAIN WINNER PER must name the join key")
+                            .with_span(expr.span())
+                            .with_note("a winner is kept per join key, so that a key's close time decides for all of its candidates"));
+                    }
+                }
+            }
+            if covered.contains(&false) {
+                return Err(
+                    Error::bind("RETAIN WINNER PER must name every column of the join key").with_span(span)
+                );
+            }
+            let (rank, _) = bind_expr(by, &input.scope, None)?;
+            let (close, close_type) = bind_expr(close_at, &input.scope, None)?;
+            if close_type != Some(DataType::BigInt) {
+                return Err(Error::bind(format!(
+                    "CLOSE AT must be a time (BIGINT), not {}",
+                    type_name(close_type)
+                ))
+                .with_span(close_at.span()));
+            }
+            let mut close_columns = Vec::new();
+            close.columns(&mut close_columns);
+            let closing = if !close_columns.is_empty() && close_columns.iter().all(|&c| c < left_width) {
+                Side::Left
+            } else if !close_columns.is_empty() && close_columns.iter().all(|&c| c >= left_width) {
+                Side::Right
+            } else {
+                return Err(Error::bind("CLOSE AT must read the columns of one side of the join")
+                    .with_span(close_at.span())
+                    .with_note("the side it reads closes the key (the auctions); the other side's rows compete (the bids)"));
+            };
+            let (candidate_plan, candidate_offset) = match closing {
+                Side::Left => (&join.right, left_width),
+                Side::Right => (&join.left, 0),
+            };
+            let Some(candidate_time) = time_column(candidate_plan, catalog) else {
+                return Err(Error::bind("RETAIN WINNER needs the TIME column of the competing side")
+                    .with_span(span)
+                    .with_note("a candidate counts only if it is older than its key's close time"));
+            };
+            // A candidate at or after its key's close time never wins: that is what makes a
+            // closed key's winner final.
+            let in_time = ScalarExpr::Binary(
+                BinaryOp::Lt,
+                Box::new(ScalarExpr::Column(candidate_offset + candidate_time)),
+                Box::new(close.clone()),
+            );
+            let predicate = Some(match predicate {
+                Some(p) => ScalarExpr::Binary(BinaryOp::And, Box::new(p), Box::new(in_time)),
+                None => in_time,
+            });
+            let close_at = match closing {
+                Side::Left => close,
+                Side::Right => close.remap(&|c| c - left_width),
+            };
+            Ok(Plan {
+                columns: plan.columns.clone(),
+                node: PlanNode::Winner(WinnerPlan {
+                    join,
+                    closing,
+                    predicate,
+                    rank,
+                    descending: *descending,
+                    close_at,
+                    forget_after: forget_after.as_ref().map(|f| f.value),
+                    delay,
+                    feedback: true,
+                }),
+            })
+        }
+        ast::RetainRule::Unmatched => {
+            let (join, predicate) = two_input_join(plan.clone(), predicate, "UNMATCHED", span)?;
+            let (Some(left_time), Some(right_time)) =
+                (time_column(&join.left, catalog), time_column(&join.right, catalog))
+            else {
+                return Err(Error::bind("RETAIN UNMATCHED needs the TIME column of both inputs")
+                    .with_span(span)
+                    .with_note("a pair matches at the later of its two rows' times"));
+            };
+            Ok(Plan {
+                columns: plan.columns.clone(),
+                node: PlanNode::Unmatched(UnmatchedPlan {
+                    join,
+                    predicate,
+                    left_time,
+                    right_time,
+                    delay,
+                    feedback: true,
+                }),
+            })
+        }
+    }
+}
+
+/// The join of exactly two inputs under `plan` (conditions above it folded into the
+/// predicate), or an error that says what the rule needs.
+fn two_input_join(
+    plan: Plan,
+    predicate: Option<ScalarExpr>,
+    rule: &str,
+    span: Span,
+) -> Result<(JoinPlan, Option<ScalarExpr>)> {
+    let and = |a: Option<ScalarExpr>, b: ScalarExpr| match a {
+        Some(a) => ScalarExpr::Binary(BinaryOp::And, Box::new(a), Box::new(b)),
+        None => b,
+    };
+    let mut predicate = predicate;
+    let mut plan = plan;
+    loop {
+        match plan.node {
+            PlanNode::Filter { input, predicate: on } => {
+                predicate = Some(and(predicate, on));
+                plan = *input;
+            }
+            PlanNode::Join(join) => {
+                if matches!(join.left.node, PlanNode::Join(_)) || matches!(join.right.node, PlanNode::Join(_))
+                {
+                    return Err(Error::bind(format!(
+                        "RETAIN {rule} works on a join of exactly two inputs, not more"
+                    ))
+                    .with_span(span)
+                    .with_hint("join the others in a view over this one"));
+                }
+                return Ok((join, predicate));
+            }
+            _ => {
+                return Err(Error::bind(format!("RETAIN {rule} needs an inner equi-join of two inputs"))
+                    .with_span(span)
+                    .with_hint("write FROM a JOIN b ON b.k = a.k"));
+            }
+        }
+    }
 }
 
 fn bind_retain(
@@ -762,40 +1130,53 @@ fn bind_retain(
             })
         }
         ast::RetainRule::Winner { .. } | ast::RetainRule::Unmatched => {
-            Err(Error::bind("RETAIN WINNER and RETAIN UNMATCHED are not supported yet").with_span(span))
+            Err(Error::bind("RETAIN WINNER and UNMATCHED are bound with their join").with_span(span))
         }
     }
+}
+
+fn group_by_of(select: &sql::Select) -> Result<Vec<Expr>> {
+    match &select.group_by {
+        GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => Ok(exprs.clone()),
+        other => Err(Error::bind("GROUP BY ALL is not supported").with_span(other.span())),
+    }
+}
+
+/// The aggregation context, when the select groups or calls an aggregate, with the bound
+/// group keys.
+fn bind_aggregation(
+    select: &sql::Select,
+    group_by: Vec<Expr>,
+    scope: &Scope,
+) -> Result<Option<(Aggregation, Vec<ScalarExpr>)>> {
+    let has_aggregate_call = select.projection.iter().any(|item| match item {
+        SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => calls_aggregate(expr),
+        _ => false,
+    });
+    if group_by.is_empty() && !has_aggregate_call && select.having.is_none() {
+        return Ok(None);
+    }
+    let mut group_types = Vec::new();
+    let mut group_exprs = Vec::new();
+    for g in &group_by {
+        let (e, t) = bind_expr(g, scope, None)?;
+        group_exprs.push(e);
+        group_types.push(t);
+    }
+    Ok(Some((
+        Aggregation { group_by, group_types, aggregates: Vec::new(), aggregate_types: Vec::new() },
+        group_exprs,
+    )))
 }
 
 /// Bind a read.
 pub fn bind_query(catalog: &Catalog, query: &sql::Query, span: Span) -> Result<QueryPlan> {
     let select = select_of(query)?;
-    reject_unsupported_clauses(query, select, false)?;
+    reject_unsupported_clauses(query, false)?;
     let from = bind_from(catalog, select, span)?;
     let filter = bind_where(select, &from.scope)?;
-    let group_by = match &select.group_by {
-        GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs.clone(),
-        other => return Err(Error::bind("GROUP BY ALL is not supported").with_span(other.span())),
-    };
-    let has_aggregate_call = select.projection.iter().any(|item| match item {
-        SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => calls_aggregate(expr),
-        _ => false,
-    });
-    let mut aggregation = if !group_by.is_empty() || has_aggregate_call || select.having.is_some() {
-        let mut group_types = Vec::new();
-        let mut group_exprs = Vec::new();
-        for g in &group_by {
-            let (e, t) = bind_expr(g, &from.scope, None)?;
-            group_exprs.push(e);
-            group_types.push(t);
-        }
-        Some((
-            Aggregation { group_by, group_types, aggregates: Vec::new(), aggregate_types: Vec::new() },
-            group_exprs,
-        ))
-    } else {
-        None
-    };
+    let group_by = group_by_of(select)?;
+    let mut aggregation = bind_aggregation(select, group_by, &from.scope)?;
     let (mut project, columns) = bind_projection(select, &from.scope, aggregation.as_mut().map(|(a, _)| a))?;
     let having = match &select.having {
         Some(having) => {

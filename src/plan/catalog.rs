@@ -42,8 +42,8 @@ pub struct ViewDesc {
     pub name: String,
     /// Its plan.
     pub plan: Plan,
-    /// The source or view it reads.
-    pub reads: ObjectId,
+    /// The sources and views it names.
+    pub reads: Vec<ObjectId>,
     /// The statement that created it, for `SHOW VIEWS`.
     pub sql: String,
 }
@@ -144,6 +144,6 @@ impl Catalog {
 
     /// The views that read `id` directly.
     pub fn dependents(&self, id: ObjectId) -> Vec<&ViewDesc> {
-        self.views().filter(|v| v.reads == id).collect()
+        self.views().filter(|v| v.reads.contains(&id)).collect()
     }
 }

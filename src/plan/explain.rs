@@ -8,7 +8,10 @@
 use std::fmt::Write;
 
 use super::catalog::{Catalog, ViewDesc};
-use super::{Plan, PlanNode, RetainKind};
+use super::{
+    AggregateExpr, AggregateState, JoinPlan, Plan, PlanNode, RetainKind, ScalarExpr, Side, UnmatchedPlan,
+    WinnerPlan,
+};
 
 /// How much state a collection or arrangement can hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,6 +20,8 @@ pub enum Bound {
     Unbounded,
     /// At most this many rows per distinct key.
     PerKey(u64),
+    /// One row per group.
+    PerGroup,
 }
 
 impl Bound {
@@ -24,6 +29,7 @@ impl Bound {
         match self {
             Bound::Unbounded => "UNBOUNDED: grows with input".to_string(),
             Bound::PerKey(n) => format!("≤ keys × {n}"),
+            Bound::PerGroup => "≤ groups".to_string(),
         }
     }
 }
@@ -31,8 +37,10 @@ impl Bound {
 /// The bound on the number of rows `plan` produces.
 pub fn bound(plan: &Plan) -> Bound {
     match &plan.node {
-        PlanNode::Source { .. } => Bound::Unbounded,
+        PlanNode::Source { .. } | PlanNode::Join(_) | PlanNode::Unmatched(_) => Bound::Unbounded,
         PlanNode::Filter { input, .. } | PlanNode::Project { input, .. } => bound(input),
+        PlanNode::Aggregate { .. } => Bound::PerGroup,
+        PlanNode::Winner(_) => Bound::PerKey(1),
         PlanNode::Retain { rule, feedback, .. } => {
             if *feedback {
                 Bound::PerKey(rule.limit)
@@ -103,6 +111,47 @@ fn node(out: &mut String, plan: &Plan, catalog: &Catalog, depth: usize) {
             let _ = writeln!(out, "{pad}Project {}", items.join(", "));
             node(out, input, catalog, depth + 1);
         }
+        PlanNode::Join(join) => {
+            let _ = writeln!(out, "{pad}Join ON {}", join_condition(join));
+            let keys = key_names(&join.left_key, &join.left);
+            for (side, input) in [("left", &join.left), ("right", &join.right)] {
+                let _ = writeln!(
+                    out,
+                    "{pad}  arrangement \"join {side} {}\" (by {keys}): bound UNBOUNDED: every row of the side",
+                    input.label()
+                );
+            }
+            node(out, &join.left, catalog, depth + 1);
+            node(out, &join.right, catalog, depth + 1);
+        }
+        PlanNode::Aggregate { input, group_by, aggregates, state } => {
+            let names = input.column_names();
+            let groups = key_names(group_by, input);
+            let calls: Vec<String> = aggregates.iter().map(|a| aggregate_text(a, &names)).collect();
+            let _ = writeln!(out, "{pad}Aggregate GROUP BY {groups}: {}", calls.join(", "));
+            match state {
+                AggregateState::PerGroup => {
+                    let _ = writeln!(
+                        out,
+                        "{pad}  arrangement \"aggregate groups\" (by {groups}): bound ≤ groups (the input is append-only, so each group's rows fold into one record: counts and sums add up, min/max keep the best)"
+                    );
+                }
+                AggregateState::PerRow => {
+                    let _ = writeln!(
+                        out,
+                        "{pad}  arrangement \"aggregate input\" (by {groups}): bound {} (the input can retract, so every row is kept to recompute min/max)",
+                        bound(input).describe()
+                    );
+                    let _ = writeln!(
+                        out,
+                        "{pad}  arrangement \"aggregate output\" (by {groups}): bound ≤ groups"
+                    );
+                }
+            }
+            node(out, input, catalog, depth + 1);
+        }
+        PlanNode::Winner(winner) => winner_node(out, winner, catalog, depth),
+        PlanNode::Unmatched(unmatched) => unmatched_node(out, unmatched, catalog, depth),
         PlanNode::Retain { input, rule, delay, feedback } => {
             let names = input.column_names();
             let keys: Vec<String> = rule.key.iter().map(|k| k.display(&names).to_string()).collect();
@@ -154,4 +203,174 @@ fn node(out: &mut String, plan: &Plan, catalog: &Catalog, depth: usize) {
             node(out, input, catalog, depth + 1);
         }
     }
+}
+
+fn key_names(keys: &[ScalarExpr], input: &Plan) -> String {
+    let names = input.column_names();
+    let keys: Vec<String> = keys.iter().map(|k| k.display(&names).to_string()).collect();
+    if keys.is_empty() { "()".to_string() } else { keys.join(", ") }
+}
+
+fn join_condition(join: &JoinPlan) -> String {
+    let (left, right) = (join.left.column_names(), join.right.column_names());
+    let pairs: Vec<String> = join
+        .left_key
+        .iter()
+        .zip(&join.right_key)
+        .map(|(l, r)| format!("left.{} = right.{}", l.display(&left), r.display(&right)))
+        .collect();
+    pairs.join(" AND ")
+}
+
+fn aggregate_text(aggregate: &AggregateExpr, names: &[String]) -> String {
+    let func = format!("{:?}", aggregate.func).to_lowercase();
+    match &aggregate.arg {
+        Some(arg) => format!("{func}({})", arg.display(names)),
+        None => format!("{func}(*)"),
+    }
+}
+
+/// The column names of a join's output row (left's, then right's).
+fn joined_names(join: &JoinPlan) -> Vec<String> {
+    let mut names = join.left.column_names();
+    names.extend(join.right.column_names());
+    names
+}
+
+fn winner_node(out: &mut String, winner: &WinnerPlan, catalog: &Catalog, depth: usize) {
+    let pad = "  ".repeat(depth);
+    let join = &winner.join;
+    let names = joined_names(join);
+    let keys = key_names(&join.left_key, &join.left);
+    let direction = if winner.descending { "DESC" } else { "ASC" };
+    let (closing, candidates) = match winner.closing {
+        Side::Left => (&join.left, &join.right),
+        Side::Right => (&join.right, &join.left),
+    };
+    let _ = write!(
+        out,
+        "{pad}Retain WINNER PER {keys} BY {} {direction} CLOSE AT {}",
+        winner.rank.display(&names),
+        winner.close_at.display(&closing.column_names())
+    );
+    if let Some(forget) = winner.forget_after {
+        let _ = write!(out, " FORGET AFTER {forget}");
+    }
+    let _ = writeln!(out, " DELAY {}", winner.delay);
+    let _ = writeln!(out, "{pad}  join ON {}", join_condition(join));
+    let _ = writeln!(out, "{pad}  closing side {}, competing side {}", closing.label(), candidates.label());
+    if let Some(predicate) = &winner.predicate {
+        let _ = writeln!(out, "{pad}  competing rows must meet {}", predicate.display(&names));
+    }
+    let step = winner.delay.max(1);
+    let (closing_name, candidates_name) =
+        (format!("winner closing {}", closing.label()), format!("winner candidates {}", candidates.label()));
+    if winner.feedback {
+        let _ = writeln!(
+            out,
+            "{pad}  feedback: competing retractions = competing rows − (open keys' rows + closed keys' winners), fed back at +{step} (Variable)"
+        );
+        match winner.forget_after {
+            Some(forget) => {
+                let _ = writeln!(
+                    out,
+                    "{pad}  feedback: closing retractions = closing rows forgotten at close + {forget}, with their winners, fed back at +{step} (Variable)"
+                );
+                let _ = writeln!(
+                    out,
+                    "{pad}  arrangement \"{closing_name}\" (by {keys}): bound ≤ keys not yet forgotten"
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "{pad}  arrangement \"{closing_name}\" (by {keys}): bound UNBOUNDED: every closing row (add FORGET AFTER to bound it)"
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{pad}  arrangement \"{candidates_name}\" (by {keys}): bound ≤ open keys' rows + 1 per closed key + rows within DELAY"
+        );
+    } else {
+        let _ = writeln!(out, "{pad}  feedback: none (baseline)");
+        let _ = writeln!(
+            out,
+            "{pad}  arrangement \"{closing_name}\" (by {keys}): bound UNBOUNDED: every closing row"
+        );
+        let _ = writeln!(
+            out,
+            "{pad}  arrangement \"{candidates_name}\" (by {keys}): bound UNBOUNDED: every competing row"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{pad}  arrangement \"winner input\" (by {keys}): bound ≤ open keys' valid rows + 1 per closed key"
+    );
+    let _ = writeln!(out, "{pad}  arrangement \"winner output\" (by {keys}): bound ≤ keys × 1");
+    if winner.feedback {
+        let mut marks = vec!["winner closed"];
+        if winner.forget_after.is_some() {
+            marks.push("winner forgotten");
+        }
+        for mark in marks {
+            let _ = writeln!(
+                out,
+                "{pad}  arrangement \"{mark} (closing rows)\" (by {keys}): bound ≤ closing rows held"
+            );
+            let _ = writeln!(out, "{pad}  arrangement \"{mark} (keys)\" (by {keys}): bound ≤ keys × 1");
+        }
+        let _ = writeln!(out, "{pad}  arrangement \"winner kept candidates\" (by {keys}): bound ≤ keys × 1");
+    }
+    node(out, &join.left, catalog, depth + 1);
+    node(out, &join.right, catalog, depth + 1);
+}
+
+fn unmatched_node(out: &mut String, unmatched: &UnmatchedPlan, catalog: &Catalog, depth: usize) {
+    let pad = "  ".repeat(depth);
+    let join = &unmatched.join;
+    let names = joined_names(join);
+    let keys = key_names(&join.left_key, &join.left);
+    let _ = writeln!(out, "{pad}Retain UNMATCHED DELAY {}", unmatched.delay);
+    let _ = writeln!(out, "{pad}  join ON {}", join_condition(join));
+    if let Some(predicate) = &unmatched.predicate {
+        let _ = writeln!(out, "{pad}  pairs must meet {}", predicate.display(&names));
+    }
+    let (left_names, right_names) = (join.left.column_names(), join.right.column_names());
+    let _ = writeln!(
+        out,
+        "{pad}  pairs: emitted once, at the later of left.{} and right.{}; the view is append-only",
+        left_names[unmatched.left_time], right_names[unmatched.right_time]
+    );
+    let step = unmatched.delay.max(1);
+    if unmatched.feedback {
+        let _ = writeln!(
+            out,
+            "{pad}  feedback: each side's retractions = its rows that matched, fed back at +{step} (Variable per side)"
+        );
+        for (side, input) in [("left", &join.left), ("right", &join.right)] {
+            let _ = writeln!(
+                out,
+                "{pad}  arrangement \"unmatched {side} {}\" (by {keys}): bound ≤ unmatched rows + rows matched within DELAY",
+                input.label()
+            );
+        }
+        for side in ["left", "right"] {
+            let _ = writeln!(
+                out,
+                "{pad}  arrangement \"unmatched consumed {side}\" (by {keys}): bound ≤ rows matched within DELAY"
+            );
+        }
+    } else {
+        let _ = writeln!(out, "{pad}  feedback: none (baseline)");
+        for (side, input) in [("left", &join.left), ("right", &join.right)] {
+            let _ = writeln!(
+                out,
+                "{pad}  arrangement \"unmatched {side} {}\" (by {keys}): bound UNBOUNDED: every row of the side",
+                input.label()
+            );
+        }
+    }
+    node(out, &join.left, catalog, depth + 1);
+    node(out, &join.right, catalog, depth + 1);
 }

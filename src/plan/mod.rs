@@ -7,6 +7,7 @@
 //! input. The binder never touches the engine: a statement that fails to bind changes
 //! nothing.
 
+pub mod aggregate;
 pub mod bind;
 pub mod catalog;
 pub mod explain;
@@ -51,6 +52,26 @@ pub enum PlanNode {
         /// One expression per output column.
         exprs: Vec<ScalarExpr>,
     },
+    /// An inner equi-join: every pair of a left and a right row whose keys are equal (and not
+    /// NULL), as the left row's columns followed by the right row's.
+    Join(JoinPlan),
+    /// `GROUP BY` keys followed by one column per aggregate, one row per group with rows.
+    Aggregate {
+        /// The input.
+        input: Box<Plan>,
+        /// Grouping expressions over the input row.
+        group_by: Vec<ScalarExpr>,
+        /// Aggregates over the input row.
+        aggregates: Vec<AggregateExpr>,
+        /// How the state is held: folded per group (append-only input), or every input row.
+        state: AggregateState,
+    },
+    /// `RETAIN WINNER`: per join key, the best joined row; once the key's close time passes,
+    /// every candidate row but the winner's is retracted from the candidates' input.
+    Winner(WinnerPlan),
+    /// `RETAIN UNMATCHED`: each pair once it matches, after which both rows are retracted
+    /// from their inputs.
+    Unmatched(UnmatchedPlan),
     /// A retention rule: the input rows the rule still needs, self-compacted by feedback.
     Retain {
         /// The input; append-only.
@@ -62,6 +83,84 @@ pub enum PlanNode {
         /// Whether the feedback loop is built (off only to measure the baseline).
         feedback: bool,
     },
+}
+
+/// The two inputs of a join and the key each side is matched on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinPlan {
+    /// The left input (its columns come first).
+    pub left: Box<Plan>,
+    /// The right input.
+    pub right: Box<Plan>,
+    /// Key expressions over the left row.
+    pub left_key: Vec<ScalarExpr>,
+    /// Key expressions over the right row, pairwise equal to `left_key`.
+    pub right_key: Vec<ScalarExpr>,
+}
+
+/// Which side of a join.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Side {
+    /// The first input.
+    Left,
+    /// The second input.
+    Right,
+}
+
+/// How an aggregate holds its state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggregateState {
+    /// One folded record per group: counts and sums add up, and min/max keep only the best
+    /// value seen, which is sound because an append-only input never takes a value back.
+    PerGroup,
+    /// Every input row, so that min/max can be recomputed when the input retracts.
+    PerRow,
+}
+
+/// `RETAIN WINNER PER k BY e CLOSE AT c [FORGET AFTER f]` over a join.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WinnerPlan {
+    /// The join; the rule's key is the join key.
+    pub join: JoinPlan,
+    /// The side `CLOSE AT` reads (the auctions); the other side holds the candidates (bids).
+    pub closing: Side,
+    /// Conditions on the joined row (`WHERE`), applied before ranking.
+    pub predicate: Option<ScalarExpr>,
+    /// The ranking expression over the joined row.
+    pub rank: ScalarExpr,
+    /// Whether higher ranks win.
+    pub descending: bool,
+    /// The close time, over the closing side's row.
+    pub close_at: ScalarExpr,
+    /// How long after its close time a key is forgotten, winner included.
+    pub forget_after: Option<u64>,
+    /// How many time units after a row stops being needed it is retracted.
+    pub delay: u64,
+    /// Whether the feedback loop is built (off only to measure the baseline).
+    pub feedback: bool,
+}
+
+/// `RETAIN UNMATCHED` over a two-input equi-join.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnmatchedPlan {
+    /// The join.
+    pub join: JoinPlan,
+    /// Conditions on the joined row (`WHERE`) a pair must meet.
+    pub predicate: Option<ScalarExpr>,
+    /// The TIME column of each side's rows: a pair matches at the later of the two.
+    pub left_time: usize,
+    /// See `left_time`.
+    pub right_time: usize,
+    /// How many time units after a row is matched it is retracted.
+    pub delay: u64,
+    /// Whether the feedback loop is built (off only to measure the baseline).
+    pub feedback: bool,
+}
+
+impl JoinPlan {
+    fn inputs_mut(&mut self) -> [&mut Plan; 2] {
+        [&mut self.left, &mut self.right]
+    }
 }
 
 /// Which input rows a retention rule keeps: per distinct `key`, the `limit` rows that rank
@@ -98,7 +197,10 @@ impl Plan {
         match &self.node {
             PlanNode::Source { .. } => true,
             PlanNode::Filter { input, .. } | PlanNode::Project { input, .. } => input.is_append_only(),
-            PlanNode::Retain { .. } => false,
+            PlanNode::Join(join) => join.left.is_append_only() && join.right.is_append_only(),
+            // Pairs are emitted once and never taken back.
+            PlanNode::Unmatched(_) => true,
+            PlanNode::Retain { .. } | PlanNode::Aggregate { .. } | PlanNode::Winner(_) => false,
         }
     }
 
@@ -111,7 +213,18 @@ impl Plan {
     pub fn without_feedback(&mut self) {
         match &mut self.node {
             PlanNode::Source { .. } => {}
-            PlanNode::Filter { input, .. } | PlanNode::Project { input, .. } => input.without_feedback(),
+            PlanNode::Filter { input, .. }
+            | PlanNode::Project { input, .. }
+            | PlanNode::Aggregate { input, .. } => input.without_feedback(),
+            PlanNode::Join(join) => join.inputs_mut().into_iter().for_each(Plan::without_feedback),
+            PlanNode::Winner(winner) => {
+                winner.feedback = false;
+                winner.join.inputs_mut().into_iter().for_each(Plan::without_feedback);
+            }
+            PlanNode::Unmatched(unmatched) => {
+                unmatched.feedback = false;
+                unmatched.join.inputs_mut().into_iter().for_each(Plan::without_feedback);
+            }
             PlanNode::Retain { input, feedback, .. } => {
                 *feedback = false;
                 input.without_feedback();
@@ -119,14 +232,37 @@ impl Plan {
         }
     }
 
-    /// The sources this plan reads.
-    pub fn sources(&self, out: &mut Vec<ObjectId>) {
+    /// How arrangements over this plan's rows are named: the sources it reads, e.g.
+    /// `(auctions)`.
+    pub fn label(&self) -> String {
+        let mut ids = Vec::new();
+        let mut names = Vec::new();
+        self.source_names(&mut ids, &mut names);
+        format!("({})", names.join(", "))
+    }
+
+    fn source_names(&self, ids: &mut Vec<ObjectId>, names: &mut Vec<String>) {
         match &self.node {
-            PlanNode::Source { id, .. } => out.push(*id),
+            PlanNode::Source { id, name } => {
+                ids.push(*id);
+                names.push(name.clone());
+            }
             PlanNode::Filter { input, .. }
             | PlanNode::Project { input, .. }
-            | PlanNode::Retain { input, .. } => input.sources(out),
+            | PlanNode::Aggregate { input, .. }
+            | PlanNode::Retain { input, .. } => input.source_names(ids, names),
+            PlanNode::Join(join)
+            | PlanNode::Winner(WinnerPlan { join, .. })
+            | PlanNode::Unmatched(UnmatchedPlan { join, .. }) => {
+                join.left.source_names(ids, names);
+                join.right.source_names(ids, names);
+            }
         }
+    }
+
+    /// The sources this plan reads.
+    pub fn sources(&self, out: &mut Vec<ObjectId>) {
+        self.source_names(out, &mut Vec::new());
     }
 }
 
@@ -173,7 +309,7 @@ pub struct AggregateExpr {
 }
 
 /// The aggregate functions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AggregateFunc {
     /// `count(*)` or `count(e)` (non-NULL values).
     Count,

@@ -5,10 +5,15 @@
 //! `SHOW STATS`). Each plan node has one render function in the file of the same name;
 //! rendering never re-plans or re-checks: the binder has already refused what cannot run.
 
+mod aggregate;
 mod filter;
+mod join;
 mod project;
 mod retain;
+mod settle;
 mod source;
+mod unmatched;
+mod winner;
 
 pub use source::{HistoryTrace as OutputTrace, SourceInput, SourceInputs};
 
@@ -41,6 +46,23 @@ pub fn render<'scope>(scope: Scope<'scope, Time>, plan: &Plan, ctx: &mut Context
         PlanNode::Source { id, .. } => source::render(scope, *id, ctx),
         PlanNode::Filter { input, predicate } => filter::render(render(scope, input, ctx), predicate.clone()),
         PlanNode::Project { input, exprs } => project::render(render(scope, input, ctx), exprs.clone()),
+        PlanNode::Join(join) => {
+            let (left, right) = (render(scope, &join.left, ctx), render(scope, &join.right, ctx));
+            join::render(left, right, join, ctx)
+        }
+        PlanNode::Aggregate { input, group_by, aggregates, state } => {
+            aggregate::render(render(scope, input, ctx), group_by, aggregates, *state, ctx)
+        }
+        PlanNode::Winner(winner) => {
+            let (left, right) =
+                (render(scope, &winner.join.left, ctx), render(scope, &winner.join.right, ctx));
+            winner::render(scope, left, right, winner, ctx)
+        }
+        PlanNode::Unmatched(unmatched) => {
+            let (left, right) =
+                (render(scope, &unmatched.join.left, ctx), render(scope, &unmatched.join.right, ctx));
+            unmatched::render(scope, left, right, unmatched, ctx)
+        }
         PlanNode::Retain { input, rule, delay, feedback } => {
             let rows = render(scope, input, ctx);
             retain::render(scope, rows, rule, *delay, *feedback, ctx)

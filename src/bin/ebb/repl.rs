@@ -318,7 +318,9 @@ impl Repl {
         }
         for view in catalog.views() {
             let columns = view.plan.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
-            let reads = catalog.by_id(view.reads).map_or(String::new(), |o| format!("reads {}", o.name()));
+            let names: Vec<&str> =
+                view.reads.iter().filter_map(|id| catalog.by_id(*id)).map(|o| o.name()).collect();
+            let reads = if names.is_empty() { String::new() } else { format!("reads {}", names.join(", ")) };
             rows.push(vec![text(&view.name), text("view"), text(&columns), text(&reads)]);
         }
         let columns = ["name", "kind", "columns", "details"].map(String::from).to_vec();

@@ -1,0 +1,104 @@
+//! `Aggregate`: `GROUP BY` keys and aggregates, maintained incrementally.
+//!
+//! ```text
+//!  per group:  rows ─ explode (group, GroupState) ─ arrange ("aggregate groups") ─ count_total ─▶ rows
+//!  per row:    rows ─ key by group ─ arrange ("aggregate input") ─ reduce ─ ("aggregate output") ─▶ rows
+//! ```
+//!
+//! Per group, each row becomes its group's key with a [`GroupState`] as its *difference*, so
+//! the arrangement folds every row of a group into one record per group and time, and
+//! compaction leaves one per group: the state does not grow with the rows. This is exact
+//! only over an append-only input (min/max cannot be taken back), which the binder checks;
+//! over an input that can retract, every input row is kept so the reduce can recompute.
+//!
+//! A group's row is its key followed by one datum per aggregate; a group with no rows has no
+//! row (so, unlike a read, a view's global aggregate over no rows is empty).
+
+use differential_dataflow::operators::CountTotal;
+use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
+
+use super::{Context, Rows, Time};
+use crate::plan::aggregate::{Accumulator, GroupState};
+use crate::plan::{AggregateExpr, AggregateState, ScalarExpr};
+use crate::repr::{EncodedRow, row};
+
+pub(super) fn render<'scope>(
+    rows: Rows<'scope>,
+    group_by: &[ScalarExpr],
+    aggregates: &[AggregateExpr],
+    state: AggregateState,
+    ctx: &mut Context<'_>,
+) -> Rows<'scope> {
+    let group_by = group_by.to_vec();
+    let aggregates = aggregates.to_vec();
+    match state {
+        AggregateState::PerGroup => {
+            let fold = aggregates.clone();
+            let mut datums = Vec::new();
+            let groups = rows.explode(move |encoded| {
+                row::decode_into(&encoded, &mut datums);
+                Some((group_key(&group_by, &datums), GroupState::of(&fold, &datums, 1)))
+            });
+            let arranged = groups.arrange_by_self_named("AggregateGroups");
+            ctx.state.push(("aggregate groups".to_string(), Box::new(arranged.trace.clone())));
+            arranged.count_total_core::<i64>().flat_map(move |(key, state)| {
+                (state.rows > 0).then(|| {
+                    let mut out = key;
+                    for datum in state.finish(&aggregates) {
+                        row::encode_datum(&datum, &mut out);
+                    }
+                    out
+                })
+            })
+        }
+        AggregateState::PerRow => {
+            let mut datums = Vec::new();
+            let arranged = rows
+                .map(move |encoded| {
+                    row::decode_into(&encoded, &mut datums);
+                    (group_key(&group_by, &datums), encoded)
+                })
+                .arrange_by_key_named("AggregateInput");
+            ctx.state.push(("aggregate input".to_string(), Box::new(arranged.trace.clone())));
+            let output = arranged.reduce_abelian::<_, ValBuilder<_, _, _, _>, ValSpine<EncodedRow, EncodedRow, Time, i64>, _, _>(
+                "Aggregate",
+                move |_key, input, output| {
+                    let mut accumulators = vec![Accumulator::default(); aggregates.len()];
+                    let mut rows = 0;
+                    for (encoded, times) in input {
+                        let datums = row::decode(encoded);
+                        rows += times;
+                        for (acc, agg) in accumulators.iter_mut().zip(&aggregates) {
+                            acc.add(agg, &datums, *times);
+                        }
+                    }
+                    if rows > 0 {
+                        let mut out = Vec::new();
+                        for (acc, agg) in accumulators.iter().zip(&aggregates) {
+                            row::encode_datum(&acc.finish(agg), &mut out);
+                        }
+                        output.push((out, 1));
+                    }
+                },
+                |updates, key, changes| {
+                    updates.clear();
+                    updates.extend(changes.drain(..).map(|(value, time, diff)| ((key.clone(), value), time, diff)));
+                },
+            );
+            ctx.state.push(("aggregate output".to_string(), Box::new(output.trace.clone())));
+            output.as_collection(|key: &EncodedRow, values: &EncodedRow| {
+                let mut out = key.clone();
+                out.extend_from_slice(values);
+                out
+            })
+        }
+    }
+}
+
+fn group_key(group_by: &[ScalarExpr], datums: &[crate::repr::Datum]) -> EncodedRow {
+    let mut key = Vec::new();
+    for expr in group_by {
+        row::encode_datum(&expr.eval(datums), &mut key);
+    }
+    key
+}

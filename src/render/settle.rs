@@ -1,0 +1,65 @@
+//! `settle`: consolidate keyed updates per time before they enter a feedback `Variable`.
+//!
+//! A rule whose retractions are written as `input − needed`, where `needed` is computed from
+//! the input after earlier retractions, feeds every earlier retraction around the loop again
+//! (as `+r` from the input side and `−r` once it has landed). Unconsolidated, such pairs
+//! would circulate forever, one step of DELAY per round, and the loop would never go quiet.
+//! This operator routes updates by key, holds each time's updates until the frontier passes
+//! it, and passes on only what does not cancel.
+//!
+//! Invariant: it holds only updates of times not yet complete, so its state is the updates in
+//! flight, not the history. One capability, at the earliest held time, covers them all.
+
+use std::collections::BTreeMap;
+
+use differential_dataflow::AsCollection;
+use differential_dataflow::consolidation::consolidate;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::Operator;
+
+use super::Time;
+use super::join::KeyedRows;
+use super::retain::hash_bytes;
+use crate::repr::EncodedRow;
+
+pub(super) fn settle(updates: KeyedRows<'_>) -> KeyedRows<'_> {
+    let by_key =
+        Exchange::new(|((key, _), _, _): &((EncodedRow, EncodedRow), Time, i64)| hash_bytes(key.iter()));
+    updates
+        .inner
+        .unary_frontier(by_key, "Settle", |_capability, _info| {
+            let mut pending: BTreeMap<Time, Vec<((EncodedRow, EncodedRow), i64)>> = BTreeMap::new();
+            let mut held: Option<Capability<Time>> = None;
+            move |(input, frontier), output| {
+                input.for_each(|capability, data| {
+                    for (update, time, diff) in data.drain(..) {
+                        if held.as_ref().is_none_or(|h| *h.time() > time) {
+                            held = Some(capability.delayed(&time, 0));
+                        }
+                        pending.entry(time).or_default().push((update, diff));
+                    }
+                });
+                while let Some(entry) = pending.first_entry() {
+                    if frontier.less_equal(entry.key()) {
+                        break;
+                    }
+                    let Some(capability) = held.as_ref() else { break };
+                    let (time, mut updates) = entry.remove_entry();
+                    consolidate(&mut updates);
+                    if !updates.is_empty() {
+                        let capability = capability.delayed(&time);
+                        let mut session = output.session(&capability);
+                        for (update, diff) in updates {
+                            session.give((update, time, diff));
+                        }
+                    }
+                }
+                held = match (held.take(), pending.keys().next()) {
+                    (Some(capability), Some(next)) => Some(capability.delayed(next)),
+                    _ => None,
+                };
+            }
+        })
+        .as_collection()
+}

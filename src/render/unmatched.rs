@@ -1,0 +1,233 @@
+//! `Unmatched`: `RETAIN UNMATCHED` over a two-input equi-join: pair, then drop both rows.
+//!
+//! ```text
+//!  left ─ key ─ concat ◀─ negate ─ retractions (Variable, step DELAY) ◀── set(left − needed) ─┐
+//!                 │                                                                          │
+//!          arrange ("unmatched left") ──┐                                                    │
+//!                                       join ─ filter ─ pair (in match-time order) ─▶ pairs (the view)
+//!          arrange ("unmatched right") ─┘                        │
+//!                 │                                              └▶ consumed rows, live for DELAY
+//!  right ─ key ─ concat ◀─ … (the same loop)                        arranged ("unmatched consumed …")
+//!                                                                   needed = live − consumed ───────┘
+//! ```
+//!
+//! Semantics, per key, in event time (the TIME column of each side): at each time `m`, the
+//! rows of both sides that have arrived by `m` and are not yet consumed are present; if both
+//! sides have a present row and some arrives at `m`, every present left row pairs with every
+//! present right row (meeting `WHERE`), each pair is emitted once, at `m`, and all of those
+//! rows are consumed. A row that arrives later starts afresh. So a side holding the same key
+//! twice pairs both rows with the other side's row, and a row arriving after its key matched
+//! waits for a new partner. Pairs are never taken back: the view is append-only.
+//!
+//! The join proposes candidate pairs as rows arrive, in coarse ticks; the pair operator
+//! decides them in match-time order once the frontier has passed the match time (every row of
+//! an earlier time has then arrived, since a row is never older than its source's frontier),
+//! rejecting candidates with a row consumed earlier. Consumed rows are retracted from their
+//! inputs DELAY later; until then the pair operator remembers them. What a read sees does not
+//! depend on DELAY or on how rows were grouped into statements.
+//!
+//! Invariants: both inputs are append-only, and `needed` is computed from the inputs after
+//! retraction, so once a retraction lands `needed` no longer holds the row and the loop is at a
+//! fixed point. State: each side's arrangement holds its unmatched rows plus the rows matched
+//! within the last DELAY.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use differential_dataflow::AsCollection;
+use differential_dataflow::operators::iterate::Variable;
+use timely::dataflow::Scope;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+
+use super::join::{self, KeyedRows};
+use super::settle::settle;
+use super::{Context, Rows, Time};
+use crate::plan::{Side, UnmatchedPlan};
+use crate::repr::{Datum, EncodedRow, row};
+
+/// A proposed pair: key, left row, right row, and the time it would match.
+type Candidate = (EncodedRow, EncodedRow, EncodedRow, Time);
+/// A consumed row: its side, key and row.
+type Consumed = (Side, EncodedRow, EncodedRow);
+
+pub(super) fn render<'scope>(
+    scope: Scope<'scope, Time>,
+    left: Rows<'scope>,
+    right: Rows<'scope>,
+    plan: &UnmatchedPlan,
+    ctx: &mut Context<'_>,
+) -> Rows<'scope> {
+    let join = &plan.join;
+    let step = plan.delay.max(1);
+    let left_keyed = join::key_rows(left, &join.left_key);
+    let right_keyed = join::key_rows(right, &join.right_key);
+    let (left_live, left_variable) = live(scope, left_keyed.clone(), plan.feedback, step);
+    let (right_live, right_variable) = live(scope, right_keyed.clone(), plan.feedback, step);
+    let left_arranged =
+        join::arrange(left_live.clone(), format!("unmatched left {}", join.left.label()), ctx);
+    let right_arranged =
+        join::arrange(right_live.clone(), format!("unmatched right {}", join.right.label()), ctx);
+
+    let (left_time, right_time) = (plan.left_time, plan.right_time);
+    let predicate = plan.predicate.clone();
+    let mut datums = Vec::new();
+    let candidates = left_arranged.clone().join_core(
+        right_arranged.clone(),
+        move |key: &EncodedRow, l: &EncodedRow, r: &EncodedRow| {
+            let mut pair = l.clone();
+            pair.extend_from_slice(r);
+            row::decode_into(&pair, &mut datums);
+            if predicate.as_ref().is_some_and(|p| !p.is_true(&datums)) {
+                return None;
+            }
+            let left_columns = row::decode(l).len();
+            let at = |i: usize| match datums.get(i) {
+                Some(Datum::Int(t)) => (*t).max(0) as u64,
+                _ => 0,
+            };
+            let when = at(left_time).max(at(left_columns + right_time));
+            Some((key.clone(), l.clone(), r.clone(), when))
+        },
+    );
+
+    let (pairs, consumed) = pair(candidates, plan.feedback.then_some(step));
+
+    if let (Some(left_variable), Some(right_variable)) = (left_variable, right_variable) {
+        // Consumed rows stay "consumed" for DELAY, until their retraction has landed.
+        let consumed_live = consumed.clone().concat(consumed.delay(move |t| t + step).negate());
+        for (side, variable, keyed, live, arranged, name) in [
+            (Side::Left, left_variable, left_keyed, left_live, left_arranged, "unmatched consumed left"),
+            (
+                Side::Right,
+                right_variable,
+                right_keyed,
+                right_live,
+                right_arranged,
+                "unmatched consumed right",
+            ),
+        ] {
+            let consumed_side = join::arrange(
+                consumed_live.clone().flat_map(move |(s, key, row)| (s == side).then_some((key, row))),
+                name.to_string(),
+                ctx,
+            );
+            let still_held = arranged.join_core(
+                consumed_side,
+                |key: &EncodedRow, held: &EncodedRow, gone: &EncodedRow| {
+                    (held == gone).then(|| (key.clone(), held.clone()))
+                },
+            );
+            let needed = live.concat(still_held.negate());
+            variable.set(settle(keyed.concat(needed.negate())));
+        }
+    }
+    pairs
+}
+
+/// The input minus its retractions, and the variable that carries them (when fed back).
+fn live<'scope>(
+    scope: Scope<'scope, Time>,
+    keyed: KeyedRows<'scope>,
+    feedback: bool,
+    step: u64,
+) -> (KeyedRows<'scope>, Option<Variable<'scope, Time, Vec<((EncodedRow, EncodedRow), Time, i64)>>>) {
+    if feedback {
+        let (variable, retractions) = Variable::new(scope, step);
+        (keyed.concat(retractions.negate()), Some(variable))
+    } else {
+        (keyed, None)
+    }
+}
+
+/// Decide candidates in match-time order: emit the pairs (left row ++ right row) and the rows
+/// they consume. Consumed rows are remembered for `forget_after` time units (forever without
+/// feedback, when they are never retracted).
+fn pair<'scope>(
+    candidates: differential_dataflow::VecCollection<'scope, Time, Candidate, i64>,
+    forget_after: Option<u64>,
+) -> (Rows<'scope>, differential_dataflow::VecCollection<'scope, Time, Consumed, i64>) {
+    let mut builder = OperatorBuilder::new("Pair".to_string(), candidates.inner.scope());
+    let mut input = builder.new_input(candidates.inner, Pipeline);
+    let (pairs_output, pairs_stream) = builder.new_output();
+    let (consumed_output, consumed_stream) = builder.new_output();
+    let mut pairs_output = timely::dataflow::operators::generic::OutputBuilder::from(pairs_output);
+    let mut consumed_output = timely::dataflow::operators::generic::OutputBuilder::from(consumed_output);
+    builder.build(move |_capabilities| {
+        // Candidates by match time, with their counts. One capability per output, at the
+        // earliest pending time, covers them all: a capability per time would make every
+        // frontier change cost as much as the number of pending times.
+        let mut pending: BTreeMap<Time, HashMap<Candidate, i64>> = BTreeMap::new();
+        let mut held: Option<[Capability<Time>; 2]> = None;
+        let mut consumed: HashSet<Consumed> = HashSet::new();
+        let mut expiring: BTreeMap<Time, Vec<Consumed>> = BTreeMap::new();
+        move |frontiers| {
+            input.for_each(|capability, data| {
+                for (candidate, time, diff) in data.drain(..) {
+                    let when = candidate.3;
+                    if when < time {
+                        // A retraction of a pair already decided: nothing to undo.
+                        continue;
+                    }
+                    if held.as_ref().is_none_or(|[pairs, _]| *pairs.time() > when) {
+                        held = Some([capability.delayed(&when, 0), capability.delayed(&when, 1)]);
+                    }
+                    *pending.entry(when).or_default().entry(candidate).or_insert(0) += diff;
+                }
+            });
+            let frontier = &frontiers[0];
+            while let Some(&expiry) = expiring.keys().next() {
+                if frontier.less_equal(&expiry) {
+                    break;
+                }
+                for row in expiring.remove(&expiry).unwrap_or_default() {
+                    consumed.remove(&row);
+                }
+            }
+            while let Some(entry) = pending.first_entry() {
+                if frontier.less_equal(entry.key()) {
+                    break;
+                }
+                let Some([pairs_held, consumed_held]) = held.as_ref() else { break };
+                let (when, proposed) = entry.remove_entry();
+                let (pairs_capability, consumed_capability) =
+                    (pairs_held.delayed(&when), consumed_held.delayed(&when));
+                let mut pairs_handle = pairs_output.activate();
+                let mut consumed_handle = consumed_output.activate();
+                let mut pairs = pairs_handle.session(&pairs_capability);
+                let mut newly: Vec<Consumed> = Vec::new();
+                let mut proposed: Vec<(Candidate, i64)> =
+                    proposed.into_iter().filter(|(_, diff)| *diff > 0).collect();
+                proposed.sort();
+                for ((key, left, right, _), diff) in proposed {
+                    let left_row = (Side::Left, key.clone(), left);
+                    let right_row = (Side::Right, key, right);
+                    if consumed.contains(&left_row) || consumed.contains(&right_row) {
+                        continue;
+                    }
+                    let mut both = left_row.2.clone();
+                    both.extend_from_slice(&right_row.2);
+                    pairs.give((both, when, diff));
+                    newly.push(left_row);
+                    newly.push(right_row);
+                }
+                drop(pairs);
+                newly.sort();
+                newly.dedup();
+                let mut consumed_session = consumed_handle.session(&consumed_capability);
+                for row in &newly {
+                    consumed_session.give((row.clone(), when, 1));
+                }
+                if let Some(after) = forget_after {
+                    expiring.entry(when + after).or_default().extend(newly.iter().cloned());
+                }
+                consumed.extend(newly);
+            }
+            held = match (held.take(), pending.keys().next()) {
+                (Some([pairs, consumed]), Some(next)) => Some([pairs.delayed(next), consumed.delayed(next)]),
+                _ => None,
+            };
+        }
+    });
+    (pairs_stream.as_collection(), consumed_stream.as_collection())
+}

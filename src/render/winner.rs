@@ -1,0 +1,224 @@
+//! `Winner`: `RETAIN WINNER PER k BY e CLOSE AT c [FORGET AFTER f]` over a join of a closing
+//! input (auctions) and a candidate input (bids).
+//!
+//! ```text
+//!  candidates ─ key ─ concat ◀─ negate ─ retractions (Variable, step DELAY) ◀────────────────┐
+//!                       │                                                                    │
+//!                 arrange ("winner candidates") ─┐                                           │
+//!  closing ─ key ─ arrange ("winner closing") ───┴ join ─ filter ─ best per key ─▶ the view   │
+//!                       │                                   (arranged "winner input/output")  │
+//!                       └ at close time ─ distinct ("winner closed") ─┐                       │
+//!                                                                     needed = open candidates + winners of closed keys
+//!                                                                     set(candidates − needed) ┘
+//! ```
+//!
+//! The rule is the best joined row per join key (TOP 1, ties broken by the whole row). A key
+//! closes when the dataflow frontier passes the close time of its closing row: every closing
+//! row is re-emitted at its close time into the "closed" keys. From then on the only candidate
+//! the key still needs is its winner's, so `needed` is the candidates of keys not closed plus
+//! the winners' candidate rows of closed keys, and the feedback retracts every other
+//! candidate row DELAY later. With `FORGET AFTER f`, a key is also forgotten at close + f: its
+//! closing row and its winner are retracted too, which removes the winner from the view.
+//!
+//! Invariants: both inputs are append-only (checked by the binder). `needed` is computed from
+//! the inputs *after* retraction, and retracting a row that is not needed changes neither the
+//! winners nor which keys are closed, so the loop is at a fixed point once the retractions
+//! land. Only candidates older than their key's close time compete (the binder adds that
+//! condition), so a closed key's winner is final.
+//!
+//! Known limitations: a candidate whose key never gets a closing row is held forever, and so
+//! is one that arrives after its key was forgotten (it looks the same). A key with several
+//! closing rows closes at the earliest of their close times.
+
+use differential_dataflow::AsCollection;
+use differential_dataflow::operators::iterate::Variable;
+use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
+use timely::dataflow::Scope;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+
+use super::join::{self, KeyedRows, RowsByKey};
+use super::settle::settle;
+use super::{Context, Rows, Time};
+use crate::plan::{ScalarExpr, Side, WinnerPlan};
+use crate::repr::{Datum, EncodedRow, row};
+
+pub(super) fn render<'scope>(
+    scope: Scope<'scope, Time>,
+    left: Rows<'scope>,
+    right: Rows<'scope>,
+    plan: &WinnerPlan,
+    ctx: &mut Context<'_>,
+) -> Rows<'scope> {
+    let join = &plan.join;
+    let (closing, candidates, closing_key, candidate_key, closing_plan, candidate_plan) = match plan.closing {
+        Side::Left => (left, right, &join.left_key, &join.right_key, &join.left, &join.right),
+        Side::Right => (right, left, &join.right_key, &join.left_key, &join.right, &join.left),
+    };
+    let closing_width = closing_plan.columns.len();
+    let closing_keyed = join::key_rows(closing, closing_key);
+    let candidate_keyed = join::key_rows(candidates, candidate_key);
+
+    let step = plan.delay.max(1);
+    let feedback = plan.feedback;
+    let (closing_live, closing_variable) = if feedback && plan.forget_after.is_some() {
+        let (variable, retractions) = Variable::new(scope, step);
+        (closing_keyed.clone().concat(retractions.negate()), Some(variable))
+    } else {
+        (closing_keyed.clone(), None)
+    };
+    let (candidate_live, candidate_variable) = if feedback {
+        let (variable, retractions) = Variable::new(scope, step);
+        (candidate_keyed.clone().concat(retractions.negate()), Some(variable))
+    } else {
+        (candidate_keyed.clone(), None)
+    };
+
+    let closing_arranged =
+        join::arrange(closing_live.clone(), format!("winner closing {}", closing_plan.label()), ctx);
+    let candidate_arranged =
+        join::arrange(candidate_live.clone(), format!("winner candidates {}", candidate_plan.label()), ctx);
+    let joined = match plan.closing {
+        Side::Left => join::joined(closing_arranged.clone(), candidate_arranged.clone()),
+        Side::Right => join::joined(candidate_arranged.clone(), closing_arranged.clone()),
+    };
+    let valid = match &plan.predicate {
+        Some(predicate) => super::filter::render(joined, predicate.clone()),
+        None => joined,
+    };
+
+    let winners = best_per_key(valid, &join.left_key, &plan.rank, plan.descending, ctx);
+    let descending = plan.descending;
+    let winner_rows =
+        winners.clone().map(move |(_key, ranked)| ranked[row::datum_len(&ranked, !descending)..].to_vec());
+
+    if let Some(candidate_variable) = candidate_variable {
+        let closed =
+            distinct_keys(at_close(closing_live.clone(), plan.close_at.clone(), 0), "winner closed", ctx);
+        let closing_first = plan.closing == Side::Left;
+        let winner_candidates = join::arrange(
+            winners.map(move |(key, ranked)| {
+                let joined = &ranked[row::datum_len(&ranked, !descending)..];
+                let split = row::prefix_len(joined, closing_width);
+                let candidate =
+                    if closing_first { &joined[split..] } else { &joined[..joined.len() - split] };
+                (key, candidate.to_vec())
+            }),
+            "winner kept candidates".to_string(),
+            ctx,
+        );
+        // Open keys' candidates, and closed keys' winners.
+        let mut needed = candidate_live
+            .concat(semijoin(candidate_arranged, closed.clone()).negate())
+            .concat(semijoin(winner_candidates.clone(), closed));
+        if let (Some(forget_after), Some(closing_variable)) = (plan.forget_after, closing_variable) {
+            let forgotten = distinct_keys(
+                at_close(closing_live.clone(), plan.close_at.clone(), forget_after),
+                "winner forgotten",
+                ctx,
+            );
+            needed = needed.concat(semijoin(winner_candidates, forgotten.clone()).negate());
+            let closing_needed = closing_live.concat(semijoin(closing_arranged, forgotten).negate());
+            closing_variable.set(settle(closing_keyed.concat(closing_needed.negate())));
+        }
+        candidate_variable.set(settle(candidate_keyed.concat(needed.negate())));
+    }
+    winner_rows
+}
+
+/// Per key, the joined row that ranks best: `(key, rank ++ row)`, the rank complemented when
+/// lower is better so that the best is always the greatest.
+fn best_per_key<'scope>(
+    rows: Rows<'scope>,
+    key: &[ScalarExpr],
+    rank: &ScalarExpr,
+    descending: bool,
+    ctx: &mut Context<'_>,
+) -> KeyedRows<'scope> {
+    let (key, rank) = (key.to_vec(), rank.clone());
+    let mut datums = Vec::new();
+    let arranged = rows
+        .map(move |encoded| {
+            row::decode_into(&encoded, &mut datums);
+            let mut key_bytes = Vec::new();
+            for expr in &key {
+                row::encode_datum(&expr.eval(&datums), &mut key_bytes);
+            }
+            let mut value = Vec::new();
+            if descending {
+                row::encode_datum(&rank.eval(&datums), &mut value);
+            } else {
+                row::encode_datum_descending(&rank.eval(&datums), &mut value);
+            }
+            value.extend_from_slice(&encoded);
+            (key_bytes, value)
+        })
+        .arrange_by_key_named("WinnerInput");
+    ctx.state.push(("winner input".to_string(), Box::new(arranged.trace.clone())));
+    let best = arranged
+        .reduce_abelian::<_, ValBuilder<_, _, _, _>, ValSpine<EncodedRow, EncodedRow, Time, i64>, _, _>(
+            "Winner",
+            |_key, input, output| {
+                // Sorted ascending: the best is the last one still present.
+                if let Some((value, _)) = input.iter().rev().find(|(_, count)| *count > 0) {
+                    output.push(((*value).clone(), 1));
+                }
+            },
+            |updates, key, changes| {
+                updates.clear();
+                updates
+                    .extend(changes.drain(..).map(|(value, time, diff)| ((key.clone(), value), time, diff)));
+            },
+        );
+    ctx.state.push(("winner output".to_string(), Box::new(best.trace.clone())));
+    best.as_collection(|key: &EncodedRow, value: &EncodedRow| (key.clone(), value.clone()))
+}
+
+/// Each closing row's key, at the time `close_at + extra` (or when it arrives, if later). A
+/// row whose close time is NULL never closes.
+fn at_close<'scope>(closing: KeyedRows<'scope>, close_at: ScalarExpr, extra: u64) -> KeyedRows<'scope> {
+    let mut datums = Vec::new();
+    closing
+        .inner
+        .unary(Pipeline, "AtClose", move |_, _| {
+            move |input, output| {
+                input.for_each(|capability, data| {
+                    for ((key, encoded), time, diff) in data.drain(..) {
+                        row::decode_into(&encoded, &mut datums);
+                        let Datum::Int(close) = close_at.eval(&datums) else { continue };
+                        let when = (close.max(0) as u64).saturating_add(extra).max(time);
+                        output.session(&capability.delayed(&when, 0)).give(((key, encoded), when, diff));
+                    }
+                });
+            }
+        })
+        .as_collection()
+}
+
+/// The distinct keys of `keyed`, each once, arranged (the input is arranged as `name`).
+fn distinct_keys<'scope>(keyed: KeyedRows<'scope>, name: &str, ctx: &mut Context<'_>) -> RowsByKey<'scope> {
+    let arranged = join::arrange(keyed, format!("{name} (closing rows)"), ctx);
+    let keys = arranged
+        .reduce_abelian::<_, ValBuilder<_, _, _, _>, ValSpine<EncodedRow, EncodedRow, Time, i64>, _, _>(
+            "DistinctKeys",
+            |_key, input, output| {
+                if input.iter().any(|(_, count)| *count > 0) {
+                    output.push((Vec::new(), 1));
+                }
+            },
+            |updates, key, changes| {
+                updates.clear();
+                updates
+                    .extend(changes.drain(..).map(|(value, time, diff)| ((key.clone(), value), time, diff)));
+            },
+        );
+    ctx.state.push((format!("{name} (keys)"), Box::new(keys.trace.clone())));
+    keys
+}
+
+/// The rows of `rows` whose key is in `keys` (which holds each key at most once).
+fn semijoin<'scope>(rows: RowsByKey<'scope>, keys: RowsByKey<'scope>) -> KeyedRows<'scope> {
+    rows.join_core(keys, |key: &EncodedRow, value: &EncodedRow, _: &EncodedRow| {
+        Some((key.clone(), value.clone()))
+    })
+}
