@@ -546,7 +546,7 @@ impl Session {
                 vec![
                     Datum::Text(v.name.clone()),
                     Datum::Text(v.plan.column_names().join(", ")),
-                    Datum::Text(match explain::bound(&v.plan) {
+                    Datum::Text(match explain::bound(&v.plan, &self.catalog) {
                         explain::Bound::Unbounded => "UNBOUNDED".into(),
                         explain::Bound::PerKey(n) => format!("keys × {n}"),
                         explain::Bound::PerGroup => "groups".into(),

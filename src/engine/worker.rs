@@ -132,7 +132,28 @@ impl WorkerState {
                         input.rendering = Some(id);
                     }
                 }
-                let mut ctx = Context { sources: &mut self.sources, state: Vec::new(), dropped: Vec::new() };
+                let mut views = Vec::new();
+                plan.views(&mut views);
+                let imports = views
+                    .iter()
+                    .filter_map(|view| {
+                        self.readable.get(view).map(|readable| (*view, readable.trace.clone()))
+                    })
+                    .collect();
+                // A view over views compacts with, and is as live as, the sources under them.
+                for view in &views {
+                    if let Some(readable) = self.readable.get(view) {
+                        sources.extend(readable.sources.iter().copied());
+                    }
+                }
+                sources.sort();
+                sources.dedup();
+                let mut ctx = Context {
+                    sources: &mut self.sources,
+                    views: imports,
+                    state: Vec::new(),
+                    dropped: Vec::new(),
+                };
                 let trace = worker.dataflow(|scope| {
                     let arranged = render::render(scope, &plan, &mut ctx).arrange_by_self_named("Output");
                     arranged.stream.probe_with(&probe);

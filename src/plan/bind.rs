@@ -592,7 +592,15 @@ fn relation_plan(catalog: &Catalog, relation: &TableFactor) -> Result<(Plan, Sco
             node: PlanNode::Source { id: source.id, name: source.name.clone() },
             columns: source.columns.clone(),
         },
-        Object::View(view) => view.plan.clone(),
+        Object::View(view) => Plan {
+            node: PlanNode::View {
+                id: view.id,
+                name: view.name.clone(),
+                append_only: view.plan.is_append_only(),
+                time_column: time_column(&view.plan, catalog),
+            },
+            columns: view.plan.columns.clone(),
+        },
     };
     Ok((plan, scope, object_name, object.id()))
 }
@@ -809,6 +817,7 @@ fn reject_unsupported_clauses(query: &sql::Query, in_view: bool) -> Result<()> {
 fn time_column(plan: &Plan, catalog: &Catalog) -> Option<usize> {
     match &plan.node {
         PlanNode::Source { id, .. } => catalog.source(*id).ok().map(|s| s.time_column),
+        PlanNode::View { time_column, .. } => *time_column,
         PlanNode::Filter { input, .. } | PlanNode::Retain { input, .. } => time_column(input, catalog),
         PlanNode::Project { input, exprs } => {
             let inner = time_column(input, catalog)?;
@@ -1004,6 +1013,7 @@ fn bind_rule(
                 Box::new(close.clone()),
             );
             let predicate = Some(match predicate {
+                Some(p) if conjuncts(p.clone()).contains(&in_time) => p,
                 Some(p) => ScalarExpr::Binary(BinaryOp::And, Box::new(p), Box::new(in_time)),
                 None => in_time,
             });

@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use super::catalog::{Catalog, ViewDesc};
+use super::catalog::{Catalog, Object, ViewDesc};
 use super::{
     AggregateExpr, AggregateState, JoinPlan, Plan, PlanNode, RetainKind, ScalarExpr, Side, UnmatchedPlan,
     WinnerPlan,
@@ -35,10 +35,14 @@ impl Bound {
 }
 
 /// The bound on the number of rows `plan` produces.
-pub fn bound(plan: &Plan) -> Bound {
+pub fn bound(plan: &Plan, catalog: &Catalog) -> Bound {
     match &plan.node {
         PlanNode::Source { .. } | PlanNode::Join(_) | PlanNode::Unmatched(_) => Bound::Unbounded,
-        PlanNode::Filter { input, .. } | PlanNode::Project { input, .. } => bound(input),
+        PlanNode::View { id, .. } => match catalog.by_id(*id) {
+            Some(Object::View(view)) => bound(&view.plan, catalog),
+            _ => Bound::Unbounded,
+        },
+        PlanNode::Filter { input, .. } | PlanNode::Project { input, .. } => bound(input, catalog),
         PlanNode::Aggregate { .. } => Bound::PerGroup,
         PlanNode::Winner(_) => Bound::PerKey(1),
         PlanNode::Retain { rule, feedback, .. } => {
@@ -56,8 +60,11 @@ pub fn explain_view(view: &ViewDesc, catalog: &Catalog) -> String {
     let mut out = String::new();
     let columns = view.plan.column_names().join(", ");
     let _ = writeln!(out, "View {} ({columns})", view.name);
-    let _ =
-        writeln!(out, "  arrangement \"output\": the view's rows; bound {}", bound(&view.plan).describe());
+    let _ = writeln!(
+        out,
+        "  arrangement \"output\": the view's rows; bound {}",
+        bound(&view.plan, catalog).describe()
+    );
     node(&mut out, &view.plan, catalog, 1);
     out
 }
@@ -93,6 +100,10 @@ fn node(out: &mut String, plan: &Plan, catalog: &Catalog, depth: usize) {
             } else {
                 out.push('\n');
             }
+        }
+        PlanNode::View { name, .. } => {
+            let _ =
+                writeln!(out, "{pad}View {name}: reads its \"output\" arrangement (shared, not recomputed)");
         }
         PlanNode::Filter { input, predicate } => {
             let _ = writeln!(out, "{pad}Filter {}", predicate.display(&input.column_names()));
@@ -140,7 +151,7 @@ fn node(out: &mut String, plan: &Plan, catalog: &Catalog, depth: usize) {
                     let _ = writeln!(
                         out,
                         "{pad}  arrangement \"aggregate input\" (by {groups}): bound {} (the input can retract, so every row is kept to recompute min/max)",
-                        bound(input).describe()
+                        bound(input, catalog).describe()
                     );
                     let _ = writeln!(
                         out,
@@ -150,8 +161,10 @@ fn node(out: &mut String, plan: &Plan, catalog: &Catalog, depth: usize) {
             }
             node(out, input, catalog, depth + 1);
         }
-        PlanNode::Winner(winner) => winner_node(out, winner, catalog, depth),
-        PlanNode::Unmatched(unmatched) => unmatched_node(out, unmatched, catalog, depth),
+        PlanNode::Winner(winner) => winner_node(out, winner, &plan.column_names(), catalog, depth),
+        PlanNode::Unmatched(unmatched) => {
+            unmatched_node(out, unmatched, &plan.column_names(), catalog, depth)
+        }
         PlanNode::Retain { input, rule, delay, feedback } => {
             let names = input.column_names();
             let keys: Vec<String> = rule.key.iter().map(|k| k.display(&names).to_string()).collect();
@@ -213,13 +226,19 @@ fn key_names(keys: &[ScalarExpr], input: &Plan) -> String {
 
 fn join_condition(join: &JoinPlan) -> String {
     let (left, right) = (join.left.column_names(), join.right.column_names());
+    let (left_label, right_label) = (side_label(&join.left), side_label(&join.right));
     let pairs: Vec<String> = join
         .left_key
         .iter()
         .zip(&join.right_key)
-        .map(|(l, r)| format!("left.{} = right.{}", l.display(&left), r.display(&right)))
+        .map(|(l, r)| format!("{left_label}.{} = {right_label}.{}", l.display(&left), r.display(&right)))
         .collect();
     pairs.join(" AND ")
+}
+
+/// A join side's name in EXPLAIN: its sources, comma-separated.
+fn side_label(side: &Plan) -> String {
+    side.label().trim_start_matches('(').trim_end_matches(')').to_string()
 }
 
 fn aggregate_text(aggregate: &AggregateExpr, names: &[String]) -> String {
@@ -230,17 +249,9 @@ fn aggregate_text(aggregate: &AggregateExpr, names: &[String]) -> String {
     }
 }
 
-/// The column names of a join's output row (left's, then right's).
-fn joined_names(join: &JoinPlan) -> Vec<String> {
-    let mut names = join.left.column_names();
-    names.extend(join.right.column_names());
-    names
-}
-
-fn winner_node(out: &mut String, winner: &WinnerPlan, catalog: &Catalog, depth: usize) {
+fn winner_node(out: &mut String, winner: &WinnerPlan, names: &[String], catalog: &Catalog, depth: usize) {
     let pad = "  ".repeat(depth);
     let join = &winner.join;
-    let names = joined_names(join);
     let keys = key_names(&join.left_key, &join.left);
     let direction = if winner.descending { "DESC" } else { "ASC" };
     let (closing, candidates) = match winner.closing {
@@ -250,7 +261,7 @@ fn winner_node(out: &mut String, winner: &WinnerPlan, catalog: &Catalog, depth: 
     let _ = write!(
         out,
         "{pad}Retain WINNER PER {keys} BY {} {direction} CLOSE AT {}",
-        winner.rank.display(&names),
+        winner.rank.display(names),
         winner.close_at.display(&closing.column_names())
     );
     if let Some(forget) = winner.forget_after {
@@ -260,7 +271,7 @@ fn winner_node(out: &mut String, winner: &WinnerPlan, catalog: &Catalog, depth: 
     let _ = writeln!(out, "{pad}  join ON {}", join_condition(join));
     let _ = writeln!(out, "{pad}  closing side {}, competing side {}", closing.label(), candidates.label());
     if let Some(predicate) = &winner.predicate {
-        let _ = writeln!(out, "{pad}  competing rows must meet {}", predicate.display(&names));
+        let _ = writeln!(out, "{pad}  competing rows must meet {}", predicate.display(names));
     }
     let step = winner.delay.max(1);
     let (closing_name, candidates_name) =
@@ -326,21 +337,29 @@ fn winner_node(out: &mut String, winner: &WinnerPlan, catalog: &Catalog, depth: 
     node(out, &join.right, catalog, depth + 1);
 }
 
-fn unmatched_node(out: &mut String, unmatched: &UnmatchedPlan, catalog: &Catalog, depth: usize) {
+fn unmatched_node(
+    out: &mut String,
+    unmatched: &UnmatchedPlan,
+    names: &[String],
+    catalog: &Catalog,
+    depth: usize,
+) {
     let pad = "  ".repeat(depth);
     let join = &unmatched.join;
-    let names = joined_names(join);
     let keys = key_names(&join.left_key, &join.left);
     let _ = writeln!(out, "{pad}Retain UNMATCHED DELAY {}", unmatched.delay);
     let _ = writeln!(out, "{pad}  join ON {}", join_condition(join));
     if let Some(predicate) = &unmatched.predicate {
-        let _ = writeln!(out, "{pad}  pairs must meet {}", predicate.display(&names));
+        let _ = writeln!(out, "{pad}  pairs must meet {}", predicate.display(names));
     }
     let (left_names, right_names) = (join.left.column_names(), join.right.column_names());
     let _ = writeln!(
         out,
-        "{pad}  pairs: emitted once, at the later of left.{} and right.{}; the view is append-only",
-        left_names[unmatched.left_time], right_names[unmatched.right_time]
+        "{pad}  pairs: emitted once, at the later of {}.{} and {}.{}; the view is append-only",
+        side_label(&join.left),
+        left_names[unmatched.left_time],
+        side_label(&join.right),
+        right_names[unmatched.right_time]
     );
     let step = unmatched.delay.max(1);
     if unmatched.feedback {

@@ -38,6 +38,17 @@ pub enum PlanNode {
         /// Its name, for EXPLAIN.
         name: String,
     },
+    /// Every row of another view, read from its output arrangement (shared, not recomputed).
+    View {
+        /// The view.
+        id: ObjectId,
+        /// Its name, for EXPLAIN.
+        name: String,
+        /// Whether the view only ever grows.
+        append_only: bool,
+        /// The position of its TIME column, if its rows carry one unchanged.
+        time_column: Option<usize>,
+    },
     /// Rows for which `predicate` is true.
     Filter {
         /// The input.
@@ -196,6 +207,7 @@ impl Plan {
     pub fn is_append_only(&self) -> bool {
         match &self.node {
             PlanNode::Source { .. } => true,
+            PlanNode::View { append_only, .. } => *append_only,
             PlanNode::Filter { input, .. } | PlanNode::Project { input, .. } => input.is_append_only(),
             PlanNode::Join(join) => join.left.is_append_only() && join.right.is_append_only(),
             // Pairs are emitted once and never taken back.
@@ -204,15 +216,30 @@ impl Plan {
         }
     }
 
-    /// The column names, for printing expressions over this plan's output.
+    /// The column names, for printing expressions over this plan's output. A join's columns
+    /// that both sides have are qualified by the side's sources (`bids.ts`).
     pub fn column_names(&self) -> Vec<String> {
-        self.columns.iter().map(|c| c.name.clone()).collect()
+        let join = match &self.node {
+            PlanNode::Join(join)
+            | PlanNode::Winner(WinnerPlan { join, .. })
+            | PlanNode::Unmatched(UnmatchedPlan { join, .. }) => join,
+            _ => return self.columns.iter().map(|c| c.name.clone()).collect(),
+        };
+        let (left, right) = (join.left.column_names(), join.right.column_names());
+        let qualify = |names: &[String], other: &[String], side: &Plan| -> Vec<String> {
+            let label = side.label();
+            let label = label.trim_start_matches('(').trim_end_matches(')');
+            names.iter().map(|n| if other.contains(n) { format!("{label}.{n}") } else { n.clone() }).collect()
+        };
+        let mut names = qualify(&left, &right, &join.left);
+        names.extend(qualify(&right, &left, &join.right));
+        names
     }
 
     /// Turn off every retention rule's feedback (the baseline the rules are measured against).
     pub fn without_feedback(&mut self) {
         match &mut self.node {
-            PlanNode::Source { .. } => {}
+            PlanNode::Source { .. } | PlanNode::View { .. } => {}
             PlanNode::Filter { input, .. }
             | PlanNode::Project { input, .. }
             | PlanNode::Aggregate { input, .. } => input.without_feedback(),
@@ -247,6 +274,7 @@ impl Plan {
                 ids.push(*id);
                 names.push(name.clone());
             }
+            PlanNode::View { name, .. } => names.push(name.clone()),
             PlanNode::Filter { input, .. }
             | PlanNode::Project { input, .. }
             | PlanNode::Aggregate { input, .. }
@@ -260,9 +288,27 @@ impl Plan {
         }
     }
 
-    /// The sources this plan reads.
+    /// The sources this plan reads directly (not through another view).
     pub fn sources(&self, out: &mut Vec<ObjectId>) {
         self.source_names(out, &mut Vec::new());
+    }
+
+    /// The views whose output this plan reads.
+    pub fn views(&self, out: &mut Vec<ObjectId>) {
+        match &self.node {
+            PlanNode::Source { .. } => {}
+            PlanNode::View { id, .. } => out.push(*id),
+            PlanNode::Filter { input, .. }
+            | PlanNode::Project { input, .. }
+            | PlanNode::Aggregate { input, .. }
+            | PlanNode::Retain { input, .. } => input.views(out),
+            PlanNode::Join(join)
+            | PlanNode::Winner(WinnerPlan { join, .. })
+            | PlanNode::Unmatched(UnmatchedPlan { join, .. }) => {
+                join.left.views(out);
+                join.right.views(out);
+            }
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod retain;
 mod settle;
 mod source;
 mod unmatched;
+mod view;
 mod winner;
 
 pub use source::{HistoryTrace as OutputTrace, SourceInput, SourceInputs};
@@ -33,6 +34,8 @@ pub type Rows<'scope> = VecCollection<'scope, Time, EncodedRow, i64>;
 pub struct Context<'a> {
     /// Where source rows come from.
     pub sources: &'a mut SourceInputs,
+    /// The output arrangements of the views the plan reads.
+    pub views: std::collections::HashMap<crate::plan::ObjectId, OutputTrace>,
     /// The arrangements the view holds, named, for stats and compaction.
     pub state: Vec<(String, Box<dyn StateHandle>)>,
     /// Counters of rows a rule has dropped (thinned or retracted), named like the rule's input
@@ -44,6 +47,7 @@ pub struct Context<'a> {
 pub fn render<'scope>(scope: Scope<'scope, Time>, plan: &Plan, ctx: &mut Context<'_>) -> Rows<'scope> {
     match &plan.node {
         PlanNode::Source { id, .. } => source::render(scope, *id, ctx),
+        PlanNode::View { id, .. } => view::render(scope, *id, ctx),
         PlanNode::Filter { input, predicate } => filter::render(render(scope, input, ctx), predicate.clone()),
         PlanNode::Project { input, exprs } => project::render(render(scope, input, ctx), exprs.clone()),
         PlanNode::Join(join) => {

@@ -1,0 +1,20 @@
+//! `View`: another view's rows, imported from its output arrangement.
+//!
+//! The view's dataflow keeps running on its own; this one reads the arrangement it already
+//! maintains, so a view over a view shares the inner view's state instead of recomputing it.
+//! The import starts from the arrangement's compacted contents, then follows its updates.
+
+use differential_dataflow::operators::arrange::TraceAgent;
+use timely::dataflow::Scope;
+
+use super::{Context, OutputTrace, Rows, Time};
+use crate::plan::ObjectId;
+
+pub(super) fn render<'scope>(
+    scope: Scope<'scope, Time>,
+    id: ObjectId,
+    ctx: &mut Context<'_>,
+) -> Rows<'scope> {
+    let trace: &mut OutputTrace = ctx.views.get_mut(&id).expect("the binder resolved this view");
+    TraceAgent::import_named(trace, scope, "View").as_collection(|row, _| row.clone())
+}
