@@ -154,10 +154,11 @@ fn pair<'scope>(
     let mut pairs_output = timely::dataflow::operators::generic::OutputBuilder::from(pairs_output);
     let mut consumed_output = timely::dataflow::operators::generic::OutputBuilder::from(consumed_output);
     builder.build(move |_capabilities| {
-        // Candidates by match time, with their counts. One capability per output, at the
-        // earliest pending time, covers them all: a capability per time would make every
-        // frontier change cost as much as the number of pending times.
-        let mut pending: BTreeMap<Time, HashMap<Candidate, i64>> = BTreeMap::new();
+        // Per match time, the candidates with their counts and the latest time one of them
+        // was proposed at. One capability per output, at the earliest pending match time,
+        // covers them all (a capability per time would make every frontier change cost as
+        // much as the number of pending times).
+        let mut pending: BTreeMap<Time, HashMap<Candidate, (i64, Time)>> = BTreeMap::new();
         let mut held: Option<[Capability<Time>; 2]> = None;
         let mut consumed: HashSet<Consumed> = HashSet::new();
         let mut expiring: BTreeMap<Time, Vec<Consumed>> = BTreeMap::new();
@@ -172,7 +173,9 @@ fn pair<'scope>(
                     if held.as_ref().is_none_or(|[pairs, _]| *pairs.time() > when) {
                         held = Some([capability.delayed(&when, 0), capability.delayed(&when, 1)]);
                     }
-                    *pending.entry(when).or_default().entry(candidate).or_insert(0) += diff;
+                    let entry = pending.entry(when).or_default().entry(candidate).or_insert((0, time));
+                    entry.0 += diff;
+                    entry.1 = entry.1.max(time);
                 }
             });
             let frontier = &frontiers[0];
@@ -184,44 +187,61 @@ fn pair<'scope>(
                     consumed.remove(&row);
                 }
             }
+            // Decide every match time the frontier has passed, in order. The pairs of all of
+            // them go out at one time: the earliest of them, or the latest time a candidate
+            // was proposed at, if later (never before a pair's rows exist). Reads only happen
+            // past every row's time, so this changes nothing a read sees, and the loop acts
+            // once per frontier step rather than once per distinct match time.
+            let Some([pairs_held, consumed_held]) = held.as_ref() else { return };
+            let mut decided: Vec<Vec<(Candidate, i64)>> = Vec::new();
+            let mut emit_at = *pairs_held.time();
             while let Some(entry) = pending.first_entry() {
                 if frontier.less_equal(entry.key()) {
                     break;
                 }
-                let Some([pairs_held, consumed_held]) = held.as_ref() else { break };
-                let (when, proposed) = entry.remove_entry();
+                let mut group: Vec<(Candidate, i64)> = Vec::with_capacity(entry.get().len());
+                for (candidate, (diff, time)) in entry.remove() {
+                    emit_at = emit_at.max(time);
+                    if diff > 0 {
+                        group.push((candidate, diff));
+                    }
+                }
+                group.sort();
+                decided.push(group);
+            }
+            if !decided.is_empty() {
                 let (pairs_capability, consumed_capability) =
-                    (pairs_held.delayed(&when), consumed_held.delayed(&when));
+                    (pairs_held.delayed(&emit_at), consumed_held.delayed(&emit_at));
                 let mut pairs_handle = pairs_output.activate();
                 let mut consumed_handle = consumed_output.activate();
                 let mut pairs = pairs_handle.session(&pairs_capability);
-                let mut newly: Vec<Consumed> = Vec::new();
-                let mut proposed: Vec<(Candidate, i64)> =
-                    proposed.into_iter().filter(|(_, diff)| *diff > 0).collect();
-                proposed.sort();
-                for ((key, left, right, _), diff) in proposed {
-                    let left_row = (Side::Left, key.clone(), left);
-                    let right_row = (Side::Right, key, right);
-                    if consumed.contains(&left_row) || consumed.contains(&right_row) {
-                        continue;
-                    }
-                    let mut both = left_row.2.clone();
-                    both.extend_from_slice(&right_row.2);
-                    pairs.give((both, when, diff));
-                    newly.push(left_row);
-                    newly.push(right_row);
-                }
-                drop(pairs);
-                newly.sort();
-                newly.dedup();
                 let mut consumed_session = consumed_handle.session(&consumed_capability);
-                for row in &newly {
-                    consumed_session.give((row.clone(), when, 1));
+                for group in decided {
+                    // Rows matched at this match time: they may pair with each other, but
+                    // not with anything of a later match time.
+                    let mut newly: Vec<Consumed> = Vec::new();
+                    for ((key, left, right, _), diff) in group {
+                        let left_row = (Side::Left, key.clone(), left);
+                        let right_row = (Side::Right, key, right);
+                        if consumed.contains(&left_row) || consumed.contains(&right_row) {
+                            continue;
+                        }
+                        let mut both = left_row.2.clone();
+                        both.extend_from_slice(&right_row.2);
+                        pairs.give((both, emit_at, diff));
+                        newly.push(left_row);
+                        newly.push(right_row);
+                    }
+                    newly.sort();
+                    newly.dedup();
+                    for row in &newly {
+                        consumed_session.give((row.clone(), emit_at, 1));
+                    }
+                    if let Some(after) = forget_after {
+                        expiring.entry(emit_at + after).or_default().extend(newly.iter().cloned());
+                    }
+                    consumed.extend(newly);
                 }
-                if let Some(after) = forget_after {
-                    expiring.entry(when + after).or_default().extend(newly.iter().cloned());
-                }
-                consumed.extend(newly);
             }
             held = match (held.take(), pending.keys().next()) {
                 (Some([pairs, consumed]), Some(next)) => Some([pairs.delayed(next), consumed.delayed(next)]),

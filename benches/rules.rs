@@ -1,0 +1,334 @@
+//! NEXMark-style winning bids (`RETAIN WINNER`) and pair latency (`RETAIN UNMATCHED`), fed
+//! through the library API in batches: events/s and peak RSS, with the rule's feedback and
+//! without it (the same plan, `SessionOptions::retain_feedback = false`), and RSS at 5× the
+//! events.
+//!
+//! ```text
+//! cargo bench --bench rules                          # 10,000,000 events per case
+//! cargo bench --bench rules -- --events 1000000      # or EBB_BENCH_EVENTS=1000000
+//! cargo bench --bench rules -- --case --scenario winner --mode retain --events 1000000
+//! ```
+//!
+//! Each case runs in its own child process, so each peak RSS (VmHWM) is its own.
+//!
+//! * `winner`: event `i` is an auction when `i % 10 == 0` (id `i / 10`, open for
+//!   `--open` events), otherwise a bid on one of the 100 most recent auctions (a few land
+//!   after their auction closed). Event time is `i`.
+//! * `pairs`: event `2s` sends packet `s` of flow `s % 1000`; its receipt comes 1 to 64 time
+//!   units later (event time `2s + 1 + jitter`), except for 1 packet in 100, never received.
+//!
+//! Sources are `KEEP NONE`; after every batch the driver waits for the dataflow to catch up
+//! (`Session::sync`); at the end `SHOW STATS` counts the records held.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ebb::repr::Datum;
+use ebb::{Output, Session, SessionOptions};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Scenario {
+    Winner,
+    Pairs,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Winner => "winner",
+            Scenario::Pairs => "pairs",
+        }
+    }
+
+    fn parse(s: &str) -> Scenario {
+        match s {
+            "winner" => Scenario::Winner,
+            "pairs" => Scenario::Pairs,
+            other => panic!("--scenario must be winner or pairs, not {other}"),
+        }
+    }
+
+    fn program(self) -> &'static str {
+        match self {
+            Scenario::Winner => {
+                "CREATE SOURCE auctions (id BIGINT, expires BIGINT, ts BIGINT) TIME ts KEEP NONE;
+                 CREATE SOURCE bids (auction BIGINT, bidder BIGINT, price BIGINT, ts BIGINT) TIME ts KEEP NONE;
+                 CREATE VIEW winners AS SELECT a.id, b.bidder, b.price
+                   FROM auctions a JOIN bids b ON b.auction = a.id WHERE b.ts < a.expires
+                   RETAIN WINNER PER a.id BY b.price CLOSE AT a.expires DELAY 10000;"
+            }
+            Scenario::Pairs => {
+                "CREATE SOURCE sends (flow BIGINT, seq BIGINT, ts BIGINT) TIME ts KEEP NONE;
+                 CREATE SOURCE recvs (flow BIGINT, seq BIGINT, ts BIGINT) TIME ts KEEP NONE;
+                 CREATE VIEW flow_latency AS SELECT s.flow, r.ts - s.ts AS latency
+                   FROM sends s JOIN recvs r ON r.flow = s.flow AND r.seq = s.seq
+                   RETAIN UNMATCHED DELAY 10000;
+                 CREATE VIEW flow_stats AS SELECT flow, count(*) AS pairs, max(latency) AS worst
+                   FROM flow_latency GROUP BY flow;"
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Args {
+    case: bool,
+    scenario: Scenario,
+    feedback: bool,
+    events: u64,
+    batch: u64,
+    open: u64,
+    timeout: u64,
+    scale: u64,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        case: false,
+        scenario: Scenario::Winner,
+        feedback: true,
+        events: std::env::var("EBB_BENCH_EVENTS").ok().map_or(10_000_000, |s| parse_num(&s)),
+        batch: 100_000,
+        open: 10_000,
+        timeout: 900,
+        scale: 5,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{arg} needs a value"));
+        match arg.as_str() {
+            "--case" => args.case = true,
+            "--scenario" => args.scenario = Scenario::parse(&value()),
+            "--mode" => {
+                args.feedback = match value().as_str() {
+                    "retain" => true,
+                    "no-feedback" => false,
+                    other => panic!("--mode must be retain or no-feedback, not {other}"),
+                }
+            }
+            "--events" => args.events = parse_num(&value()),
+            "--batch" => args.batch = parse_num(&value()),
+            "--open" => args.open = parse_num(&value()),
+            "--timeout" => args.timeout = parse_num(&value()),
+            "--scale" => args.scale = parse_num(&value()),
+            // `cargo bench` passes this to every bench target.
+            "--bench" => {}
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    args
+}
+
+/// A number, with `_` or `,` allowed as separators.
+fn parse_num(s: &str) -> u64 {
+    s.replace(['_', ','], "").parse().unwrap_or_else(|_| panic!("not a number: {s}"))
+}
+
+/// splitmix64.
+fn hash(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Peak resident set size of this process, in KiB (`VmHWM`).
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn int(i: u64) -> Datum {
+    Datum::Int(i as i64)
+}
+
+/// The winner scenario's events in `[lo, hi)`: (auctions, bids).
+fn auction_events(lo: u64, hi: u64, open: u64) -> (Vec<Vec<Datum>>, Vec<Vec<Datum>>) {
+    let (mut auctions, mut bids) = (Vec::new(), Vec::new());
+    for i in lo..hi {
+        if i % 10 == 0 {
+            auctions.push(vec![int(i / 10), int(i + open), int(i)]);
+        } else {
+            let newest = i / 10;
+            let auction = newest.saturating_sub(hash(i) % 100);
+            bids.push(vec![int(auction), int(hash(i ^ 1) % 10_000), int(hash(i ^ 2) % 1_000_000), int(i)]);
+        }
+    }
+    (auctions, bids)
+}
+
+/// When packet `seq`'s receipt happens, if it is received.
+fn receipt(seq: u64) -> Option<u64> {
+    (hash(seq) % 100 != 0).then(|| 2 * seq + 1 + hash(seq ^ 7) % 64)
+}
+
+/// The pairs scenario's events with times in `[lo, hi)`: (sends, recvs).
+fn packet_events(lo: u64, hi: u64) -> (Vec<Vec<Datum>>, Vec<Vec<Datum>>) {
+    let sends = (lo.div_ceil(2)..hi.div_ceil(2)).map(|s| vec![int(s % 1000), int(s), int(2 * s)]).collect();
+    let recvs = (lo.saturating_sub(65) / 2..hi.div_ceil(2))
+        .filter_map(|s| {
+            receipt(s).filter(|t| (lo..hi).contains(t)).map(|t| vec![int(s % 1000), int(s), int(t)])
+        })
+        .collect();
+    (sends, recvs)
+}
+
+fn records_held(session: &mut Session) -> u64 {
+    let mut records = 0;
+    for output in session.execute("SHOW STATS").expect("SHOW STATS") {
+        if let Output::Rows { rows, .. } = output {
+            for row in rows {
+                if let Some(Datum::Int(n)) = row.get(2) {
+                    records += *n as u64;
+                }
+            }
+        }
+    }
+    records
+}
+
+fn run_case(args: &Args) {
+    let options = SessionOptions { workers: 1, retain_feedback: args.feedback, ..SessionOptions::default() };
+    let mut session = Session::new(options).expect("session");
+    session.execute(args.scenario.program()).expect("create");
+    let (first, second) = match args.scenario {
+        Scenario::Winner => ("auctions", "bids"),
+        Scenario::Pairs => ("sends", "recvs"),
+    };
+    let start = Instant::now();
+    let mut generate = Duration::ZERO;
+    let mut lo = 0;
+    while lo < args.events {
+        let hi = (lo + args.batch.max(1)).min(args.events);
+        let t = Instant::now();
+        let (a, b) = match args.scenario {
+            Scenario::Winner => auction_events(lo, hi, args.open),
+            Scenario::Pairs => packet_events(lo, hi),
+        };
+        generate += t.elapsed();
+        session.insert(first, a).expect("insert");
+        session.insert(second, b).expect("insert");
+        session.sync().expect("sync");
+        lo = hi;
+    }
+    let records = records_held(&mut session);
+    println!(
+        "RESULT secs={:.6} gen_secs={:.6} records={} hwm_kib={}",
+        start.elapsed().as_secs_f64(),
+        generate.as_secs_f64(),
+        records,
+        peak_rss_kib()
+    );
+}
+
+#[derive(Clone, Debug, Default)]
+struct CaseResult {
+    secs: f64,
+    gen_secs: f64,
+    records: u64,
+    hwm_kib: u64,
+}
+
+fn spawn_case(args: &Args, scenario: Scenario, feedback: bool, events: u64) -> Result<CaseResult, String> {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mode = if feedback { "retain" } else { "no-feedback" };
+    let mut child = Command::new(exe)
+        .args(["--case", "--scenario", scenario.name(), "--mode", mode])
+        .args(["--events", &events.to_string(), "--batch", &args.batch.to_string()])
+        .args(["--open", &args.open.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn case");
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("skipped: exceeded {} s", args.timeout));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut out = String::new();
+    child.stdout.take().expect("stdout").read_to_string(&mut out).expect("read stdout");
+    if !status.success() {
+        return Err(format!("failed: {status}"));
+    }
+    let line = out.lines().find(|l| l.starts_with("RESULT ")).ok_or("no RESULT line")?;
+    let mut result = CaseResult::default();
+    for field in line["RESULT ".len()..].split_whitespace() {
+        let (name, value) = field.split_once('=').ok_or("bad RESULT line")?;
+        match name {
+            "secs" => result.secs = value.parse().map_err(|_| "bad secs")?,
+            "gen_secs" => result.gen_secs = value.parse().map_err(|_| "bad gen_secs")?,
+            "records" => result.records = value.parse().map_err(|_| "bad records")?,
+            "hwm_kib" => result.hwm_kib = value.parse().map_err(|_| "bad hwm_kib")?,
+            _ => {}
+        }
+    }
+    Ok(result)
+}
+
+fn driver(args: &Args) {
+    println!(
+        "ebb rules benchmark: 1 worker, batches of {} events, auctions open {} events, limit {} s per case\n",
+        args.batch, args.open, args.timeout
+    );
+    println!(
+        "| scenario | mode | events | secs | events/s | gen % | records held | peak RSS MB | RSS vs 1× |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for scenario in [Scenario::Winner, Scenario::Pairs] {
+        for feedback in [true, false] {
+            let mut base = None;
+            let mut runs = vec![args.events];
+            if args.scale > 1 {
+                runs.push(args.events * args.scale);
+            }
+            for events in runs {
+                let mode = if feedback { "retain" } else { "no feedback" };
+                let prefix = format!("| {} | {mode} | {events} |", scenario.name());
+                match spawn_case(args, scenario, feedback, events) {
+                    Ok(r) => {
+                        let ratio = match base {
+                            None => {
+                                base = Some(r.hwm_kib);
+                                String::new()
+                            }
+                            Some(b) => format!("{:.2}", r.hwm_kib as f64 / b.max(1) as f64),
+                        };
+                        println!(
+                            "{prefix} {:.2} | {:.0} | {:.0} | {} | {:.0} | {ratio} |",
+                            r.secs,
+                            events as f64 / r.secs,
+                            100.0 * r.gen_secs / r.secs,
+                            r.records,
+                            r.hwm_kib as f64 / 1024.0
+                        );
+                    }
+                    Err(note) => {
+                        println!("{prefix} {note} | | | | | |");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn main() {
+    let args = parse_args();
+    if args.case {
+        run_case(&args);
+    } else {
+        driver(&args);
+    }
+}
