@@ -468,7 +468,8 @@ impl Session {
                 return Err(Error::data(format!("row does not fit the columns of \"{}\"", source.name)));
             }
         }
-        self.insert_rows_checked(&source, rows, |i| format!("row {}", i + 1), |_| Span::empty())
+        self.insert_rows_checked(&source, rows, |i| format!("row {}", i + 1), |_| Span::empty())?;
+        self.spill_error().map_or(Ok(()), Err)
     }
 
     /// Move every source's frontier past all input, as a read does, and return once every
@@ -477,7 +478,7 @@ impl Session {
         let time = self.read_time();
         self.advance_all(time)?;
         self.engine.broadcast(Command::Sync { time })?;
-        Ok(())
+        self.spill_error().map_or(Ok(()), Err)
     }
 
     /// The source `ident` names, if statements may insert into it.

@@ -74,7 +74,14 @@ fn latest_sql_prints_only_csv_result_sets() {
                 "records".into(),
                 "dropped".into(),
                 "latency_ms".into(),
-                "max_latency_ms".into()
+                "max_latency_ms".into(),
+                "resident_bytes".into(),
+                "spilled_chunks".into(),
+                "raw_bytes".into(),
+                "compressed_bytes".into(),
+                "compression_ratio".into(),
+                "fetches".into(),
+                "disk_bytes".into()
             ],
         ]
     );

@@ -128,6 +128,7 @@ pub struct Engine {
     replies: Receiver<Reply>,
     threads: Vec<Thread>,
     guards: Option<timely::communication::initialize::WorkerGuards<()>>,
+    spill: Arc<Spill>,
 }
 
 impl Engine {
@@ -149,15 +150,16 @@ impl Engine {
             &mut config.worker,
             &differential_dataflow::Config::default().idle_merge_effort(Some(1_000)),
         );
+        let worker_spill = spill.clone();
         let guards = timely::execute(config, move |worker| {
             let commands = receivers.lock().ok().and_then(|mut r| r[worker.index()].take());
             if let Some(commands) = commands {
-                worker::run(worker, commands, reply_tx.clone(), spill.clone());
+                worker::run(worker, commands, reply_tx.clone(), worker_spill.clone());
             }
         })
         .map_err(|e| Error::engine(format!("could not start workers: {e}")))?;
         let threads = guards.guards().iter().map(|g| g.thread().clone()).collect();
-        Ok(Engine { senders, replies, threads, guards: Some(guards) })
+        Ok(Engine { senders, replies, threads, guards: Some(guards), spill })
     }
 
     /// The number of workers.
@@ -195,8 +197,14 @@ impl Drop for Engine {
             thread.unpark();
         }
         if let Some(guards) = self.guards.take() {
-            // A worker that panicked has already reported it; nothing more to do here.
-            let _ = guards.join();
+            if self.spill.has_failed() {
+                // A worker that could not read a spilled chunk back never finishes (its
+                // dataflows would read the damaged chunks as they are dropped): do not wait.
+                std::mem::forget(guards);
+            } else {
+                // A worker that panicked has already reported it; nothing more to do here.
+                let _ = guards.join();
+            }
         }
     }
 }

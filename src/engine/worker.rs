@@ -65,9 +65,16 @@ pub(super) fn run(
     spill: Arc<Spill>,
 ) {
     let in_flight = Cell::new(false);
-    let served =
-        std::panic::catch_unwind(AssertUnwindSafe(|| serve(worker, &commands, &replies, &spill, &in_flight)));
+    let mut state =
+        WorkerState { sources: SourceInputs::new(), readable: BTreeMap::new(), spill: spill.clone() };
+    let served = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        serve(worker, &mut state, &commands, &replies, &in_flight)
+    }));
     let Err(panic) = served else { return };
+    // Dropping the traces would let them merge, reading the damaged chunks again, and a panic
+    // while unwinding aborts the process: keep them, and never hand this worker back to timely
+    // (which would drop its dataflows), below.
+    std::mem::forget(state);
     // A worker panics when a spilled chunk cannot be read back (the policy has recorded why:
     // differential's `load` must return bytes), or on a bug. Either way its dataflows cannot
     // be trusted any more: answer every command with the failure, so the session stops
@@ -86,20 +93,23 @@ pub(super) fn run(
     }
     while commands.recv().is_ok() {
         if replies.send(Reply::Failed(message.clone())).is_err() {
-            return;
+            break;
         }
+    }
+    // The engine does not join a failed worker (see `Engine::drop`); the thread ends with the
+    // process.
+    loop {
+        std::thread::park();
     }
 }
 
 fn serve(
     worker: &mut Worker,
+    state: &mut WorkerState,
     commands: &Receiver<Command>,
     replies: &Sender<Reply>,
-    spill: &Arc<Spill>,
     in_flight: &Cell<bool>,
 ) {
-    let mut state =
-        WorkerState { sources: SourceInputs::new(), readable: BTreeMap::new(), spill: spill.clone() };
     let mut followed = std::time::Instant::now();
     loop {
         if followed.elapsed() >= Duration::from_millis(5) {

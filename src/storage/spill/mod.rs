@@ -11,7 +11,7 @@
 //! | [`tagged`] | trace and batcher wrappers that tell the policy whose chunks it is paging |
 //!
 //! The budget `B` is split in two halves: `B / 2` shared equally by the workers for chunks kept
-//! raw (and for decoded copies of chunks read back), and `B / 2` as one process-wide pool for
+//! raw, and `B / 2` as one process-wide pool for
 //! lz4-compressed chunks. Past both, chunks go to disk, oldest first. A budget of zero sends
 //! every chunk to disk. See `docs/storage.md` for the measurements behind this.
 //!
@@ -24,8 +24,8 @@
 //! Known limitations: the budget governs what passes through differential's columnar spill
 //! hook — the rule arrangements (`retain input`, `retain output`). View outputs and source
 //! histories are vector arrangements and stay in memory, as do operator buffers, the
-//! allocator's slack, and decoded copies of chunks read back (charged to the budget, but only
-//! bounded through pushing other chunks out).
+//! allocator's slack, and the decoded copies differential keeps of chunks read through a
+//! cursor (counted in `SHOW STATS`, not bounded by the budget).
 
 pub mod store;
 pub mod tagged;

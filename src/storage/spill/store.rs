@@ -244,12 +244,13 @@ impl FileStore {
 
     /// Delete segment `id` if nothing in it is live and it is not being appended to.
     fn delete_if_dead(&mut self, id: u64) {
-        if self.current != Some(id) && self.segments.get(&id).is_some_and(|s| s.live == 0) {
-            if let Some(segment) = self.segments.remove(&id) {
-                // Nothing can be done about a file that will not go; it is in the spill
-                // directory, which a temporary one removes whole at exit anyway.
-                let _ = std::fs::remove_file(&segment.path);
-            }
+        if self.current != Some(id)
+            && self.segments.get(&id).is_some_and(|s| s.live == 0)
+            && let Some(segment) = self.segments.remove(&id)
+        {
+            // Nothing can be done about a file that will not go; it is in the spill
+            // directory, which a temporary one removes whole at exit anyway.
+            let _ = std::fs::remove_file(&segment.path);
         }
     }
 }

@@ -31,7 +31,7 @@ pub fn next_tag(tag: &Rc<ArrangementSpill>) {
 }
 
 fn take_tag() -> Rc<ArrangementSpill> {
-    NEXT.with(|n| n.borrow().clone()).unwrap_or_else(ArrangementSpill::new)
+    NEXT.with(|n| n.borrow().clone()).unwrap_or_default()
 }
 
 /// A trace whose calls run under its arrangement's tag.

@@ -13,9 +13,8 @@
 //! tier-1 chunks are compressed into tier 2, or, when the pool is full, written to tier 3; when
 //! the pool is over its budget, this worker's oldest tier-2 chunks go to tier 3. Young chunks
 //! of a spine die in merges soon after they are made, so only what lives long is ever
-//! written: that is what keeps bytes written per input byte low. A chunk that was read back
-//! is first in line to leave memory, ahead of any never-read chunk (differential keeps the
-//! decoded copy for the chunk's life, so the bytes are rarely needed again).
+//! written: that is what keeps bytes written per input byte low (how low depends on how large
+//! the state is against the budget; see `docs/storage.md`).
 //!
 //! Invariants: every byte charged is given back when the slot's handle is dropped (the chunk
 //! died), whatever tier it is in; a slot's bytes are never lost: a failed disk write leaves
@@ -23,9 +22,10 @@
 //! (unreadable file, checksum mismatch) records a failure naming the file and panics, because
 //! differential's `load` must return bytes — the engine turns that into a clean stop.
 //!
-//! Known limitations: differential caches a fetched chunk decoded for the rest of the chunk's
-//! life and does not say so; the policy charges the decoded size to the worker budget until
-//! the chunk dies, which bounds it only by pushing other chunks out. Per-arrangement numbers
+//! Known limitations: differential caches a chunk read through a cursor decoded for the rest
+//! of the chunk's life and does not say so. The policy cannot free that copy; it counts it in
+//! `resident_bytes` but not against the budget (charging it would only push young chunks to
+//! disk, raising writes without lowering memory). Per-arrangement numbers
 //! come from a thread-local tag set around each arrangement's trace and batcher calls
 //! ([`super::tagged`]); a chunk paged outside any tag (a reduce's output builder) is claimed
 //! by the next batch inserted into a tagged trace on the worker.
@@ -129,7 +129,7 @@ struct Slot {
     id: u64,
     raw_len: usize,
     body: Body,
-    /// Read back at least once: differential holds a decoded copy (charged to the worker).
+    /// Read back at least once: differential may hold a decoded copy (counted, not charged).
     decoded: bool,
     owner: Rc<ArrangementSpill>,
 }
@@ -166,14 +166,12 @@ type SlotRef = Rc<RefCell<Slot>>;
 pub struct WorkerSpill {
     shared: Arc<Spill>,
     worker: usize,
-    /// Bytes this worker may hold in tier 1 plus decoded copies.
+    /// Bytes this worker may hold in tier 1.
     budget: usize,
     /// Bytes it holds there now.
     used: usize,
-    /// Tier-1 slots never read back, by age.
+    /// Tier-1 slots, by age.
     raw: BTreeMap<u64, SlotRef>,
-    /// Tier-1 slots read back at least once, by age: the first to leave memory.
-    read: BTreeMap<u64, SlotRef>,
     /// Tier-2 slots, by age.
     lz4: BTreeMap<u64, SlotRef>,
     files: Option<FileStore>,
@@ -209,7 +207,6 @@ pub fn set_worker_budget(shared: &Arc<Spill>, worker: usize, budget: Option<usiz
                     budget,
                     used: 0,
                     raw: BTreeMap::new(),
-                    read: BTreeMap::new(),
                     lz4: BTreeMap::new(),
                     files: None,
                     disk_broken: false,
@@ -314,7 +311,7 @@ impl WorkerSpill {
         slot
     }
 
-    /// The serialized chunk of `slot`; charges its decoded copy to the worker the first time.
+    /// The serialized chunk of `slot`; counts its decoded copy the first time.
     fn fetch(&mut self, slot: &SlotRef) -> Result<Vec<u8>, String> {
         let mut s = slot.borrow_mut();
         let bytes = match &s.body {
@@ -338,15 +335,7 @@ impl WorkerSpill {
             s.decoded = true;
             s.owner.apply(&before, -1);
             s.owner.apply(&s.counts(), 1);
-            self.used += s.raw_len;
-            if let Body::Raw(_) = s.body
-                && let Some(slot) = self.raw.remove(&s.id)
-            {
-                self.read.insert(s.id, slot);
-            }
         }
-        // Room is made at the next `admit`: a fetch for a merge is usually followed by the
-        // chunk's death, which gives the charge back without writing anything.
         Ok(bytes)
     }
 
@@ -354,14 +343,10 @@ impl WorkerSpill {
     fn release(&mut self, slot: &SlotRef) {
         let s = slot.borrow();
         s.owner.apply(&s.counts(), -1);
-        if s.decoded {
-            self.used -= s.raw_len;
-        }
         match &s.body {
             Body::Raw(_) => {
                 self.used -= s.raw_len;
                 self.raw.remove(&s.id);
-                self.read.remove(&s.id);
             }
             Body::Lz4(bytes) => {
                 self.shared.pool_release(bytes.len());
@@ -378,7 +363,7 @@ impl WorkerSpill {
     /// Move the oldest chunks down a tier until the worker and the pool are within budget.
     fn enforce(&mut self) {
         while self.used > self.budget {
-            let Some((_, slot)) = self.read.pop_first().or_else(|| self.raw.pop_first()) else { break };
+            let Some((_, slot)) = self.raw.pop_first() else { break };
             let mut s = slot.borrow_mut();
             let before = s.counts();
             let Body::Raw(bytes) = std::mem::replace(&mut s.body, Body::Raw(Vec::new())) else {
