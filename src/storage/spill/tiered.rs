@@ -180,6 +180,8 @@ pub struct WorkerSpill {
     next_id: u64,
     /// Slots paged outside any tag, to be claimed by the next tagged insert.
     unclaimed: Vec<Weak<RefCell<Slot>>>,
+    /// The length of `unclaimed` at which its dead entries are dropped.
+    prune_at: usize,
     nobody: Rc<ArrangementSpill>,
 }
 
@@ -212,6 +214,7 @@ pub fn set_worker_budget(shared: &Arc<Spill>, worker: usize, budget: Option<usiz
                     disk_broken: false,
                     next_id: 0,
                     unclaimed: Vec::new(),
+                    prune_at: 1024,
                     nobody: ArrangementSpill::new(),
                 }))
             })
@@ -304,6 +307,13 @@ impl WorkerSpill {
         self.used += bytes.len();
         let slot = Rc::new(RefCell::new(slot));
         if owner.is_none() {
+            // Chunks of untagged arrangements are never claimed: forget the dead ones now and
+            // then, so the list stays as long as what is alive (amortized: its length doubles
+            // between prunes).
+            if self.unclaimed.len() >= self.prune_at {
+                self.unclaimed.retain(|slot| slot.strong_count() > 0);
+                self.prune_at = (self.unclaimed.len() * 2).max(1024);
+            }
             self.unclaimed.push(Rc::downgrade(&slot));
         }
         self.raw.insert(id, slot.clone());
