@@ -13,6 +13,14 @@
 //! cargo bench --bench retain -- --case --rows 1000000 --keys 1000 --batch 100000 --mode retain
 //! ```
 //!
+//! Spilling: the same retain case without a budget and with `--budget` (side by side, each in
+//! its own process), reporting peak RSS, throughput, bytes written to disk per input byte and
+//! the compression ratio:
+//!
+//! ```text
+//! cargo bench --bench retain -- --spill --rows 2000000 --keys 600000 --budget 64MB
+//! ```
+//!
 //! Row `i` is `(k = hash(i) % keys, v = i, ts = i)`: times only grow, so no row is late.
 //! The source is `KEEP NONE`. After every batch (or every `--sync-rows` rows, if larger) the
 //! driver waits for the dataflow to catch up (`Session::sync`), which also bounds the input
@@ -72,6 +80,11 @@ struct Args {
     retain_timeout: u64,
     /// Also run the retain cases at this many times `rows` (0: skip).
     scale: u64,
+    /// The session's memory budget, in bytes (a case), or the budget to compare with none
+    /// (`--spill`).
+    budget: Option<u64>,
+    /// Run the spill comparison instead of the matrix.
+    spill: bool,
 }
 
 fn parse_args() -> Args {
@@ -86,6 +99,8 @@ fn parse_args() -> Args {
         timeout: 60,
         retain_timeout: 600,
         scale: 5,
+        budget: None,
+        spill: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -101,6 +116,13 @@ fn parse_args() -> Args {
             "--timeout" => args.timeout = parse_num(&value()),
             "--retain-timeout" => args.retain_timeout = parse_num(&value()),
             "--scale" => args.scale = parse_num(&value()),
+            "--budget" => {
+                let text = value();
+                args.budget = Some(
+                    ebb::storage::spill::parse_size(&text).unwrap_or_else(|| panic!("not a size: {text}")),
+                );
+            }
+            "--spill" => args.spill = true,
             // `cargo bench` passes this to every bench target.
             "--bench" => {}
             other => panic!("unknown argument {other}"),
@@ -132,26 +154,40 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Wait until the dataflow has caught up; return the records held by all arrangements.
-fn records_held(session: &mut Session) -> u64 {
-    let mut records = 0;
+/// Wait until the dataflow has caught up; return the records held by all arrangements, and
+/// the serialized bytes of the chunks paged through the spill hook and the bytes of them in
+/// memory (both 0 without a budget).
+fn records_held(session: &mut Session) -> (u64, u64, u64) {
+    let (mut records, mut raw_bytes, mut resident_bytes) = (0, 0, 0);
     for output in session.execute("SHOW STATS").expect("SHOW STATS") {
-        if let Output::Rows { rows, .. } = output {
+        if let Output::Rows { columns, rows } = output {
+            let raw = columns.iter().position(|c| c == "raw_bytes");
+            let resident = columns.iter().position(|c| c == "resident_bytes");
             for row in rows {
                 if let Some(Datum::Int(n)) = row.get(2) {
                     records += *n as u64;
                 }
+                if let Some(Datum::Int(n)) = raw.and_then(|at| row.get(at)) {
+                    raw_bytes += *n as u64;
+                }
+                if let Some(Datum::Int(n)) = resident.and_then(|at| row.get(at)) {
+                    resident_bytes += *n as u64;
+                }
             }
         }
     }
-    records
+    (records, raw_bytes, resident_bytes)
 }
 
 /// One case, in this process. Prints a `RESULT` line for the driver.
 fn run_case(args: &Args) {
-    let mut session =
-        Session::new(SessionOptions { workers: 1, base_dir: ".".into(), ..SessionOptions::default() })
-            .expect("session");
+    let mut session = Session::new(SessionOptions {
+        workers: 1,
+        base_dir: ".".into(),
+        memory_budget: args.budget,
+        ..SessionOptions::default()
+    })
+    .expect("session");
     session
         .execute(&format!(
             "CREATE SOURCE s (k BIGINT, v BIGINT, ts BIGINT) TIME ts KEEP NONE; {}",
@@ -163,6 +199,7 @@ fn run_case(args: &Args) {
     let sync_every = args.sync_rows.max(batch);
     let mut generate = Duration::ZERO;
     let mut since_sync = 0;
+    let mut input_bytes = 0;
     let start = Instant::now();
     let mut i = 0;
     while i < args.rows {
@@ -171,6 +208,7 @@ fn run_case(args: &Args) {
         let rows: Vec<Vec<Datum>> = (i..end)
             .map(|i| vec![Datum::Int((hash(i) % keys) as i64), Datum::Int(i as i64), Datum::Int(i as i64)])
             .collect();
+        input_bytes += rows.iter().map(|r| ebb::repr::row::encode(r).len() as u64).sum::<u64>();
         generate += t.elapsed();
         session.insert("s", rows).expect("insert");
         since_sync += end - i;
@@ -180,14 +218,22 @@ fn run_case(args: &Args) {
             since_sync = 0;
         }
     }
-    let records = records_held(&mut session);
+    let (records, state_bytes, resident_bytes) = records_held(&mut session);
     let elapsed = start.elapsed();
+    let (spill, _) = session.spill_totals();
     println!(
-        "RESULT secs={:.6} gen_secs={:.6} records={} hwm_kib={}",
+        "RESULT secs={:.6} gen_secs={:.6} records={} hwm_kib={} input_bytes={input_bytes} state_bytes={state_bytes} \
+         resident_bytes={resident_bytes} \
+         paged_bytes={} written_bytes={} compressed_from={} compressed_to={} fetches={}",
         elapsed.as_secs_f64(),
         generate.as_secs_f64(),
         records,
-        peak_rss_kib()
+        peak_rss_kib(),
+        spill.paged_bytes,
+        spill.written_bytes,
+        spill.compressed_from,
+        spill.compressed_to,
+        spill.fetches,
     );
 }
 
@@ -198,6 +244,14 @@ struct CaseResult {
     gen_secs: f64,
     records: u64,
     hwm_kib: u64,
+    input_bytes: u64,
+    state_bytes: u64,
+    resident_bytes: u64,
+    paged_bytes: u64,
+    written_bytes: u64,
+    compressed_from: u64,
+    compressed_to: u64,
+    fetches: u64,
 }
 
 /// Run one case as a child process of this executable, killing it after `limit`.
@@ -208,9 +262,14 @@ fn spawn_case(
     mode: Mode,
     sync_rows: u64,
     limit: u64,
+    budget: Option<u64>,
 ) -> Result<CaseResult, String> {
     let exe = std::env::current_exe().expect("current_exe");
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    if let Some(budget) = budget {
+        command.args(["--budget", &budget.to_string()]);
+    }
+    let mut child = command
         .args(["--case", "--mode", mode.name()])
         .args(["--rows", &rows.to_string(), "--keys", &keys.to_string()])
         .args(["--batch", &batch.to_string(), "--sync-rows", &sync_rows.to_string()])
@@ -244,6 +303,14 @@ fn spawn_case(
             "gen_secs" => result.gen_secs = value.parse().map_err(|_| "bad gen_secs")?,
             "records" => result.records = value.parse().map_err(|_| "bad records")?,
             "hwm_kib" => result.hwm_kib = value.parse().map_err(|_| "bad hwm_kib")?,
+            "input_bytes" => result.input_bytes = value.parse().map_err(|_| "bad input_bytes")?,
+            "state_bytes" => result.state_bytes = value.parse().map_err(|_| "bad state_bytes")?,
+            "resident_bytes" => result.resident_bytes = value.parse().map_err(|_| "bad resident_bytes")?,
+            "paged_bytes" => result.paged_bytes = value.parse().map_err(|_| "bad paged_bytes")?,
+            "written_bytes" => result.written_bytes = value.parse().map_err(|_| "bad written_bytes")?,
+            "compressed_from" => result.compressed_from = value.parse().map_err(|_| "bad compressed_from")?,
+            "compressed_to" => result.compressed_to = value.parse().map_err(|_| "bad compressed_to")?,
+            "fetches" => result.fetches = value.parse().map_err(|_| "bad fetches")?,
             _ => {}
         }
     }
@@ -274,7 +341,7 @@ fn driver(args: &Args) {
                 let mut base_rss = None;
                 for rows in runs {
                     let prefix = format!("| {keys} | {batch} | {} | {rows} |", mode.name());
-                    match spawn_case(rows, keys, batch, mode, args.sync_rows, limit) {
+                    match spawn_case(rows, keys, batch, mode, args.sync_rows, limit, None) {
                         Ok(r) => {
                             let ratio = match base_rss {
                                 None => {
@@ -300,10 +367,64 @@ fn driver(args: &Args) {
     }
 }
 
+/// The spill comparison: the same retain case without a budget and with `args.budget`.
+fn spill_driver(args: &Args) {
+    let budget = args.budget.unwrap_or(64 << 20);
+    println!(
+        "ebb spill benchmark: LATEST 3 over {} keys, {} rows in batches of {}, 1 worker, budget {:.0} MB\n",
+        args.keys,
+        args.rows,
+        args.batch,
+        mb(budget / 1024)
+    );
+    println!(
+        "| budget MB | rows/s | throughput vs none | peak RSS MB | rule state MB | of it in memory MB | paged MB | written MB | written / input byte | written / paged | lz4 ratio | fetches |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut base = None;
+    for budget in [None, Some(0), Some(budget)] {
+        let label = budget.map_or("none".to_string(), |b| format!("{:.0}", mb(b / 1024)));
+        match spawn_case(
+            args.rows,
+            args.keys,
+            args.batch,
+            Mode::Retain,
+            args.sync_rows,
+            args.retain_timeout,
+            budget,
+        ) {
+            Ok(r) => {
+                let rate = args.rows as f64 / r.secs;
+                let relative = base.map_or("1.00".to_string(), |b: f64| format!("{:.2}", rate / b));
+                base.get_or_insert(rate);
+                let ratio = if r.compressed_to > 0 {
+                    format!("{:.2}", r.compressed_from as f64 / r.compressed_to as f64)
+                } else {
+                    "-".into()
+                };
+                println!(
+                    "| {label} | {rate:.0} | {relative} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {ratio} | {} |",
+                    mb(r.hwm_kib),
+                    mb(r.state_bytes / 1024),
+                    mb(r.resident_bytes / 1024),
+                    mb(r.paged_bytes / 1024),
+                    mb(r.written_bytes / 1024),
+                    r.written_bytes as f64 / r.input_bytes.max(1) as f64,
+                    r.written_bytes as f64 / r.paged_bytes.max(1) as f64,
+                    r.fetches
+                );
+            }
+            Err(note) => println!("| {label} | {note} | | | | | | | | | | |"),
+        }
+    }
+}
+
 fn main() {
     let args = parse_args();
     if args.case {
         run_case(&args);
+    } else if args.spill {
+        spill_driver(&args);
     } else {
         driver(&args);
     }

@@ -14,7 +14,7 @@
 //! | [`peek`] | gathered rows, a query plan | result rows |
 //! | [`session`] | text | outputs; the pipeline in one place |
 //! | [`format`] | outputs | table, CSV or JSON text |
-//! | [`storage`] | | columnar arrangement glue |
+//! | [`storage`] | chunks of columnar arrangements | columnar glue; spilling under a memory budget |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -23,7 +23,26 @@ use crate::plan::{Catalog, ObjectId, SourceDesc, ViewDesc, bind, explain};
 use crate::render::Time;
 use crate::repr::{DataType, Datum, row};
 use crate::sql::{self, Statement, StatementKind, ast};
+use crate::storage::spill::{self, Spill, SpillCounts, SpillTotals};
 use crate::{peek, plan};
+
+/// The columns of `SHOW STATS`. The spill columns are NULL for arrangements that cannot spill
+/// (view outputs and source histories); see `docs/language.md`.
+pub const STATS_COLUMNS: [&str; 13] = [
+    "view",
+    "arrangement",
+    "records",
+    "dropped",
+    "latency_ms",
+    "max_latency_ms",
+    "resident_bytes",
+    "spilled_chunks",
+    "raw_bytes",
+    "compressed_bytes",
+    "compression_ratio",
+    "fetches",
+    "disk_bytes",
+];
 
 /// How often `SUBSCRIBE` reads its view.
 pub const SUBSCRIBE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
@@ -54,11 +73,22 @@ pub struct SessionOptions {
     /// Whether retention rules feed their retractions back. Off only to measure the baseline:
     /// the same plans, holding every row.
     pub retain_feedback: bool,
+    /// Bytes the columnar arrangements may hold in memory before their chunks spill (`None`:
+    /// no budget, nothing spills; `Some(0)`: everything spills). See `storage::spill`.
+    pub memory_budget: Option<u64>,
+    /// Where spilled chunks go (default: a fresh temporary directory removed at the end).
+    pub spill_dir: Option<PathBuf>,
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        SessionOptions { workers: 1, base_dir: PathBuf::from("."), retain_feedback: true }
+        SessionOptions {
+            workers: 1,
+            base_dir: PathBuf::from("."),
+            retain_feedback: true,
+            memory_budget: None,
+            spill_dir: None,
+        }
     }
 }
 
@@ -81,6 +111,7 @@ pub struct Session {
     interrupt: Arc<AtomicBool>,
     retain_feedback: bool,
     progress: Option<ProgressHook>,
+    spill: Arc<Spill>,
 }
 
 /// What `Session::set_progress` installs.
@@ -103,16 +134,56 @@ const PROGRESS_EVERY_LINES: u64 = 16_384;
 impl Session {
     /// Start a session with its workers.
     pub fn new(options: SessionOptions) -> Result<Session> {
-        Ok(Session {
+        let spill = Arc::new(Spill::new(options.spill_dir, spill::SEGMENT_BYTES));
+        let mut session = Session {
             catalog: Catalog::default(),
             clocks: BTreeMap::new(),
-            engine: Engine::start(options.workers)?,
+            engine: Engine::start(options.workers, spill.clone())?,
             base_dir: options.base_dir,
             next_worker: 0,
             interrupt: Arc::new(AtomicBool::new(false)),
             retain_feedback: options.retain_feedback,
             progress: None,
-        })
+            spill,
+        };
+        if options.memory_budget.is_some() {
+            session.set_memory_budget(options.memory_budget)?;
+        }
+        Ok(session)
+    }
+
+    /// Let the columnar arrangements hold `bytes` in memory before their chunks spill (`None`:
+    /// spill nothing new). Chunks already spilled stay where they are.
+    pub fn set_memory_budget(&mut self, bytes: Option<u64>) -> Result<()> {
+        let workers = self.engine.workers();
+        let per_worker = bytes.map(|b| self.spill.set_budget(b, workers));
+        self.engine.broadcast(Command::SetMemoryBudget { per_worker })?;
+        Ok(())
+    }
+
+    /// What has been spilled so far, and the spill directory if one was made.
+    pub fn spill_totals(&self) -> (SpillTotals, Option<PathBuf>) {
+        (self.spill.totals(), self.spill.dir_in_use())
+    }
+
+    /// A spill fault (a write that failed; the chunk stayed in memory) or failure (a chunk
+    /// that cannot be read back; the engine has stopped) not reported yet, as an error.
+    fn spill_error(&self) -> Option<Error> {
+        if let Some(failure) = self.spill.failure() {
+            return Some(
+                Error::engine(format!("the engine has stopped: {failure}"))
+                    .with_note("no result was returned after the failure, so none can be wrong")
+                    .with_hint("start a new session; the spill directory's file was damaged or removed"),
+            );
+        }
+        let faults = self.spill.take_faults();
+        let first = faults.first()?;
+        Some(
+            Error::io(format!("spilling failed: {first}"))
+                .with_note("the statement was applied, and the chunks that could not be written stayed in memory: no rows were lost")
+                .with_note("the session goes on over its memory budget, without writing to disk")
+                .with_hint("free space in the spill directory or choose another (SET spill_dir), or raise memory_budget"),
+        )
     }
 
     /// Call `progress` while a `COPY` reads its file (a client shows a progress bar with it).
@@ -144,10 +215,18 @@ impl Session {
             if self.interrupt.swap(false, Ordering::SeqCst) {
                 return Err(Error::engine("interrupted").with_span(statement.span));
             }
-            match &statement.kind {
-                StatementKind::Subscribe(subscribe) => self.subscribe(subscribe, &mut on_output)?,
-                _ => on_output(self.execute_statement(&statement, text)?),
+            if let Some(e) = self.spill.failure().and_then(|_| self.spill_error()) {
+                return Err(e.with_span(statement.span));
             }
+            let result = match &statement.kind {
+                StatementKind::Subscribe(subscribe) => self.subscribe(subscribe, &mut on_output),
+                _ => self.execute_statement(&statement, text).map(&mut on_output),
+            };
+            // A spill problem during the statement is its error, whatever else happened.
+            if let Some(e) = self.spill_error() {
+                return Err(e.with_span(statement.span));
+            }
+            result?;
         }
         Ok(())
     }
@@ -243,6 +322,45 @@ impl Session {
                 Err(Error::bind("SUBSCRIBE streams; run it as part of a script")
                     .with_span(subscribe.view.span))
             }
+            StatementKind::Set(set) => self.set(set),
+        }
+    }
+
+    /// `SET name = value`.
+    fn set(&mut self, set: &ast::Set) -> Result<Output> {
+        let text = set.value.value.to_string();
+        match set.name.value.to_lowercase().as_str() {
+            "memory_budget" => {
+                let bytes = match &set.value.value {
+                    ast::SetValue::Number(n) => Some(*n),
+                    ast::SetValue::Text(t) if ["unlimited", "none"].contains(&t.to_lowercase().as_str()) => {
+                        None
+                    }
+                    ast::SetValue::Text(t) => Some(spill::parse_size(t).ok_or_else(|| {
+                        Error::bind(format!("invalid memory budget {text}"))
+                            .with_span(set.value.span)
+                            .with_hint(
+                                "a size such as '256MB', '64kB' or 0 (spill everything), or 'unlimited'",
+                            )
+                    })?),
+                };
+                self.set_memory_budget(bytes)?;
+                Ok(Output::Status("SET".into()))
+            }
+            "spill_dir" => {
+                let ast::SetValue::Text(dir) = &set.value.value else {
+                    return Err(Error::bind("spill_dir is a path, written as a string")
+                        .with_span(set.value.span)
+                        .with_hint("SET spill_dir = '/var/tmp/ebb'"));
+                };
+                self.spill
+                    .set_dir(self.base_dir.join(dir))
+                    .map_err(|e| Error::io(e).with_span(set.value.span))?;
+                Ok(Output::Status("SET".into()))
+            }
+            other => Err(Error::bind(format!("unknown setting \"{other}\""))
+                .with_span(set.name.span)
+                .with_hint("the settings are memory_budget and spill_dir")),
         }
     }
 
@@ -350,7 +468,8 @@ impl Session {
                 return Err(Error::data(format!("row does not fit the columns of \"{}\"", source.name)));
             }
         }
-        self.insert_rows_checked(&source, rows, |i| format!("row {}", i + 1), |_| Span::empty())
+        self.insert_rows_checked(&source, rows, |i| format!("row {}", i + 1), |_| Span::empty())?;
+        self.spill_error().map_or(Ok(()), Err)
     }
 
     /// Move every source's frontier past all input, as a read does, and return once every
@@ -359,7 +478,7 @@ impl Session {
         let time = self.read_time();
         self.advance_all(time)?;
         self.engine.broadcast(Command::Sync { time })?;
-        Ok(())
+        self.spill_error().map_or(Ok(()), Err)
     }
 
     /// The source `ident` names, if statements may insert into it.
@@ -574,20 +693,30 @@ impl Session {
     }
 
     fn collect_stats(&mut self, command: Command) -> Result<Output> {
-        // Per arrangement: records and retractions summed over workers, latency the worst.
-        type Totals = (usize, Option<i64>, Option<(u64, u64)>);
+        // Per arrangement: records, retractions and spill counts summed over workers, latency
+        // the worst.
+        #[derive(Default)]
+        struct Totals {
+            records: usize,
+            dropped: Option<i64>,
+            latency: Option<(u64, u64)>,
+            spill: Option<SpillCounts>,
+        }
         let mut totals: BTreeMap<(ObjectId, String), Totals> = BTreeMap::new();
         for reply in self.engine.broadcast(command)? {
             if let Reply::Stats(stats) = reply {
                 for s in stats {
                     let entry = totals.entry((s.object, s.arrangement)).or_default();
-                    entry.0 += s.records;
+                    entry.records += s.records;
                     if let Some(dropped) = s.dropped {
-                        entry.1 = Some(entry.1.unwrap_or(0) + dropped);
+                        entry.dropped = Some(entry.dropped.unwrap_or(0) + dropped);
                     }
                     if let Some((now, worst)) = s.latency_ms {
-                        let (n, w) = entry.2.unwrap_or((0, 0));
-                        entry.2 = Some((n.max(now), w.max(worst)));
+                        let (n, w) = entry.latency.unwrap_or((0, 0));
+                        entry.latency = Some((n.max(now), w.max(worst)));
+                    }
+                    if let Some(spill) = s.spill {
+                        entry.spill.get_or_insert_default().add(&spill);
                     }
                 }
             }
@@ -595,20 +724,30 @@ impl Session {
         let optional = |v: Option<i64>| v.map_or(Datum::Null, Datum::Int);
         let rows = totals
             .into_iter()
-            .filter_map(|((id, arrangement), (records, dropped, latency))| {
+            .filter_map(|((id, arrangement), t)| {
                 let object = self.catalog.by_id(id)?;
+                let spilled = |f: fn(&SpillCounts) -> u64| optional(t.spill.as_ref().map(|s| f(s) as i64));
+                let ratio = t.spill.filter(|s| s.compressed_bytes > 0).map_or(Datum::Null, |s| {
+                    Datum::Double(s.compressed_from as f64 / s.compressed_bytes as f64)
+                });
                 Some(vec![
                     Datum::Text(object.name().to_string()),
                     Datum::Text(arrangement),
-                    Datum::Int(records as i64),
-                    optional(dropped),
-                    optional(latency.map(|(now, _)| now as i64)),
-                    optional(latency.map(|(_, worst)| worst as i64)),
+                    Datum::Int(t.records as i64),
+                    optional(t.dropped),
+                    optional(t.latency.map(|(now, _)| now as i64)),
+                    optional(t.latency.map(|(_, worst)| worst as i64)),
+                    spilled(|s| s.resident_bytes),
+                    spilled(|s| s.chunks),
+                    spilled(|s| s.raw_bytes),
+                    spilled(|s| s.compressed_bytes),
+                    ratio,
+                    spilled(|s| s.fetches),
+                    spilled(|s| s.disk_bytes),
                 ])
             })
             .collect();
-        let columns = ["view", "arrangement", "records", "dropped", "latency_ms", "max_latency_ms"];
-        Ok(Output::Rows { columns: columns.iter().map(|c| c.to_string()).collect(), rows })
+        Ok(Output::Rows { columns: STATS_COLUMNS.iter().map(|c| c.to_string()).collect(), rows })
     }
 
     fn drop_object(&mut self, drop: &ast::Drop) -> Result<Output> {

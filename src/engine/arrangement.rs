@@ -10,7 +10,10 @@ use differential_dataflow::trace::cursor::{BatchCursor, Cursor, Navigable, curso
 use differential_dataflow::trace::implementations::spine_fueled::SpineBatch;
 use timely::progress::frontier::AntichainRef;
 
+use std::rc::Rc;
+
 use crate::render::Time;
+use crate::storage::spill::{ArrangementSpill, SpillCounts};
 
 /// An arrangement held by a worker.
 pub trait StateHandle {
@@ -27,6 +30,41 @@ pub trait StateHandle {
     fn records(&mut self) -> usize;
     /// Non-empty batches held; idle merging goes on until there is at most one.
     fn batches(&mut self) -> usize;
+    /// What it holds through the spill hook, for arrangements that can spill.
+    fn spill(&self) -> Option<SpillCounts> {
+        None
+    }
+}
+
+/// A state handle whose arrangement's chunks are paged under `tag` (see `storage::spill`).
+pub struct Spillable<H> {
+    handle: H,
+    tag: Rc<ArrangementSpill>,
+}
+
+impl<H> Spillable<H> {
+    /// `handle`, reporting the spill counts of `tag`.
+    pub fn new(handle: H, tag: Rc<ArrangementSpill>) -> Self {
+        Spillable { handle, tag }
+    }
+}
+
+impl<H: StateHandle> StateHandle for Spillable<H> {
+    fn compact_to(&mut self, read_frontier: Time) {
+        self.handle.compact_to(read_frontier)
+    }
+
+    fn records(&mut self) -> usize {
+        self.handle.records()
+    }
+
+    fn batches(&mut self) -> usize {
+        self.handle.batches()
+    }
+
+    fn spill(&self) -> Option<SpillCounts> {
+        Some(self.tag.counts())
+    }
 }
 
 impl<Tr> StateHandle for TraceAgent<Tr>

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::plan::{ObjectId, Plan};
 use crate::render::Time;
 use crate::repr::EncodedRow;
+use crate::storage::spill::{Spill, SpillCounts};
 
 /// What a worker is told to do.
 #[derive(Clone, Debug)]
@@ -81,6 +82,11 @@ pub enum Command {
         /// The object.
         id: ObjectId,
     },
+    /// Spill columnar chunks past this many bytes per worker (`None`: stop spilling new ones).
+    SetMemoryBudget {
+        /// This worker's share of the budget (see `storage::spill`).
+        per_worker: Option<usize>,
+    },
 }
 
 /// The state one worker holds in one arrangement.
@@ -97,6 +103,8 @@ pub struct ArrangementStats {
     pub dropped: Option<i64>,
     /// Wall time minus the view's output frontier, now and at worst (views over generators).
     pub latency_ms: Option<(u64, u64)>,
+    /// What it holds through the spill hook (columnar arrangements only).
+    pub spill: Option<SpillCounts>,
 }
 
 /// What a worker answers.
@@ -110,6 +118,8 @@ pub enum Reply {
     Stats(Vec<ArrangementStats>),
     /// The read time asked for is older than what this worker has compacted; ask again later.
     TooOld,
+    /// The worker has stopped: a spilled chunk could not be read back.
+    Failed(String),
 }
 
 /// The client side of the workers.
@@ -118,11 +128,12 @@ pub struct Engine {
     replies: Receiver<Reply>,
     threads: Vec<Thread>,
     guards: Option<timely::communication::initialize::WorkerGuards<()>>,
+    spill: Arc<Spill>,
 }
 
 impl Engine {
-    /// Start `workers` timely worker threads.
-    pub fn start(workers: usize) -> Result<Engine> {
+    /// Start `workers` timely worker threads, spilling through `spill`.
+    pub fn start(workers: usize, spill: Arc<Spill>) -> Result<Engine> {
         let workers = workers.max(1);
         let (reply_tx, replies) = mpsc::channel();
         let mut senders = Vec::new();
@@ -139,15 +150,16 @@ impl Engine {
             &mut config.worker,
             &differential_dataflow::Config::default().idle_merge_effort(Some(1_000)),
         );
+        let worker_spill = spill.clone();
         let guards = timely::execute(config, move |worker| {
             let commands = receivers.lock().ok().and_then(|mut r| r[worker.index()].take());
             if let Some(commands) = commands {
-                worker::run(worker, commands, reply_tx.clone());
+                worker::run(worker, commands, reply_tx.clone(), worker_spill.clone());
             }
         })
         .map_err(|e| Error::engine(format!("could not start workers: {e}")))?;
         let threads = guards.guards().iter().map(|g| g.thread().clone()).collect();
-        Ok(Engine { senders, replies, threads, guards: Some(guards) })
+        Ok(Engine { senders, replies, threads, guards: Some(guards), spill })
     }
 
     /// The number of workers.
@@ -166,9 +178,15 @@ impl Engine {
             sender.send(command).map_err(|_| Error::engine("a worker has stopped"))?;
             thread.unpark();
         }
-        (0..self.senders.len())
+        let replies: Vec<Reply> = (0..self.senders.len())
             .map(|_| self.replies.recv().map_err(|_| Error::engine("a worker has stopped")))
-            .collect()
+            .collect::<Result<_>>()?;
+        if let Some(Reply::Failed(message)) = replies.iter().find(|r| matches!(r, Reply::Failed(_))) {
+            return Err(Error::engine(format!("the engine has stopped: {message}"))
+                .with_note("no result was returned for this statement, so none can be wrong")
+                .with_hint("start a new session; the spill directory's file was damaged or removed"));
+        }
+        Ok(replies)
     }
 }
 
@@ -179,8 +197,14 @@ impl Drop for Engine {
             thread.unpark();
         }
         if let Some(guards) = self.guards.take() {
-            // A worker that panicked has already reported it; nothing more to do here.
-            let _ = guards.join();
+            if self.spill.has_failed() {
+                // A worker that could not read a spilled chunk back never finishes (its
+                // dataflows would read the damaged chunks as they are dropped): do not wait.
+                std::mem::forget(guards);
+            } else {
+                // A worker that panicked has already reported it; nothing more to do here.
+                let _ = guards.join();
+            }
         }
     }
 }

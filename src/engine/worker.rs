@@ -1,6 +1,9 @@
 //! One timely worker: applies commands in order and keeps stepping its dataflows.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::Duration;
 
@@ -17,6 +20,7 @@ use super::{ArrangementStats, Command, Reply};
 use crate::plan::ObjectId;
 use crate::render::{self, Context, SourceInput, SourceInputs, Time};
 use crate::repr::EncodedRow;
+use crate::storage::spill::{self, Spill};
 
 /// A readable collection on this worker: a view's output or a source's history.
 struct Readable {
@@ -45,14 +49,67 @@ struct Readable {
 struct WorkerState {
     sources: SourceInputs,
     readable: BTreeMap<ObjectId, Readable>,
+    /// The process's spill state: a worker that cannot read a chunk back marks it failed, and
+    /// every other worker stops waiting for progress then.
+    spill: Arc<Spill>,
 }
 
 /// How far behind the wall clock views over live generators are compacted: reads of them are
 /// at about the wall clock, and one whose time is older than that is asked again (TooOld).
 const LIVE_COMPACTION_LAG_MS: u64 = 50;
 
-pub(super) fn run(worker: &mut Worker, commands: Receiver<Command>, replies: Sender<Reply>) {
-    let mut state = WorkerState { sources: SourceInputs::new(), readable: BTreeMap::new() };
+pub(super) fn run(
+    worker: &mut Worker,
+    commands: Receiver<Command>,
+    replies: Sender<Reply>,
+    spill: Arc<Spill>,
+) {
+    let in_flight = Cell::new(false);
+    let mut state =
+        WorkerState { sources: SourceInputs::new(), readable: BTreeMap::new(), spill: spill.clone() };
+    let served = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        serve(worker, &mut state, &commands, &replies, &in_flight)
+    }));
+    let Err(panic) = served else { return };
+    // Dropping the traces would let them merge, reading the damaged chunks again, and a panic
+    // while unwinding aborts the process: keep them, and never hand this worker back to timely
+    // (which would drop its dataflows), below.
+    std::mem::forget(state);
+    // A worker panics when a spilled chunk cannot be read back (the policy has recorded why:
+    // differential's `load` must return bytes), or on a bug. Either way its dataflows cannot
+    // be trusted any more: answer every command with the failure, so the session stops
+    // cleanly instead of waiting for this worker or returning wrong rows.
+    let message = spill.failure().unwrap_or_else(|| {
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        format!("worker {} panicked: {what}", worker.index())
+    });
+    spill.fail(message.clone());
+    if in_flight.get() && replies.send(Reply::Failed(message.clone())).is_err() {
+        return;
+    }
+    while commands.recv().is_ok() {
+        if replies.send(Reply::Failed(message.clone())).is_err() {
+            break;
+        }
+    }
+    // The engine does not join a failed worker (see `Engine::drop`); the thread ends with the
+    // process.
+    loop {
+        std::thread::park();
+    }
+}
+
+fn serve(
+    worker: &mut Worker,
+    state: &mut WorkerState,
+    commands: &Receiver<Command>,
+    replies: &Sender<Reply>,
+    in_flight: &Cell<bool>,
+) {
     let mut followed = std::time::Instant::now();
     loop {
         if followed.elapsed() >= Duration::from_millis(5) {
@@ -61,7 +118,9 @@ pub(super) fn run(worker: &mut Worker, commands: Receiver<Command>, replies: Sen
         }
         match commands.try_recv() {
             Ok(command) => {
+                in_flight.set(true);
                 let reply = state.apply(worker, command);
+                in_flight.set(false);
                 if replies.send(reply).is_err() {
                     return;
                 }
@@ -206,18 +265,26 @@ impl WorkerState {
                     return Reply::TooOld;
                 }
                 while readable.probe.less_than(&time) {
+                    if self.spill.has_failed() {
+                        return Reply::Failed(self.spill.failure().unwrap_or_default());
+                    }
                     worker.step();
                 }
                 Reply::Rows(read(&mut readable.trace, time))
             }
             Command::Sync { time } => {
                 self.catch_up(worker, time);
-                Reply::Done
+                self.failed().unwrap_or(Reply::Done)
             }
             Command::StatsNow => Reply::Stats(self.stats()),
             Command::Stats { time } => {
                 self.catch_up(worker, time);
-                Reply::Stats(self.settled_stats(worker))
+                let stats = self.settled_stats(worker);
+                self.failed().unwrap_or(Reply::Stats(stats))
+            }
+            Command::SetMemoryBudget { per_worker } => {
+                spill::tiered::set_worker_budget(&self.spill, worker.index(), per_worker);
+                Reply::Done
             }
             Command::Drop { id } => {
                 if let Some(readable) = self.readable.remove(&id) {
@@ -246,13 +313,18 @@ impl WorkerState {
         self.compact();
     }
 
-    /// Step until every dataflow is complete up to `time`.
+    /// Step until every dataflow is complete up to `time`, or a worker has failed.
     fn catch_up(&self, worker: &mut Worker, time: Time) {
         for readable in self.readable.values() {
-            while readable.probe.less_than(&time) {
+            while readable.probe.less_than(&time) && !self.spill.has_failed() {
                 worker.step();
             }
         }
+    }
+
+    /// The reply to give when some worker has failed (the dataflows cannot be trusted).
+    fn failed(&self) -> Option<Reply> {
+        self.spill.has_failed().then(|| Reply::Failed(self.spill.failure().unwrap_or_default()))
     }
 
     /// Move live generators' sources along with the wall clock (they compact
@@ -313,7 +385,7 @@ impl WorkerState {
                 .all(|(_, r)| {
                     r.trace.batches() <= 1 && r.state.iter_mut().all(|(_, handle)| handle.batches() <= 1)
                 });
-            if settled {
+            if settled || self.spill.has_failed() {
                 break;
             }
             worker.step();
@@ -330,6 +402,7 @@ impl WorkerState {
                 records: readable.trace.records(),
                 dropped: None,
                 latency_ms: readable.latency_ms,
+                spill: None,
             });
             for (name, handle) in &mut readable.state {
                 let dropped = readable.dropped.iter().find(|(n, _)| n == name).map(|(_, count)| count.get());
@@ -339,6 +412,7 @@ impl WorkerState {
                     records: handle.records(),
                     dropped,
                     latency_ms: None,
+                    spill: handle.spill(),
                 });
             }
         }

@@ -23,13 +23,16 @@ use super::join::KeyedRows;
 use super::retain::hash_bytes;
 use crate::repr::EncodedRow;
 
+/// Keyed updates waiting for their time to complete, by time.
+type Pending = BTreeMap<Time, Vec<((EncodedRow, EncodedRow), i64)>>;
+
 pub(super) fn settle(updates: KeyedRows<'_>) -> KeyedRows<'_> {
     let by_key =
         Exchange::new(|((key, _), _, _): &((EncodedRow, EncodedRow), Time, i64)| hash_bytes(key.iter()));
     updates
         .inner
         .unary_frontier(by_key, "Settle", |_capability, _info| {
-            let mut pending: BTreeMap<Time, Vec<((EncodedRow, EncodedRow), i64)>> = BTreeMap::new();
+            let mut pending = Pending::new();
             let mut held: Option<Capability<Time>> = None;
             move |(input, frontier), output| {
                 input.for_each(|capability, data| {

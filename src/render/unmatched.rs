@@ -50,6 +50,8 @@ use crate::repr::{Datum, EncodedRow, row};
 type Candidate = (EncodedRow, EncodedRow, EncodedRow, Time);
 /// A consumed row: its side, key and row.
 type Consumed = (Side, EncodedRow, EncodedRow);
+/// The feedback variable that carries a side's retractions.
+type Retractions<'scope> = Variable<'scope, Time, Vec<((EncodedRow, EncodedRow), Time, i64)>>;
 
 pub(super) fn render<'scope>(
     scope: Scope<'scope, Time>,
@@ -131,7 +133,7 @@ fn live<'scope>(
     keyed: KeyedRows<'scope>,
     feedback: bool,
     step: u64,
-) -> (KeyedRows<'scope>, Option<Variable<'scope, Time, Vec<((EncodedRow, EncodedRow), Time, i64)>>>) {
+) -> (KeyedRows<'scope>, Option<Retractions<'scope>>) {
     if feedback {
         let (variable, retractions) = Variable::new(scope, step);
         (keyed.concat(retractions.negate()), Some(variable))

@@ -63,6 +63,8 @@ pub enum StatementKind {
     Subscribe(Subscribe),
     /// `DROP VIEW | DROP SOURCE`
     Drop(Drop),
+    /// `SET name = value`
+    Set(Set),
 }
 
 /// A value together with the span of the text it was read from.
@@ -360,6 +362,7 @@ impl fmt::Display for StatementKind {
             StatementKind::CreateGenerated(g) => g.fmt(f),
             StatementKind::Subscribe(s) => s.fmt(f),
             StatementKind::Drop(d) => d.fmt(f),
+            StatementKind::Set(s) => s.fmt(f),
         }
     }
 }
@@ -573,5 +576,45 @@ impl fmt::Display for Subscribe {
             write!(f, " FOR {} MILLISECONDS", millis.value)?;
         }
         Ok(())
+    }
+}
+
+/// Change a session setting.
+///
+/// # Syntax
+/// ```sql
+/// SET name { = | TO } { 'text' | n }
+/// ```
+/// Settings: `memory_budget` (a size such as `'256MB'`, or `0`: spill everything;
+/// `'unlimited'` stops spilling) and `spill_dir` (a path). Printed with `=`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Set {
+    /// The setting.
+    pub name: Ident,
+    /// Its new value.
+    pub value: Spanned<SetValue>,
+}
+
+/// The value of a [`Set`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SetValue {
+    /// A string literal.
+    Text(String),
+    /// A whole number.
+    Number(u64),
+}
+
+impl fmt::Display for SetValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetValue::Text(text) => quoted(f, text),
+            SetValue::Number(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl fmt::Display for Set {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SET {} = {}", self.name, self.value)
     }
 }

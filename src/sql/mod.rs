@@ -5,7 +5,7 @@
 //!
 //! **Output:** [`parse`] returns a `Vec<`[`Statement`]`>` in script order. Ebb's own statements
 //! (`CREATE SOURCE`, `CREATE VIEW ... RETAIN`, `COPY`, `ADVANCE TO`, `EXPLAIN VIEW`, `SHOW`,
-//! `DROP`, and `INSERT ... VALUES`) get their own nodes in [`ast`]; reads are sqlparser's
+//! `DROP`, `SET`, and `INSERT ... VALUES`) get their own nodes in [`ast`]; reads are sqlparser's
 //! [`Query`], and every expression is sqlparser's [`Expr`]. sqlparser is wrapped, never forked:
 //! its tokenizer reads the text once, and its parser reads queries and expressions.
 //!
@@ -27,7 +27,7 @@ mod parser;
 
 pub use ast::{
     AdvanceTo, ColumnDef, Copy, CreateGenerated, CreateSource, CreateView, Drop, History, Insert, ObjectKind,
-    Retain, RetainRule, Show, Spanned, Statement, StatementKind, Subscribe,
+    Retain, RetainRule, Set, SetValue, Show, Spanned, Statement, StatementKind, Subscribe,
 };
 pub use parser::{is_complete, parse};
 pub use sqlparser::ast::{Expr, Ident, Query};

@@ -21,7 +21,7 @@ const ACCEPTED_TYPES: &str = "BIGINT (INT, INTEGER, INT8, LONG), DOUBLE (DOUBLE 
 
 /// The statements, for error messages.
 const STATEMENTS: &str = "CREATE SOURCE, CREATE VIEW, INSERT, COPY, ADVANCE TO, SELECT, SUBSCRIBE, EXPLAIN VIEW, \
-     SHOW or DROP";
+     SHOW, SET or DROP";
 
 /// Parse a whole script: statements separated by `;` (the last one may omit it).
 ///
@@ -124,6 +124,8 @@ fn parse_statement(tokens: &[TokenWithSpan], end: Span) -> Result<Option<Stateme
         StatementKind::Drop(parse_drop(&mut c)?)
     } else if c.peek_word("SUBSCRIBE") {
         StatementKind::Subscribe(parse_subscribe(&mut c)?)
+    } else if c.peek_word("SET") {
+        StatementKind::Set(parse_set(&mut c)?)
     } else if c.peek_word("SELECT")
         || c.peek_word("WITH")
         || c.peek_word("VALUES")
@@ -495,6 +497,30 @@ fn parse_advance_to(c: &mut Cursor) -> Result<AdvanceTo> {
     Ok(AdvanceTo { time })
 }
 
+/// `SET name { = | TO } { 'text' | n }`
+fn parse_set(c: &mut Cursor) -> Result<ast::Set> {
+    c.expect_word("SET")?;
+    let name = c.ident("a setting's name after SET (memory_budget or spill_dir)")?;
+    if !c.eat_token(&Token::Eq) && !c.eat_word("TO") {
+        c.next();
+        return Err(c.unexpected(&format!("= after SET {name}")));
+    }
+    let token = c.next();
+    let value = match &token.token {
+        Token::SingleQuotedString(text) => ast::SetValue::Text(text.clone()),
+        Token::Number(n, _) => match n.parse::<u64>() {
+            Ok(n) => ast::SetValue::Number(n),
+            Err(_) => {
+                return Err(Error::parse(format!("expected a string or a whole number, found {n}"))
+                    .with_span(token.span));
+            }
+        },
+        _ => return Err(c.unexpected("a value (a string such as '256MB', or a whole number)")),
+    };
+    c.finish("SET")?;
+    Ok(ast::Set { name, value: Spanned::new(value, token.span) })
+}
+
 /// `EXPLAIN VIEW name`
 fn parse_explain_view(c: &mut Cursor) -> Result<Ident> {
     c.expect_word("EXPLAIN")?;
@@ -833,6 +859,9 @@ mod tests {
         "SUBSCRIBE latest3 FOR 250 MS",
         "DROP VIEW flow_stats",
         "DROP SOURCE IF EXISTS readings",
+        "SET memory_budget = '256MB'",
+        "SET memory_budget TO 0",
+        "SET spill_dir = '/tmp/it''s here'",
     ];
 
     #[test]

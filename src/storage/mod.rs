@@ -1,6 +1,5 @@
-//! Storage glue: how Ebb's rows sit in differential's columnar arrangements.
-//!
-//! Spilling arrangements to disk under a memory budget is not built yet; this module holds
-//! the pieces of the columnar trace that Ebb configures itself.
+//! Storage glue: how Ebb's rows sit in differential's columnar arrangements, and how those
+//! arrangements spill under a memory budget.
 
 pub mod columnar;
+pub mod spill;

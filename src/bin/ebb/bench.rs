@@ -110,6 +110,7 @@ fn bench(args: &BenchArgs) -> Result<(), Failure> {
             workers: args.workers.max(1),
             base_dir: base_dir.clone(),
             retain_feedback: mode == "retain",
+            ..SessionOptions::default()
         };
         let seconds = run_mode(options, &scenario, &scenario_origin, args.duration, |s| {
             let latency = s.max_latency_ms.map_or("-".to_string(), |l| l.to_string());

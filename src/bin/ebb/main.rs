@@ -23,6 +23,24 @@ struct Cli {
     /// The REPL's history file [default: $EBB_HISTORY, else ~/.ebb_history].
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
+    #[command(flatten)]
+    spill: SpillArgs,
+}
+
+/// Where state goes when it does not fit in memory.
+#[derive(clap::Args, Clone)]
+struct SpillArgs {
+    /// Bytes the rules' arrangements may hold in memory before they spill to disk, such as
+    /// 256MB (0: spill everything; default: no budget).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory_budget: Option<u64>,
+    /// Where spilled chunks go [default: a temporary directory removed at exit].
+    #[arg(long, value_name = "DIR")]
+    spill_dir: Option<PathBuf>,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    ebb::storage::spill::parse_size(text).ok_or_else(|| format!("not a size: {text} (try 256MB, 64kB or 0)"))
 }
 
 #[derive(Subcommand)]
@@ -37,6 +55,8 @@ enum Command {
         /// Timely worker threads.
         #[arg(long, default_value_t = 1)]
         workers: usize,
+        #[command(flatten)]
+        spill: SpillArgs,
     },
     /// The open-loop latency experiment: run a scenario's live generators at their offered
     /// rate and print, each second, the worst latency, the state held and resident memory.
@@ -77,15 +97,15 @@ enum OutputFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Run { file, format, workers }) => run(&file, format, workers),
+        Some(Command::Run { file, format, workers, spill }) => run(&file, format, workers, spill),
         Some(Command::Bench { file, rate, keys, duration, no_retain, compare, workers, out }) => {
             bench::run(bench::BenchArgs { file, rate, keys, duration, no_retain, compare, workers, out })
         }
-        None => repl::run(cli.workers, cli.history),
+        None => repl::run(cli.workers, cli.history, cli.spill.memory_budget, cli.spill.spill_dir),
     }
 }
 
-fn run(file: &PathBuf, format: OutputFormat, workers: usize) -> ExitCode {
+fn run(file: &PathBuf, format: OutputFormat, workers: usize, spill: SpillArgs) -> ExitCode {
     let origin = file.display().to_string();
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
@@ -95,7 +115,13 @@ fn run(file: &PathBuf, format: OutputFormat, workers: usize) -> ExitCode {
         }
     };
     let base_dir = file.parent().map(PathBuf::from).unwrap_or_default();
-    let options = SessionOptions { workers: workers.max(1), base_dir, ..SessionOptions::default() };
+    let options = SessionOptions {
+        workers: workers.max(1),
+        base_dir,
+        memory_budget: spill.memory_budget,
+        spill_dir: spill.spill_dir,
+        ..SessionOptions::default()
+    };
     let mut session = match Session::new(options) {
         Ok(session) => session,
         Err(e) => {

@@ -574,10 +574,17 @@ pub fn history_path(flag: Option<PathBuf>) -> Option<PathBuf> {
 }
 
 /// Run the interactive REPL until `\q` or Ctrl-D.
-pub fn run(workers: usize, history: Option<PathBuf>) -> std::process::ExitCode {
+pub fn run(
+    workers: usize,
+    history: Option<PathBuf>,
+    memory_budget: Option<u64>,
+    spill_dir: Option<PathBuf>,
+) -> std::process::ExitCode {
     let mut session = match Session::new(SessionOptions {
         workers: workers.max(1),
         base_dir: PathBuf::from("."),
+        memory_budget,
+        spill_dir,
         ..SessionOptions::default()
     }) {
         Ok(session) => session,
