@@ -320,3 +320,122 @@ fn missing_file_names_the_path() {
     assert!(e.message().contains("such.csv"), "{}", e.message());
     insta::assert_snapshot!(rendered.replace(&dir.path().display().to_string(), "<tmp>"));
 }
+
+/// Sources for the rule errors below: two joinable pairs and a third input.
+const RULE_SOURCES: &str = "
+CREATE SOURCE sends (flow BIGINT, seq BIGINT, note TEXT, ts BIGINT) TIME ts;
+CREATE SOURCE recvs (flow BIGINT, seq BIGINT, ts BIGINT) TIME ts;
+CREATE SOURCE acks (flow BIGINT, seq BIGINT, ts BIGINT) TIME ts;
+CREATE SOURCE auctions (id BIGINT, seller TEXT, expires BIGINT, ts BIGINT) TIME ts;
+CREATE SOURCE bids (auction BIGINT, bidder BIGINT, price BIGINT, ts BIGINT) TIME ts;
+";
+
+/// Run `sql` after `RULE_SOURCES`; it must fail at bind time (never panic) and create nothing.
+fn rule_error(sql: &str) -> String {
+    let mut s = session();
+    s.execute(RULE_SOURCES).unwrap();
+    let (e, rendered) = fail(&mut s, sql);
+    assert_eq!(e.stage(), Stage::Bind, "{rendered}");
+    // The failed view does not exist: the name is still free.
+    s.execute("CREATE VIEW x AS SELECT * FROM recvs;").unwrap();
+    rendered
+}
+
+#[test]
+fn unmatched_over_a_join_without_equality() {
+    let rendered = rule_error(
+        "CREATE VIEW x AS SELECT s.flow FROM sends s JOIN recvs r ON s.ts < r.ts RETAIN UNMATCHED;",
+    );
+    assert!(rendered.to_lowercase().contains("equal"), "{rendered}");
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn unmatched_over_three_inputs() {
+    let rendered = rule_error(
+        "CREATE VIEW x AS SELECT s.flow FROM sends s JOIN recvs r ON r.flow = s.flow \
+         JOIN acks a ON a.flow = s.flow RETAIN UNMATCHED;",
+    );
+    assert!(rendered.contains("two"), "{rendered}");
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn unmatched_over_a_single_source() {
+    let rendered = rule_error("CREATE VIEW x AS SELECT * FROM recvs RETAIN UNMATCHED;");
+    assert!(rendered.to_lowercase().contains("join"), "{rendered}");
+    insta::assert_snapshot!(rendered);
+}
+
+const WINNER_FROM: &str =
+    "CREATE VIEW x AS SELECT a.id, b.price FROM auctions a JOIN bids b ON b.auction = a.id";
+
+#[test]
+fn winner_close_at_unknown_column() {
+    let rendered = rule_error(&format!("{WINNER_FROM} RETAIN WINNER PER a.id BY b.price CLOSE AT a.closes;"));
+    assert!(rendered.contains("closes"), "{rendered}");
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn winner_close_at_text() {
+    let rendered = rule_error(&format!("{WINNER_FROM} RETAIN WINNER PER a.id BY b.price CLOSE AT a.seller;"));
+    assert!(rendered.contains("BIGINT"), "{rendered}");
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn winner_close_at_both_sides() {
+    let rendered =
+        rule_error(&format!("{WINNER_FROM} RETAIN WINNER PER a.id BY b.price CLOSE AT a.expires + b.ts;"));
+    assert!(rendered.contains("side"), "{rendered}");
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn winner_per_not_the_join_key() {
+    let rendered =
+        rule_error(&format!("{WINNER_FROM} RETAIN WINNER PER b.bidder BY b.price CLOSE AT a.expires;"));
+    assert!(rendered.contains("key"), "{rendered}");
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn winner_over_a_retracting_view() {
+    let mut s = session();
+    s.execute(RULE_SOURCES).unwrap();
+    s.execute("CREATE VIEW latest_bids AS SELECT * FROM bids RETAIN LATEST 1 PER auction;").unwrap();
+    let (e, rendered) = fail(
+        &mut s,
+        "CREATE VIEW x AS SELECT a.id, b.price FROM auctions a JOIN latest_bids b ON b.auction = a.id \
+         RETAIN WINNER PER a.id BY b.price CLOSE AT a.expires;",
+    );
+    assert_eq!(e.stage(), Stage::Bind, "{rendered}");
+    assert!(rendered.contains("append-only"), "{rendered}");
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn retain_with_group_by() {
+    let rendered = rule_error(
+        "CREATE VIEW x AS SELECT flow, count(*) AS n FROM recvs GROUP BY flow RETAIN LATEST 1 PER flow;",
+    );
+    assert!(rendered.contains("GROUP BY"), "{rendered}");
+    insta::assert_snapshot!(rendered);
+}
+
+/// The error above names "auctions", the side that does not retract; it should name the view
+/// that does.
+#[test]
+#[ignore = "engine bug: the append-only error names the join's other input, not the retracting view"]
+fn winner_over_a_retracting_view_names_it() {
+    let mut s = session();
+    s.execute(RULE_SOURCES).unwrap();
+    s.execute("CREATE VIEW latest_bids AS SELECT * FROM bids RETAIN LATEST 1 PER auction;").unwrap();
+    let (_, rendered) = fail(
+        &mut s,
+        "CREATE VIEW x AS SELECT a.id, b.price FROM auctions a JOIN latest_bids b ON b.auction = a.id \
+         RETAIN WINNER PER a.id BY b.price CLOSE AT a.expires;",
+    );
+    assert!(rendered.contains("\"latest_bids\" can retract"), "{rendered}");
+}
