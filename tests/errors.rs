@@ -424,10 +424,8 @@ fn retain_with_group_by() {
     insta::assert_snapshot!(rendered);
 }
 
-/// The error above names "auctions", the side that does not retract; it should name the view
-/// that does.
+/// The error names the input that retracts, not the join's other side.
 #[test]
-#[ignore = "engine bug: the append-only error names the join's other input, not the retracting view"]
 fn winner_over_a_retracting_view_names_it() {
     let mut s = session();
     s.execute(RULE_SOURCES).unwrap();

@@ -572,13 +572,11 @@ fn bind_from<'a>(catalog: &'a Catalog, select: &sql::Select, span: Span) -> Resu
 struct ViewInput {
     plan: Plan,
     scope: Scope,
-    /// The name of the first relation (for messages about it).
-    name: String,
     /// Every source or view named.
     reads: Vec<ObjectId>,
 }
 
-fn relation_plan(catalog: &Catalog, relation: &TableFactor) -> Result<(Plan, Scope, String, ObjectId)> {
+fn relation_plan(catalog: &Catalog, relation: &TableFactor) -> Result<(Plan, Scope, ObjectId)> {
     let TableFactor::Table { name, alias, .. } = relation else {
         return Err(Error::bind("FROM must name a source or view").with_span(relation.span()));
     };
@@ -602,7 +600,7 @@ fn relation_plan(catalog: &Catalog, relation: &TableFactor) -> Result<(Plan, Sco
             columns: view.plan.columns.clone(),
         },
     };
-    Ok((plan, scope, object_name, object.id()))
+    Ok((plan, scope, object.id()))
 }
 
 fn bind_view_input(catalog: &Catalog, select: &sql::Select, span: Span) -> Result<ViewInput> {
@@ -614,7 +612,7 @@ fn bind_view_input(catalog: &Catalog, select: &sql::Select, span: Span) -> Resul
                 .with_span(select.from[1].relation.span())
         });
     };
-    let (mut plan, mut scope, name, first) = relation_plan(catalog, &table.relation)?;
+    let (mut plan, mut scope, first) = relation_plan(catalog, &table.relation)?;
     let mut reads = vec![first];
     for join in &table.joins {
         let (sql::JoinOperator::Join(constraint) | sql::JoinOperator::Inner(constraint)) =
@@ -626,7 +624,7 @@ fn bind_view_input(catalog: &Catalog, select: &sql::Select, span: Span) -> Resul
             return Err(Error::bind("a join needs ON with an equality between its two sides")
                 .with_span(join.relation.span()));
         };
-        let (right, right_scope, _, id) = relation_plan(catalog, &join.relation)?;
+        let (right, right_scope, id) = relation_plan(catalog, &join.relation)?;
         reads.push(id);
         let left_width = plan.columns.len();
         let mut both = scope.clone();
@@ -671,7 +669,7 @@ fn bind_view_input(catalog: &Catalog, select: &sql::Select, span: Span) -> Resul
         }
         scope = both;
     }
-    Ok(ViewInput { plan, scope, name, reads })
+    Ok(ViewInput { plan, scope, reads })
 }
 
 /// The conjuncts of an AND tree.
@@ -915,11 +913,22 @@ fn project(mut plan: Plan, exprs: Vec<ScalarExpr>, columns: Vec<Column>) -> Plan
     }
 }
 
-fn refuse_retracting(plan: &Plan, input: &ViewInput, span: Span) -> Result<()> {
+/// The name of the input under `plan` that can retract rows (`plan` is not append-only).
+fn retracting_input(plan: &Plan) -> String {
+    match &plan.node {
+        PlanNode::View { name, .. } => name.clone(),
+        PlanNode::Filter { input, .. } | PlanNode::Project { input, .. } => retracting_input(input),
+        PlanNode::Join(join) if !join.left.is_append_only() => retracting_input(&join.left),
+        PlanNode::Join(join) => retracting_input(&join.right),
+        _ => plan.label().trim_start_matches('(').trim_end_matches(')').to_string(),
+    }
+}
+
+fn refuse_retracting(plan: &Plan, span: Span) -> Result<()> {
     if plan.is_append_only() {
         return Ok(());
     }
-    Err(Error::bind(format!("RETAIN needs an append-only input, but \"{}\" can retract rows", input.name))
+    Err(Error::bind(format!("RETAIN needs an append-only input, but \"{}\" can retract rows", retracting_input(plan)))
         .with_span(span)
         .with_note("a retention rule drops the rows it no longer needs, assuming that dropping them never changes its output; that holds only when its input never retracts")
         .with_hint("apply the rule to the source directly"))
@@ -933,7 +942,7 @@ fn bind_rule(
     predicate: Option<ScalarExpr>,
     input: &ViewInput,
 ) -> Result<Plan> {
-    refuse_retracting(&plan, input, retain.span)?;
+    refuse_retracting(&plan, retain.span)?;
     let delay = retain.delay.as_ref().map_or(1, |d| d.value);
     let span = retain.span;
     match &retain.rule {

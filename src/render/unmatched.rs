@@ -142,6 +142,25 @@ fn live<'scope>(
     }
 }
 
+/// Forget the rows whose retraction has landed by `time`. A row matched at `e` is remembered
+/// until its retraction lands, at `expiry`: a candidate with it at a match time `m >= expiry`
+/// was retracted too when it landed, so it cancels out, while one with `m < expiry` must be
+/// rejected by memory. So memory is dropped in match-time order, as groups are decided.
+fn forget_through(
+    expiring: &mut BTreeMap<Time, Vec<Consumed>>,
+    consumed: &mut HashSet<Consumed>,
+    time: Time,
+) {
+    while let Some(entry) = expiring.first_entry() {
+        if *entry.key() > time {
+            break;
+        }
+        for row in entry.remove() {
+            consumed.remove(&row);
+        }
+    }
+}
+
 /// Decide candidates in match-time order: emit the pairs (left row ++ right row) and the rows
 /// they consume. Consumed rows are remembered for `forget_after` time units (forever without
 /// feedback, when they are never retracted).
@@ -181,26 +200,19 @@ fn pair<'scope>(
                 }
             });
             let frontier = &frontiers[0];
-            while let Some(&expiry) = expiring.keys().next() {
-                if frontier.less_equal(&expiry) {
-                    break;
-                }
-                for row in expiring.remove(&expiry).unwrap_or_default() {
-                    consumed.remove(&row);
-                }
-            }
             // Decide every match time the frontier has passed, in order. The pairs of all of
             // them go out at one time: the earliest of them, or the latest time a candidate
             // was proposed at, if later (never before a pair's rows exist). Reads only happen
             // past every row's time, so this changes nothing a read sees, and the loop acts
             // once per frontier step rather than once per distinct match time.
             let Some([pairs_held, consumed_held]) = held.as_ref() else { return };
-            let mut decided: Vec<Vec<(Candidate, i64)>> = Vec::new();
+            let mut decided: Vec<(Time, Vec<(Candidate, i64)>)> = Vec::new();
             let mut emit_at = *pairs_held.time();
             while let Some(entry) = pending.first_entry() {
                 if frontier.less_equal(entry.key()) {
                     break;
                 }
+                let entry_key = &entry.key().clone();
                 let mut group: Vec<(Candidate, i64)> = Vec::with_capacity(entry.get().len());
                 for (candidate, (diff, time)) in entry.remove() {
                     emit_at = emit_at.max(time);
@@ -209,7 +221,7 @@ fn pair<'scope>(
                     }
                 }
                 group.sort();
-                decided.push(group);
+                decided.push((*entry_key, group));
             }
             if !decided.is_empty() {
                 let (pairs_capability, consumed_capability) =
@@ -218,7 +230,8 @@ fn pair<'scope>(
                 let mut consumed_handle = consumed_output.activate();
                 let mut pairs = pairs_handle.session(&pairs_capability);
                 let mut consumed_session = consumed_handle.session(&consumed_capability);
-                for group in decided {
+                for (when, group) in decided {
+                    forget_through(&mut expiring, &mut consumed, when);
                     // Rows matched at this match time: they may pair with each other, but
                     // not with anything of a later match time.
                     let mut newly: Vec<Consumed> = Vec::new();
@@ -244,6 +257,11 @@ fn pair<'scope>(
                     }
                     consumed.extend(newly);
                 }
+            }
+            // Every match time still to come is at or past the frontier.
+            match frontier.frontier().first() {
+                Some(&earliest) => forget_through(&mut expiring, &mut consumed, earliest.saturating_sub(1)),
+                None => forget_through(&mut expiring, &mut consumed, Time::MAX),
             }
             held = match (held.take(), pending.keys().next()) {
                 (Some([pairs, consumed]), Some(next)) => Some([pairs.delayed(next), consumed.delayed(next)]),
