@@ -151,7 +151,7 @@ fn int(i: u64) -> Datum {
 fn auction_events(lo: u64, hi: u64, open: u64) -> (Vec<Vec<Datum>>, Vec<Vec<Datum>>) {
     let (mut auctions, mut bids) = (Vec::new(), Vec::new());
     for i in lo..hi {
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             auctions.push(vec![int(i / 10), int(i + open), int(i)]);
         } else {
             let newest = i / 10;
@@ -164,7 +164,7 @@ fn auction_events(lo: u64, hi: u64, open: u64) -> (Vec<Vec<Datum>>, Vec<Vec<Datu
 
 /// When packet `seq`'s receipt happens, if it is received.
 fn receipt(seq: u64) -> Option<u64> {
-    (hash(seq) % 100 != 0).then(|| 2 * seq + 1 + hash(seq ^ 7) % 64)
+    (!hash(seq).is_multiple_of(100)).then(|| 2 * seq + 1 + hash(seq ^ 7) % 64)
 }
 
 /// The pairs scenario's events with times in `[lo, hi)`: (sends, recvs).
