@@ -26,12 +26,13 @@
 //! driver waits for the dataflow to catch up (`Session::sync`), which also bounds the input
 //! backlog; at the end `SHOW STATS` counts the records held.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ebb::repr::Datum;
 use ebb::{Output, Session, SessionOptions};
+
+mod common;
+use common::{field, hash, parse_num, peak_rss_kib, run_case_child};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Mode {
@@ -129,29 +130,6 @@ fn parse_args() -> Args {
         }
     }
     args
-}
-
-/// A number, with `_` or `,` allowed as separators.
-fn parse_num(s: &str) -> u64 {
-    s.replace(['_', ','], "").parse().unwrap_or_else(|_| panic!("not a number: {s}"))
-}
-
-/// splitmix64: spreads `i` over the keys without a pattern the engine could exploit.
-fn hash(i: u64) -> u64 {
-    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// Peak resident set size of this process, in KiB (`VmHWM`).
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// Wait until the dataflow has caught up; return the records held by all arrangements, and
@@ -264,56 +242,40 @@ fn spawn_case(
     limit: u64,
     budget: Option<u64>,
 ) -> Result<CaseResult, String> {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut command = Command::new(exe);
+    let mut child_args: Vec<String> = Vec::new();
     if let Some(budget) = budget {
-        command.args(["--budget", &budget.to_string()]);
+        child_args.extend(["--budget".to_string(), budget.to_string()]);
     }
-    let mut child = command
-        .args(["--case", "--mode", mode.name()])
-        .args(["--rows", &rows.to_string(), "--keys", &keys.to_string()])
-        .args(["--batch", &batch.to_string(), "--sync-rows", &sync_rows.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn case");
-    let deadline = Instant::now() + Duration::from_secs(limit);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("skipped: exceeded {limit} s"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    for arg in [
+        "--case",
+        "--mode",
+        mode.name(),
+        "--rows",
+        &rows.to_string(),
+        "--keys",
+        &keys.to_string(),
+        "--batch",
+        &batch.to_string(),
+        "--sync-rows",
+        &sync_rows.to_string(),
+    ] {
+        child_args.push(arg.to_string());
+    }
+    let fields = run_case_child(&child_args, limit)?;
+    let result = CaseResult {
+        secs: field(&fields, "secs")?,
+        gen_secs: field(&fields, "gen_secs")?,
+        records: field(&fields, "records")?,
+        hwm_kib: field(&fields, "hwm_kib")?,
+        input_bytes: field(&fields, "input_bytes")?,
+        state_bytes: field(&fields, "state_bytes")?,
+        resident_bytes: field(&fields, "resident_bytes")?,
+        paged_bytes: field(&fields, "paged_bytes")?,
+        written_bytes: field(&fields, "written_bytes")?,
+        compressed_from: field(&fields, "compressed_from")?,
+        compressed_to: field(&fields, "compressed_to")?,
+        fetches: field(&fields, "fetches")?,
     };
-    let mut out = String::new();
-    child.stdout.take().expect("stdout").read_to_string(&mut out).expect("read stdout");
-    if !status.success() {
-        return Err(format!("failed: {status}"));
-    }
-    let line = out.lines().find(|l| l.starts_with("RESULT ")).ok_or("no RESULT line")?;
-    let mut result = CaseResult::default();
-    for field in line["RESULT ".len()..].split_whitespace() {
-        let (name, value) = field.split_once('=').ok_or("bad RESULT line")?;
-        match name {
-            "secs" => result.secs = value.parse().map_err(|_| "bad secs")?,
-            "gen_secs" => result.gen_secs = value.parse().map_err(|_| "bad gen_secs")?,
-            "records" => result.records = value.parse().map_err(|_| "bad records")?,
-            "hwm_kib" => result.hwm_kib = value.parse().map_err(|_| "bad hwm_kib")?,
-            "input_bytes" => result.input_bytes = value.parse().map_err(|_| "bad input_bytes")?,
-            "state_bytes" => result.state_bytes = value.parse().map_err(|_| "bad state_bytes")?,
-            "resident_bytes" => result.resident_bytes = value.parse().map_err(|_| "bad resident_bytes")?,
-            "paged_bytes" => result.paged_bytes = value.parse().map_err(|_| "bad paged_bytes")?,
-            "written_bytes" => result.written_bytes = value.parse().map_err(|_| "bad written_bytes")?,
-            "compressed_from" => result.compressed_from = value.parse().map_err(|_| "bad compressed_from")?,
-            "compressed_to" => result.compressed_to = value.parse().map_err(|_| "bad compressed_to")?,
-            "fetches" => result.fetches = value.parse().map_err(|_| "bad fetches")?,
-            _ => {}
-        }
-    }
     Ok(result)
 }
 

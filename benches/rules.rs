@@ -24,12 +24,13 @@
 //! counts the records held. The pairs view keeps every pair that ever matched (that is its
 //! definition), so its output grows with the events; the join's state does not.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ebb::repr::Datum;
 use ebb::{Output, Session, SessionOptions};
+
+mod common;
+use common::{field, hash, parse_num, peak_rss_kib, run_case_child};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Scenario {
@@ -124,29 +125,6 @@ fn parse_args() -> Args {
     args
 }
 
-/// A number, with `_` or `,` allowed as separators.
-fn parse_num(s: &str) -> u64 {
-    s.replace(['_', ','], "").parse().unwrap_or_else(|_| panic!("not a number: {s}"))
-}
-
-/// splitmix64.
-fn hash(i: u64) -> u64 {
-    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// Peak resident set size of this process, in KiB (`VmHWM`).
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn int(i: u64) -> Datum {
     Datum::Int(i as i64)
 }
@@ -239,46 +217,30 @@ struct CaseResult {
 }
 
 fn spawn_case(args: &Args, scenario: Scenario, feedback: bool, events: u64) -> Result<CaseResult, String> {
-    let exe = std::env::current_exe().expect("current_exe");
     let mode = if feedback { "retain" } else { "no-feedback" };
-    let mut child = Command::new(exe)
-        .args(["--case", "--scenario", scenario.name(), "--mode", mode])
-        .args(["--events", &events.to_string(), "--batch", &args.batch.to_string()])
-        .args(["--open", &args.open.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn case");
-    let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("skipped: exceeded {} s", args.timeout));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut out = String::new();
-    child.stdout.take().expect("stdout").read_to_string(&mut out).expect("read stdout");
-    if !status.success() {
-        return Err(format!("failed: {status}"));
-    }
-    let line = out.lines().find(|l| l.starts_with("RESULT ")).ok_or("no RESULT line")?;
-    let mut result = CaseResult::default();
-    for field in line["RESULT ".len()..].split_whitespace() {
-        let (name, value) = field.split_once('=').ok_or("bad RESULT line")?;
-        match name {
-            "secs" => result.secs = value.parse().map_err(|_| "bad secs")?,
-            "gen_secs" => result.gen_secs = value.parse().map_err(|_| "bad gen_secs")?,
-            "records" => result.records = value.parse().map_err(|_| "bad records")?,
-            "hwm_kib" => result.hwm_kib = value.parse().map_err(|_| "bad hwm_kib")?,
-            _ => {}
-        }
-    }
-    Ok(result)
+    let child_args: Vec<String> = [
+        "--case",
+        "--scenario",
+        scenario.name(),
+        "--mode",
+        mode,
+        "--events",
+        &events.to_string(),
+        "--batch",
+        &args.batch.to_string(),
+        "--open",
+        &args.open.to_string(),
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let fields = run_case_child(&child_args, args.timeout)?;
+    Ok(CaseResult {
+        secs: field(&fields, "secs")?,
+        gen_secs: field(&fields, "gen_secs")?,
+        records: field(&fields, "records")?,
+        hwm_kib: field(&fields, "hwm_kib")?,
+    })
 }
 
 fn driver(args: &Args) {

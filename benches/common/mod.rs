@@ -1,0 +1,78 @@
+//! What the benchmark drivers share: numbers on the command line, a hash to spread keys, the
+//! peak RSS, and running one case as a child process that prints a `RESULT` line.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+/// A number, with `_` or `,` allowed as separators.
+pub fn parse_num(s: &str) -> u64 {
+    s.replace(['_', ','], "").parse().unwrap_or_else(|_| panic!("not a number: {s}"))
+}
+
+/// splitmix64: spreads `i` without a pattern the engine could exploit.
+pub fn hash(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Peak resident set size of this process, in KiB (`VmHWM`).
+pub fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A case's `RESULT name=value ...` line, by name.
+pub type Fields = BTreeMap<String, String>;
+
+/// Run this executable with `args` as one case, killing it after `limit_secs`; its `RESULT`
+/// line's fields.
+pub fn run_case_child(args: &[String], limit_secs: u64) -> Result<Fields, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("no executable: {e}"))?;
+    let mut child = Command::new(exe)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("spawn case: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(limit_secs);
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| format!("wait: {e}"))? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("skipped: exceeded {limit_secs} s"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        stdout.read_to_string(&mut out).map_err(|e| format!("read stdout: {e}"))?;
+    }
+    if !status.success() {
+        return Err(format!("failed: {status}"));
+    }
+    let line = out.lines().find(|l| l.starts_with("RESULT ")).ok_or("no RESULT line")?;
+    line["RESULT ".len()..]
+        .split_whitespace()
+        .map(|field| {
+            let (name, value) = field.split_once('=').ok_or("bad RESULT line")?;
+            Ok((name.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+/// The field `name` of a `RESULT` line; 0 when the case did not report it.
+pub fn field<T: FromStr + Default>(fields: &Fields, name: &str) -> Result<T, String> {
+    fields.get(name).map_or(Ok(T::default()), |v| v.parse().map_err(|_| format!("bad {name}: {v}")))
+}
