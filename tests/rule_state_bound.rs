@@ -319,3 +319,40 @@ fn unmatched_without_feedback_holds_every_row() {
     assert_eq!(records(&stats, "pairs", "unmatched left (sends)"), data.sends, "{stats:#?}");
     assert_eq!(records(&stats, "pairs", "unmatched right (recvs)"), data.recvs, "{stats:#?}");
 }
+
+/// The closing side may come second in the join: the winners are the same, and the bids side
+/// is just as bounded (the rule finds a winner's bid at the front of the joined row then).
+#[test]
+fn winner_with_the_closing_side_second() {
+    let mut s = session(1, true);
+    s.execute(
+        "CREATE SOURCE auctions (id BIGINT, expires BIGINT, ts BIGINT) TIME ts KEEP NONE;
+         CREATE SOURCE bids (bidder TEXT, auction BIGINT, price BIGINT, ts BIGINT) TIME ts KEEP NONE;
+         CREATE VIEW first AS SELECT a.id, b.bidder, b.price FROM auctions a JOIN bids b ON b.auction = a.id
+           RETAIN WINNER PER a.id BY b.price CLOSE AT a.expires;
+         CREATE VIEW second AS SELECT a.id, b.bidder, b.price FROM bids b JOIN auctions a ON a.id = b.auction
+           RETAIN WINNER PER a.id BY b.price CLOSE AT a.expires;",
+    )
+    .expect("views");
+    let auctions: Vec<String> = (0..50).map(|id| format!("({id}, {}, {id})", id + 100)).collect();
+    // Bidder names of different lengths, first: the two sides' rows differ in length.
+    let bids: Vec<String> = (0..1000)
+        .map(|i| {
+            format!("('bidder {}', {}, {}, {})", "x".repeat(i % 7), i % 50, (i * 7919) % 1000, 50 + i % 50)
+        })
+        .collect();
+    s.execute(&format!("INSERT INTO auctions VALUES {};", auctions.join(", "))).expect("auctions");
+    s.execute(&format!("INSERT INTO bids VALUES {};", bids.join(", "))).expect("bids");
+    s.execute("ADVANCE TO 1000;").expect("advance");
+    let first = read(&mut s, "SELECT * FROM first ORDER BY id");
+    assert_eq!(first.len(), 50);
+    assert_eq!(read(&mut s, "SELECT * FROM second ORDER BY id"), first);
+    let stats = stats(&mut s);
+    for view in ["first", "second"] {
+        let held = records(&stats, view, "winner candidates (bids)");
+        assert!(
+            held <= 50,
+            "{view}: the bids side holds {held}, more than one per closed auction: {stats:#?}"
+        );
+    }
+}

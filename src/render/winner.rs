@@ -55,7 +55,7 @@ pub(super) fn render<'scope>(
         Side::Left => (left, right, &join.left_key, &join.right_key, &join.left, &join.right),
         Side::Right => (right, left, &join.right_key, &join.left_key, &join.right, &join.left),
     };
-    let closing_width = closing_plan.columns.len();
+    let (closing_width, candidate_width) = (closing_plan.columns.len(), candidate_plan.columns.len());
     let closing_keyed = join::key_rows(closing, closing_key);
     let candidate_keyed = join::key_rows(candidates, candidate_key);
 
@@ -99,9 +99,12 @@ pub(super) fn render<'scope>(
         let winner_candidates = join::arrange(
             winners.map(move |(key, ranked)| {
                 let joined = &ranked[row::datum_len(&ranked, !descending)..];
-                let split = row::prefix_len(joined, closing_width);
-                let candidate =
-                    if closing_first { &joined[split..] } else { &joined[..joined.len() - split] };
+                // The joined row is the closing row then the candidate, or the other way round.
+                let candidate = if closing_first {
+                    &joined[row::prefix_len(joined, closing_width)..]
+                } else {
+                    &joined[..row::prefix_len(joined, candidate_width)]
+                };
                 (key, candidate.to_vec())
             }),
             "winner kept candidates".to_string(),
