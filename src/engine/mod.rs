@@ -184,7 +184,7 @@ impl Engine {
         if let Some(Reply::Failed(message)) = replies.iter().find(|r| matches!(r, Reply::Failed(_))) {
             return Err(Error::engine(format!("the engine has stopped: {message}"))
                 .with_note("no result was returned for this statement, so none can be wrong")
-                .with_hint("start a new session; the spill directory's file was damaged or removed"));
+                .with_hint("start a new session; when the message names a spill file, that file was damaged or removed"));
         }
         Ok(replies)
     }
