@@ -80,10 +80,7 @@ pub(super) fn render<'scope>(
                         output.push((out, 1));
                     }
                 },
-                |updates, key, changes| {
-                    updates.clear();
-                    updates.extend(changes.drain(..).map(|(value, time, diff)| ((key.clone(), value), time, diff)));
-                },
+                super::join::keyed_changes,
             );
             ctx.state.push(("aggregate output".to_string(), Box::new(output.trace.clone())));
             output.as_collection(|key: &EncodedRow, values: &EncodedRow| {

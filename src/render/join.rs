@@ -77,3 +77,13 @@ pub(super) fn joined<'scope>(left: RowsByKey<'scope>, right: RowsByKey<'scope>) 
         Some(pair)
     })
 }
+
+/// A reduce's output changes for `key`, as the keyed updates its arrangement is built from.
+pub(super) fn keyed_changes<V>(
+    updates: &mut Vec<((EncodedRow, V), Time, i64)>,
+    key: &EncodedRow,
+    changes: &mut Vec<(V, Time, i64)>,
+) {
+    updates.clear();
+    updates.extend(changes.drain(..).map(|(value, time, diff)| ((key.clone(), value), time, diff)));
+}

@@ -1,4 +1,5 @@
-//! `settle`: consolidate keyed updates per time before they enter a feedback `Variable`.
+//! The feedback loop around a join input that a rule retracts from ([`fed_back`]), and
+//! `settle`: consolidate keyed updates per time before they enter the loop's `Variable`.
 //!
 //! A rule whose retractions are written as `input − needed`, where `needed` is computed from
 //! the input after earlier retractions, feeds every earlier retraction around the loop again
@@ -14,6 +15,8 @@ use std::collections::BTreeMap;
 
 use differential_dataflow::AsCollection;
 use differential_dataflow::consolidation::consolidate;
+use differential_dataflow::operators::iterate::Variable;
+use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
@@ -26,7 +29,38 @@ use crate::repr::EncodedRow;
 /// Keyed updates waiting for their time to complete, by time.
 type Pending = BTreeMap<Time, Vec<((EncodedRow, EncodedRow), i64)>>;
 
-pub(super) fn settle(updates: KeyedRows<'_>) -> KeyedRows<'_> {
+/// Keyed rows as the container a `Variable` of them carries.
+type KeyedUpdates = Vec<((EncodedRow, EncodedRow), Time, i64)>;
+
+/// The loop that carries a join input's retractions back to it, DELAY later.
+pub(super) struct Feedback<'scope> {
+    variable: Variable<'scope, Time, KeyedUpdates>,
+}
+
+impl<'scope> Feedback<'scope> {
+    /// From now on, retract every row of `input` that `needed` does not hold. `needed` is
+    /// computed from the input after retraction, so what enters the loop is settled first.
+    pub(super) fn retract_all_but(self, input: KeyedRows<'scope>, needed: KeyedRows<'scope>) {
+        self.variable.set(settle(input.concat(needed.negate())));
+    }
+}
+
+/// `keyed` minus the retractions fed back `step` later, and the loop that carries them; without
+/// feedback, `keyed` as it is.
+pub(super) fn fed_back<'scope>(
+    scope: Scope<'scope, Time>,
+    keyed: KeyedRows<'scope>,
+    feedback: bool,
+    step: u64,
+) -> (KeyedRows<'scope>, Option<Feedback<'scope>>) {
+    if !feedback {
+        return (keyed, None);
+    }
+    let (variable, retractions) = Variable::new(scope, step);
+    (keyed.concat(retractions.negate()), Some(Feedback { variable }))
+}
+
+fn settle(updates: KeyedRows<'_>) -> KeyedRows<'_> {
     let by_key =
         Exchange::new(|((key, _), _, _): &((EncodedRow, EncodedRow), Time, i64)| hash_bytes(key.iter()));
     updates

@@ -34,14 +34,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use differential_dataflow::AsCollection;
-use differential_dataflow::operators::iterate::Variable;
 use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
-use super::join::{self, KeyedRows};
-use super::settle::settle;
+use super::join;
+use super::settle::fed_back;
 use super::{Context, Rows, Time};
 use crate::plan::{Side, UnmatchedPlan};
 use crate::repr::{Datum, EncodedRow, row};
@@ -50,8 +49,6 @@ use crate::repr::{Datum, EncodedRow, row};
 type Candidate = (EncodedRow, EncodedRow, EncodedRow, Time);
 /// A consumed row: its side, key and row.
 type Consumed = (Side, EncodedRow, EncodedRow);
-/// The feedback variable that carries a side's retractions.
-type Retractions<'scope> = Variable<'scope, Time, Vec<((EncodedRow, EncodedRow), Time, i64)>>;
 
 pub(super) fn render<'scope>(
     scope: Scope<'scope, Time>,
@@ -64,14 +61,14 @@ pub(super) fn render<'scope>(
     let step = plan.delay.max(1);
     let left_keyed = join::key_rows(left, &join.left_key);
     let right_keyed = join::key_rows(right, &join.right_key);
-    let (left_live, left_variable) = live(scope, left_keyed.clone(), plan.feedback, step);
-    let (right_live, right_variable) = live(scope, right_keyed.clone(), plan.feedback, step);
+    let (left_live, left_feedback) = fed_back(scope, left_keyed.clone(), plan.feedback, step);
+    let (right_live, right_feedback) = fed_back(scope, right_keyed.clone(), plan.feedback, step);
     let left_arranged =
         join::arrange(left_live.clone(), format!("unmatched left {}", join.left.label()), ctx);
     let right_arranged =
         join::arrange(right_live.clone(), format!("unmatched right {}", join.right.label()), ctx);
 
-    let (left_time, right_time) = (plan.left_time, plan.right_time);
+    let (left_time, right_time) = (plan.left_time, join.left.columns.len() + plan.right_time);
     let predicate = plan.predicate.clone();
     let mut datums = Vec::new();
     let candidates = left_arranged.clone().join_core(
@@ -83,26 +80,25 @@ pub(super) fn render<'scope>(
             if predicate.as_ref().is_some_and(|p| !p.is_true(&datums)) {
                 return None;
             }
-            let left_columns = row::decode(l).len();
             let at = |i: usize| match datums.get(i) {
                 Some(Datum::Int(t)) => (*t).max(0) as u64,
                 _ => 0,
             };
-            let when = at(left_time).max(at(left_columns + right_time));
+            let when = at(left_time).max(at(right_time));
             Some((key.clone(), l.clone(), r.clone(), when))
         },
     );
 
     let (pairs, consumed) = pair(candidates, plan.feedback.then_some(step));
 
-    if let (Some(left_variable), Some(right_variable)) = (left_variable, right_variable) {
+    if let (Some(left_feedback), Some(right_feedback)) = (left_feedback, right_feedback) {
         // Consumed rows stay "consumed" for DELAY, until their retraction has landed.
         let consumed_live = consumed.clone().concat(consumed.delay(move |t| t + step).negate());
-        for (side, variable, keyed, live, arranged, name) in [
-            (Side::Left, left_variable, left_keyed, left_live, left_arranged, "unmatched consumed left"),
+        for (side, feedback, keyed, live, arranged, name) in [
+            (Side::Left, left_feedback, left_keyed, left_live, left_arranged, "unmatched consumed left"),
             (
                 Side::Right,
-                right_variable,
+                right_feedback,
                 right_keyed,
                 right_live,
                 right_arranged,
@@ -121,25 +117,10 @@ pub(super) fn render<'scope>(
                 },
             );
             let needed = live.concat(still_held.negate());
-            variable.set(settle(keyed.concat(needed.negate())));
+            feedback.retract_all_but(keyed, needed);
         }
     }
     pairs
-}
-
-/// The input minus its retractions, and the variable that carries them (when fed back).
-fn live<'scope>(
-    scope: Scope<'scope, Time>,
-    keyed: KeyedRows<'scope>,
-    feedback: bool,
-    step: u64,
-) -> (KeyedRows<'scope>, Option<Retractions<'scope>>) {
-    if feedback {
-        let (variable, retractions) = Variable::new(scope, step);
-        (keyed.concat(retractions.negate()), Some(variable))
-    } else {
-        (keyed, None)
-    }
 }
 
 /// Forget the rows whose retraction has landed by `time`. A row matched at `e` is remembered

@@ -31,14 +31,13 @@
 //! closing rows closes at the earliest of their close times.
 
 use differential_dataflow::AsCollection;
-use differential_dataflow::operators::iterate::Variable;
 use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
 use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 
 use super::join::{self, KeyedRows, RowsByKey};
-use super::settle::settle;
+use super::settle::fed_back;
 use super::{Context, Rows, Time};
 use crate::plan::{ScalarExpr, Side, WinnerPlan};
 use crate::repr::{Datum, EncodedRow, row};
@@ -61,18 +60,9 @@ pub(super) fn render<'scope>(
 
     let step = plan.delay.max(1);
     let feedback = plan.feedback;
-    let (closing_live, closing_variable) = if feedback && plan.forget_after.is_some() {
-        let (variable, retractions) = Variable::new(scope, step);
-        (closing_keyed.clone().concat(retractions.negate()), Some(variable))
-    } else {
-        (closing_keyed.clone(), None)
-    };
-    let (candidate_live, candidate_variable) = if feedback {
-        let (variable, retractions) = Variable::new(scope, step);
-        (candidate_keyed.clone().concat(retractions.negate()), Some(variable))
-    } else {
-        (candidate_keyed.clone(), None)
-    };
+    let (closing_live, closing_feedback) =
+        fed_back(scope, closing_keyed.clone(), feedback && plan.forget_after.is_some(), step);
+    let (candidate_live, candidate_feedback) = fed_back(scope, candidate_keyed.clone(), feedback, step);
 
     let closing_arranged =
         join::arrange(closing_live.clone(), format!("winner closing {}", closing_plan.label()), ctx);
@@ -92,7 +82,7 @@ pub(super) fn render<'scope>(
     let winner_rows =
         winners.clone().map(move |(_key, ranked)| ranked[row::datum_len(&ranked, !descending)..].to_vec());
 
-    if let Some(candidate_variable) = candidate_variable {
+    if let Some(candidate_feedback) = candidate_feedback {
         let closed =
             distinct_keys(at_close(closing_live.clone(), plan.close_at.clone(), 0), "winner closed", ctx);
         let closing_first = plan.closing == Side::Left;
@@ -114,7 +104,7 @@ pub(super) fn render<'scope>(
         let mut needed = candidate_live
             .concat(semijoin(candidate_arranged, closed.clone()).negate())
             .concat(semijoin(winner_candidates.clone(), closed));
-        if let (Some(forget_after), Some(closing_variable)) = (plan.forget_after, closing_variable) {
+        if let (Some(forget_after), Some(closing_feedback)) = (plan.forget_after, closing_feedback) {
             let forgotten = distinct_keys(
                 at_close(closing_live.clone(), plan.close_at.clone(), forget_after),
                 "winner forgotten",
@@ -122,9 +112,9 @@ pub(super) fn render<'scope>(
             );
             needed = needed.concat(semijoin(winner_candidates, forgotten.clone()).negate());
             let closing_needed = closing_live.concat(semijoin(closing_arranged, forgotten).negate());
-            closing_variable.set(settle(closing_keyed.concat(closing_needed.negate())));
+            closing_feedback.retract_all_but(closing_keyed, closing_needed);
         }
-        candidate_variable.set(settle(candidate_keyed.concat(needed.negate())));
+        candidate_feedback.retract_all_but(candidate_keyed, needed);
     }
     winner_rows
 }
@@ -167,11 +157,7 @@ fn best_per_key<'scope>(
                     output.push(((*value).clone(), 1));
                 }
             },
-            |updates, key, changes| {
-                updates.clear();
-                updates
-                    .extend(changes.drain(..).map(|(value, time, diff)| ((key.clone(), value), time, diff)));
-            },
+            join::keyed_changes,
         );
     ctx.state.push(("winner output".to_string(), Box::new(best.trace.clone())));
     best.as_collection(|key: &EncodedRow, value: &EncodedRow| (key.clone(), value.clone()))
@@ -209,11 +195,7 @@ fn distinct_keys<'scope>(keyed: KeyedRows<'scope>, name: &str, ctx: &mut Context
                     output.push((Vec::new(), 1));
                 }
             },
-            |updates, key, changes| {
-                updates.clear();
-                updates
-                    .extend(changes.drain(..).map(|(value, time, diff)| ((key.clone(), value), time, diff)));
-            },
+            join::keyed_changes,
         );
     ctx.state.push((format!("{name} (keys)"), Box::new(keys.trace.clone())));
     keys
