@@ -32,7 +32,7 @@ use ebb::repr::Datum;
 use ebb::{Output, Session, SessionOptions};
 
 mod common;
-use common::{field, hash, parse_num, peak_rss_kib, run_case_child};
+use common::{field, hash, parse_num, peak_rss_kib, result_cells, run_case_child};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Mode {
@@ -304,23 +304,10 @@ fn driver(args: &Args) {
                 for rows in runs {
                     let prefix = format!("| {keys} | {batch} | {} | {rows} |", mode.name());
                     match spawn_case(rows, keys, batch, mode, args.sync_rows, limit, None) {
-                        Ok(r) => {
-                            let ratio = match base_rss {
-                                None => {
-                                    base_rss = Some(r.hwm_kib);
-                                    String::new()
-                                }
-                                Some(base) => format!("{:.2}", r.hwm_kib as f64 / base.max(1) as f64),
-                            };
-                            println!(
-                                "{prefix} {:.2} | {:.0} | {:.0} | {} | {:.0} | {ratio} |",
-                                r.secs,
-                                rows as f64 / r.secs,
-                                100.0 * r.gen_secs / r.secs,
-                                r.records,
-                                mb(r.hwm_kib)
-                            );
-                        }
+                        Ok(r) => println!(
+                            "{prefix} {}",
+                            result_cells(rows, r.secs, r.gen_secs, r.records, r.hwm_kib, &mut base_rss)
+                        ),
                         Err(note) => println!("{prefix} {note} | | | | | |"),
                     }
                 }

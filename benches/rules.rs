@@ -30,7 +30,7 @@ use ebb::repr::Datum;
 use ebb::{Output, Session, SessionOptions};
 
 mod common;
-use common::{field, hash, parse_num, peak_rss_kib, run_case_child};
+use common::{field, hash, parse_num, peak_rss_kib, result_cells, run_case_child};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Scenario {
@@ -263,23 +263,10 @@ fn driver(args: &Args) {
                 let mode = if feedback { "retain" } else { "no feedback" };
                 let prefix = format!("| {} | {mode} | {events} |", scenario.name());
                 match spawn_case(args, scenario, feedback, events) {
-                    Ok(r) => {
-                        let ratio = match base {
-                            None => {
-                                base = Some(r.hwm_kib);
-                                String::new()
-                            }
-                            Some(b) => format!("{:.2}", r.hwm_kib as f64 / b.max(1) as f64),
-                        };
-                        println!(
-                            "{prefix} {:.2} | {:.0} | {:.0} | {} | {:.0} | {ratio} |",
-                            r.secs,
-                            events as f64 / r.secs,
-                            100.0 * r.gen_secs / r.secs,
-                            r.records,
-                            r.hwm_kib as f64 / 1024.0
-                        );
-                    }
+                    Ok(r) => println!(
+                        "{prefix} {}",
+                        result_cells(events, r.secs, r.gen_secs, r.records, r.hwm_kib, &mut base)
+                    ),
                     Err(note) => {
                         println!("{prefix} {note} | | | | | |");
                         break;

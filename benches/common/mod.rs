@@ -76,3 +76,29 @@ pub fn run_case_child(args: &[String], limit_secs: u64) -> Result<Fields, String
 pub fn field<T: FromStr + Default>(fields: &Fields, name: &str) -> Result<T, String> {
     fields.get(name).map_or(Ok(T::default()), |v| v.parse().map_err(|_| format!("bad {name}: {v}")))
 }
+
+/// The table cells of one finished case: seconds, items per second, share of time spent
+/// generating input, records held, peak RSS in MB, and that RSS against the first case of the
+/// series (`base_kib`, set by the first call).
+pub fn result_cells(
+    items: u64,
+    secs: f64,
+    gen_secs: f64,
+    records: u64,
+    hwm_kib: u64,
+    base_kib: &mut Option<u64>,
+) -> String {
+    let ratio = match *base_kib {
+        None => {
+            *base_kib = Some(hwm_kib);
+            String::new()
+        }
+        Some(base) => format!("{:.2}", hwm_kib as f64 / base.max(1) as f64),
+    };
+    format!(
+        "{secs:.2} | {:.0} | {:.0} | {records} | {:.0} | {ratio} |",
+        items as f64 / secs,
+        100.0 * gen_secs / secs,
+        hwm_kib as f64 / 1024.0
+    )
+}
