@@ -659,14 +659,9 @@ fn bind_view_input(catalog: &Catalog, select: &sql::Select, span: Span) -> Resul
             }),
             columns,
         };
-        if let Some(predicate) =
-            rest.into_iter().reduce(|a, b| ScalarExpr::Binary(BinaryOp::And, Box::new(a), Box::new(b)))
-        {
-            plan = Plan {
-                columns: plan.columns.clone(),
-                node: PlanNode::Filter { input: Box::new(plan), predicate },
-            };
-        }
+        let rest =
+            rest.into_iter().reduce(|a, b| ScalarExpr::Binary(BinaryOp::And, Box::new(a), Box::new(b)));
+        plan = filtered(plan, rest);
         scope = both;
     }
     Ok(ViewInput { plan, scope, reads })
@@ -851,14 +846,7 @@ pub fn bind_create_view(
             }
             plan = bind_rule(catalog, retain, plan, predicate, &input)?;
         }
-        None => {
-            if let Some(predicate) = predicate {
-                plan = Plan {
-                    columns: plan.columns.clone(),
-                    node: PlanNode::Filter { input: Box::new(plan), predicate },
-                };
-            }
-        }
+        None => plan = filtered(plan, predicate),
     }
     let Some((mut aggregation, group_by)) = aggregation.take() else {
         let (exprs, columns) = bind_projection(select, &input.scope, None)?;
@@ -892,13 +880,7 @@ pub fn bind_create_view(
         },
         columns: grouped_columns,
     };
-    if let Some(predicate) = having {
-        plan = Plan {
-            columns: plan.columns.clone(),
-            node: PlanNode::Filter { input: Box::new(plan), predicate },
-        };
-    }
-    Ok((project(plan, exprs, columns), input.reads))
+    Ok((project(filtered(plan, having), exprs, columns), input.reads))
 }
 
 /// `plan` projected to `exprs`, or `plan` renamed when the projection is the identity.
@@ -946,19 +928,37 @@ fn bind_rule(
     let delay = retain.delay.as_ref().map_or(1, |d| d.value);
     let span = retain.span;
     match &retain.rule {
-        ast::RetainRule::Latest { .. } | ast::RetainRule::Top { .. } => {
-            let plan = match predicate {
-                Some(predicate) => Plan {
-                    columns: plan.columns.clone(),
-                    node: PlanNode::Filter { input: Box::new(plan), predicate },
-                },
-                None => plan,
+        ast::RetainRule::Latest { n, per } => {
+            let plan = filtered(plan, predicate);
+            let Some(time) = time_column(&plan, catalog) else {
+                return Err(Error::bind("RETAIN LATEST needs the input's TIME column").with_span(span));
             };
-            let rule = bind_retain(catalog, &retain.rule, &plan, &input.scope, span)?;
-            Ok(Plan {
-                columns: plan.columns.clone(),
-                node: PlanNode::Retain { input: Box::new(plan), rule, delay, feedback: true },
-            })
+            if n.value == 0 {
+                return Err(Error::bind("RETAIN LATEST needs n of at least 1").with_span(n.span));
+            }
+            let rule = RetainRule {
+                kind: RetainKind::Latest,
+                key: bind_keys(per, &input.scope)?,
+                rank: ScalarExpr::Column(time),
+                descending: true,
+                limit: n.value,
+            };
+            Ok(retained(plan, rule, delay))
+        }
+        ast::RetainRule::Top { n, per, by, descending } => {
+            let plan = filtered(plan, predicate);
+            if n.value == 0 {
+                return Err(Error::bind("RETAIN TOP needs n of at least 1").with_span(n.span));
+            }
+            let (rank, _) = bind_expr(by, &input.scope, None)?;
+            let rule = RetainRule {
+                kind: RetainKind::Top,
+                key: bind_keys(per, &input.scope)?,
+                rank,
+                descending: *descending,
+                limit: n.value,
+            };
+            Ok(retained(plan, rule, delay))
         }
         ast::RetainRule::Winner { per, by, descending, close_at, forget_after } => {
             let (join, predicate) = two_input_join(plan.clone(), predicate, "WINNER", span)?;
@@ -1109,49 +1109,27 @@ fn two_input_join(
     }
 }
 
-fn bind_retain(
-    catalog: &Catalog,
-    rule: &ast::RetainRule,
-    input: &Plan,
-    scope: &Scope,
-    span: Span,
-) -> Result<RetainRule> {
-    let bind_keys = |per: &[Expr]| -> Result<Vec<ScalarExpr>> {
-        per.iter().map(|e| bind_expr(e, scope, None).map(|(e, _)| e)).collect()
-    };
-    match rule {
-        ast::RetainRule::Latest { n, per } => {
-            let Some(time) = time_column(input, catalog) else {
-                return Err(Error::bind("RETAIN LATEST needs the input's TIME column").with_span(span));
-            };
-            if n.value == 0 {
-                return Err(Error::bind("RETAIN LATEST needs n of at least 1").with_span(n.span));
-            }
-            Ok(RetainRule {
-                kind: RetainKind::Latest,
-                key: bind_keys(per)?,
-                rank: ScalarExpr::Column(time),
-                descending: true,
-                limit: n.value,
-            })
-        }
-        ast::RetainRule::Top { n, per, by, descending } => {
-            if n.value == 0 {
-                return Err(Error::bind("RETAIN TOP needs n of at least 1").with_span(n.span));
-            }
-            let (rank, _) = bind_expr(by, scope, None)?;
-            Ok(RetainRule {
-                kind: RetainKind::Top,
-                key: bind_keys(per)?,
-                rank,
-                descending: *descending,
-                limit: n.value,
-            })
-        }
-        ast::RetainRule::Winner { .. } | ast::RetainRule::Unmatched => {
-            Err(Error::bind("RETAIN WINNER and UNMATCHED are bound with their join").with_span(span))
-        }
+/// `plan` filtered by `predicate`, if there is one.
+fn filtered(plan: Plan, predicate: Option<ScalarExpr>) -> Plan {
+    match predicate {
+        Some(predicate) => Plan {
+            columns: plan.columns.clone(),
+            node: PlanNode::Filter { input: Box::new(plan), predicate },
+        },
+        None => plan,
     }
+}
+
+/// `plan` under a LATEST or TOP rule, with its feedback on.
+fn retained(plan: Plan, rule: RetainRule, delay: u64) -> Plan {
+    Plan {
+        columns: plan.columns.clone(),
+        node: PlanNode::Retain { input: Box::new(plan), rule, delay, feedback: true },
+    }
+}
+
+fn bind_keys(per: &[Expr], scope: &Scope) -> Result<Vec<ScalarExpr>> {
+    per.iter().map(|e| bind_expr(e, scope, None).map(|(e, _)| e)).collect()
 }
 
 fn group_by_of(select: &sql::Select) -> Result<Vec<Expr>> {
