@@ -133,14 +133,12 @@ fn parse_args() -> Args {
 }
 
 /// Wait until the dataflow has caught up; return the records held by all arrangements, and
-/// the serialized bytes of the chunks paged through the spill hook and the bytes of them in
-/// memory (both 0 without a budget).
-fn records_held(session: &mut Session) -> (u64, u64, u64) {
-    let (mut records, mut raw_bytes, mut resident_bytes) = (0, 0, 0);
+/// the serialized bytes of the chunks paged through the spill hook (0 without a budget).
+fn records_held(session: &mut Session) -> (u64, u64) {
+    let (mut records, mut raw_bytes) = (0, 0);
     for output in session.execute("SHOW STATS").expect("SHOW STATS") {
         if let Output::Rows { columns, rows } = output {
             let raw = columns.iter().position(|c| c == "raw_bytes");
-            let resident = columns.iter().position(|c| c == "resident_bytes");
             for row in rows {
                 if let Some(Datum::Int(n)) = row.get(2) {
                     records += *n as u64;
@@ -148,13 +146,10 @@ fn records_held(session: &mut Session) -> (u64, u64, u64) {
                 if let Some(Datum::Int(n)) = raw.and_then(|at| row.get(at)) {
                     raw_bytes += *n as u64;
                 }
-                if let Some(Datum::Int(n)) = resident.and_then(|at| row.get(at)) {
-                    resident_bytes += *n as u64;
-                }
             }
         }
     }
-    (records, raw_bytes, resident_bytes)
+    (records, raw_bytes)
 }
 
 /// One case, in this process. Prints a `RESULT` line for the driver.
@@ -178,6 +173,7 @@ fn run_case(args: &Args) {
     let mut generate = Duration::ZERO;
     let mut since_sync = 0;
     let mut input_bytes = 0;
+    let (mut max_held, mut max_decoded) = (0, 0);
     let start = Instant::now();
     let mut i = 0;
     while i < args.rows {
@@ -194,14 +190,19 @@ fn run_case(args: &Args) {
         if since_sync >= sync_every {
             session.sync().expect("sync");
             since_sync = 0;
+            let (now, _) = session.spill_totals();
+            max_held = max_held.max(now.held_bytes);
+            max_decoded = max_decoded.max(now.decoded_bytes);
         }
     }
-    let (records, state_bytes, resident_bytes) = records_held(&mut session);
+    session.sync().expect("sync");
+    let ingest_hwm_kib = peak_rss_kib();
+    let (records, state_bytes) = records_held(&mut session);
     let elapsed = start.elapsed();
     let (spill, _) = session.spill_totals();
     println!(
-        "RESULT secs={:.6} gen_secs={:.6} records={} hwm_kib={} input_bytes={input_bytes} state_bytes={state_bytes} \
-         resident_bytes={resident_bytes} \
+        "RESULT secs={:.6} gen_secs={:.6} records={} hwm_kib={} ingest_hwm_kib={ingest_hwm_kib} \
+         input_bytes={input_bytes} state_bytes={state_bytes} max_held={max_held} max_decoded={max_decoded} \
          paged_bytes={} written_bytes={} compressed_from={} compressed_to={} fetches={}",
         elapsed.as_secs_f64(),
         generate.as_secs_f64(),
@@ -223,8 +224,10 @@ struct CaseResult {
     records: u64,
     hwm_kib: u64,
     input_bytes: u64,
+    ingest_hwm_kib: u64,
     state_bytes: u64,
-    resident_bytes: u64,
+    max_held: u64,
+    max_decoded: u64,
     paged_bytes: u64,
     written_bytes: u64,
     compressed_from: u64,
@@ -268,8 +271,10 @@ fn spawn_case(
         records: field(&fields, "records")?,
         hwm_kib: field(&fields, "hwm_kib")?,
         input_bytes: field(&fields, "input_bytes")?,
+        ingest_hwm_kib: field(&fields, "ingest_hwm_kib")?,
         state_bytes: field(&fields, "state_bytes")?,
-        resident_bytes: field(&fields, "resident_bytes")?,
+        max_held: field(&fields, "max_held")?,
+        max_decoded: field(&fields, "max_decoded")?,
         paged_bytes: field(&fields, "paged_bytes")?,
         written_bytes: field(&fields, "written_bytes")?,
         compressed_from: field(&fields, "compressed_from")?,
@@ -327,9 +332,9 @@ fn spill_driver(args: &Args) {
         mb(budget / 1024)
     );
     println!(
-        "| budget MB | rows/s | throughput vs none | peak RSS MB | rule state MB | of it in memory MB | paged MB | written MB | written / input byte | written / paged | lz4 ratio | fetches |"
+        "| budget MB | rows/s | throughput vs none | peak RSS MB, ingest | peak RSS MB, with SHOW STATS | state MB | held in budget MB, max | decoded copies MB, max | paged MB | written MB | written / input byte | lz4 ratio | fetches |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut base = None;
     for budget in [None, Some(0), Some(budget)] {
         let label = budget.map_or("none".to_string(), |b| format!("{:.0}", mb(b / 1024)));
@@ -352,18 +357,19 @@ fn spill_driver(args: &Args) {
                     "-".into()
                 };
                 println!(
-                    "| {label} | {rate:.0} | {relative} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {ratio} | {} |",
+                    "| {label} | {rate:.0} | {relative} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {ratio} | {} |",
+                    mb(r.ingest_hwm_kib),
                     mb(r.hwm_kib),
                     mb(r.state_bytes / 1024),
-                    mb(r.resident_bytes / 1024),
+                    mb(r.max_held / 1024),
+                    mb(r.max_decoded / 1024),
                     mb(r.paged_bytes / 1024),
                     mb(r.written_bytes / 1024),
                     r.written_bytes as f64 / r.input_bytes.max(1) as f64,
-                    r.written_bytes as f64 / r.paged_bytes.max(1) as f64,
                     r.fetches
                 );
             }
-            Err(note) => println!("| {label} | {note} | | | | | | | | | | |"),
+            Err(note) => println!("| {label} | {note} | | | | | | | | | | | |"),
         }
     }
 }

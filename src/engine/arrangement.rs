@@ -12,7 +12,15 @@ use timely::progress::frontier::AntichainRef;
 
 use std::rc::Rc;
 
-use crate::render::Time;
+use columnar::Columnar;
+use differential_dataflow::columnar::trace::ColChunk;
+use differential_dataflow::columnar::updates::UpdatesTyped;
+use itertools::Itertools;
+
+use crate::render::{RowTrace, Time};
+use crate::repr::EncodedRow;
+use crate::storage::columnar::RowUpdate;
+use crate::storage::spill::tiered::with_tag;
 use crate::storage::spill::{ArrangementSpill, SpillCounts};
 
 /// An arrangement held by a worker.
@@ -36,35 +44,83 @@ pub trait StateHandle {
     }
 }
 
-/// A state handle whose arrangement's chunks are paged under `tag` (see `storage::spill`).
-pub struct Spillable<H> {
-    handle: H,
+/// A columnar arrangement whose chunks are paged under `tag` (see `storage::spill`).
+pub struct Spillable {
+    trace: RowTrace,
     tag: Rc<ArrangementSpill>,
 }
 
-impl<H> Spillable<H> {
-    /// `handle`, reporting the spill counts of `tag`.
-    pub fn new(handle: H, tag: Rc<ArrangementSpill>) -> Self {
-        Spillable { handle, tag }
+impl Spillable {
+    /// `trace`, reporting the spill counts of `tag`.
+    pub fn new(trace: RowTrace, tag: Rc<ArrangementSpill>) -> Self {
+        Spillable { trace, tag }
+    }
+
+    /// The arrangement's handle.
+    pub fn trace(&self) -> &RowTrace {
+        &self.trace
+    }
+
+    /// Hand `f` every update the arrangement holds, in key and value order across its
+    /// batches, read without a cursor.
+    ///
+    /// A cursor that reads a paged chunk makes differential keep it decoded for the rest of the
+    /// chunk's life, so a read or a count through one would bring the whole arrangement back
+    /// into memory. Each chunk is decoded into a copy instead, one chunk per batch at a time,
+    /// under the arrangement's tag, so the policy knows the read leaves nothing cached.
+    pub fn scan<R>(&mut self, f: impl FnOnce(&mut dyn Iterator<Item = RowUpdate>) -> R) -> R {
+        let batches = self.trace.batches_through(AntichainRef::new(&[])).unwrap_or_default();
+        with_tag(&self.tag, || {
+            let per_batch = batches.iter().map(|batch| batch.chunks.iter().flat_map(chunk_updates));
+            f(&mut per_batch.kmerge_by(|a, b| (&a.0, &a.1) < (&b.0, &b.1)))
+        })
     }
 }
 
-impl<H: StateHandle> StateHandle for Spillable<H> {
+impl StateHandle for Spillable {
     fn compact_to(&mut self, read_frontier: Time) {
-        self.handle.compact_to(read_frontier)
+        self.trace.compact_to(read_frontier)
     }
 
+    /// The count of [`StateHandle::records`], read with [`Spillable::scan`].
     fn records(&mut self) -> usize {
-        self.handle.records()
+        let since = self.trace.get_logical_compaction().first().copied().unwrap_or(Time::MAX);
+        self.scan(|updates| {
+            let mut records = 0;
+            let mut times = Vec::new();
+            for (_, group) in &updates.chunk_by(|(key, val, _, _)| (key.clone(), val.clone())) {
+                times.clear();
+                times.extend(group.map(|(_, _, time, diff)| (time.max(since), diff)));
+                differential_dataflow::consolidation::consolidate(&mut times);
+                records += times.len();
+            }
+            records
+        })
     }
 
     fn batches(&mut self) -> usize {
-        self.handle.batches()
+        self.trace.batches()
     }
 
     fn spill(&self) -> Option<SpillCounts> {
         Some(self.tag.counts())
     }
+}
+
+/// A chunk's updates, owned; a paged chunk is decoded into a copy that goes with the iterator.
+fn chunk_updates(chunk: &ColChunk<RowUpdate>) -> std::vec::IntoIter<RowUpdate> {
+    let own = |trie: &UpdatesTyped<RowUpdate>| -> Vec<RowUpdate> {
+        trie.iter()
+            .map(|(key, val, time, diff)| {
+                (EncodedRow::into_owned(key), EncodedRow::into_owned(val), *time, *diff)
+            })
+            .collect()
+    };
+    match chunk {
+        ColChunk::Resident(trie) => own(trie),
+        ColChunk::Paged(_) => own(chunk.clone().updates_mut()),
+    }
+    .into_iter()
 }
 
 impl<Tr> StateHandle for TraceAgent<Tr>

@@ -8,24 +8,22 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::Duration;
 
 use differential_dataflow::input::InputSession;
-use differential_dataflow::trace::TraceReader;
-use differential_dataflow::trace::cursor::{Cursor, cursor_list};
+use itertools::Itertools;
 use timely::dataflow::ProbeHandle;
 use timely::dataflow::operators::Probe;
-use timely::progress::frontier::AntichainRef;
 use timely::worker::Worker;
 
-use super::arrangement::StateHandle;
+use super::arrangement::{Spillable, StateHandle};
 use super::{ArrangementStats, Command, Reply};
 use crate::plan::ObjectId;
 use crate::render::{self, Context, SourceInput, SourceInputs, Time};
 use crate::repr::EncodedRow;
-use crate::storage::spill::{self, Spill};
+use crate::storage::spill::{self, ArrangementSpill, Spill};
 
 /// A readable collection on this worker: a view's output or a source's history.
 struct Readable {
     /// The arrangement peeks read.
-    trace: render::OutputTrace,
+    trace: Spillable,
     /// Its name in `SHOW STATS` ("output", "history").
     trace_name: &'static str,
     /// Passes a time once the arrangement is complete up to it.
@@ -157,15 +155,17 @@ impl WorkerState {
                     input.advance_to(frontier);
                     let probe = ProbeHandle::new();
                     let dataflow = worker.next_dataflow_index();
+                    let spill_tag = ArrangementSpill::new();
                     let trace = worker.dataflow(|scope| {
-                        let arranged = input.to_collection(scope).arrange_by_self_named("History");
+                        let arranged =
+                            render::arrange_rows(input.to_collection(scope), "History", &spill_tag);
                         arranged.stream.probe_with(&probe);
                         arranged.trace
                     });
                     source.history = Some(trace.clone());
                     source.history_input = Some(input);
                     let readable = Readable {
-                        trace,
+                        trace: Spillable::new(trace, spill_tag),
                         trace_name: "history",
                         probe,
                         state: Vec::new(),
@@ -196,7 +196,7 @@ impl WorkerState {
                 let imports = views
                     .iter()
                     .filter_map(|view| {
-                        self.readable.get(view).map(|readable| (*view, readable.trace.clone()))
+                        self.readable.get(view).map(|readable| (*view, readable.trace.trace().clone()))
                     })
                     .collect();
                 // A view over views compacts with, and is as live as, the sources under them.
@@ -213,8 +213,10 @@ impl WorkerState {
                     state: Vec::new(),
                     dropped: Vec::new(),
                 };
+                let spill_tag = ArrangementSpill::new();
                 let trace = worker.dataflow(|scope| {
-                    let arranged = render::render(scope, &plan, &mut ctx).arrange_by_self_named("Output");
+                    let rows = render::render(scope, &plan, &mut ctx);
+                    let arranged = render::arrange_rows(rows, "Output", &spill_tag);
                     arranged.stream.probe_with(&probe);
                     arranged.trace
                 });
@@ -223,7 +225,7 @@ impl WorkerState {
                 let latency_ms = live.then_some((0, 0));
                 let created_ms = crate::generator::now_ms();
                 let readable = Readable {
-                    trace,
+                    trace: Spillable::new(trace, spill_tag),
                     trace_name: "output",
                     probe,
                     state,
@@ -402,7 +404,7 @@ impl WorkerState {
                 records: readable.trace.records(),
                 dropped: None,
                 latency_ms: readable.latency_ms,
-                spill: None,
+                spill: readable.trace.spill(),
             });
             for (name, handle) in &mut readable.state {
                 let dropped = readable.dropped.iter().find(|(n, _)| n == name).map(|(_, count)| count.get());
@@ -423,21 +425,15 @@ impl WorkerState {
 /// The rows of `trace` at times before `time`, with their multiplicities. Takes every batch
 /// (the trace may already hold later times, which do not cut cleanly at `time`) and counts only
 /// the updates before `time`.
-fn read(trace: &mut render::OutputTrace, time: Time) -> Vec<(EncodedRow, i64)> {
-    let Some(batches) = trace.batches_through(AntichainRef::new(&[])) else { return Vec::new() };
-    let (mut cursor, storage) = cursor_list(batches);
-    let mut rows = Vec::new();
-    while let Some(key) = cursor.get_key(&storage) {
-        let mut count = 0;
-        cursor.map_times(&storage, |t, diff| {
-            if *t < time {
-                count += *diff;
+fn read(trace: &mut Spillable, time: Time) -> Vec<(EncodedRow, i64)> {
+    trace.scan(|updates| {
+        let mut rows = Vec::new();
+        for (row, group) in &updates.chunk_by(|(row, _, _, _)| row.clone()) {
+            let count: i64 = group.filter(|(_, _, t, _)| *t < time).map(|(_, _, _, diff)| diff).sum();
+            if count != 0 {
+                rows.push((row, count));
             }
-        });
-        if count != 0 {
-            rows.push((key.clone(), count));
         }
-        cursor.step_key(&storage);
-    }
-    rows
+        rows
+    })
 }

@@ -6,6 +6,7 @@
 //! rendering never re-plans or re-checks: the binder has already refused what cannot run.
 
 mod aggregate;
+mod arrange;
 mod filter;
 mod join;
 mod project;
@@ -16,7 +17,8 @@ mod unmatched;
 mod view;
 mod winner;
 
-pub use source::{HistoryTrace as OutputTrace, SourceInput, SourceInputs};
+pub use arrange::{RowTrace, arrange_rows};
+pub use source::{SourceInput, SourceInputs};
 
 use differential_dataflow::VecCollection;
 use timely::dataflow::Scope;
@@ -35,7 +37,7 @@ pub struct Context<'a> {
     /// Where source rows come from.
     pub sources: &'a mut SourceInputs,
     /// The output arrangements of the views the plan reads.
-    pub views: std::collections::HashMap<crate::plan::ObjectId, OutputTrace>,
+    pub views: std::collections::HashMap<crate::plan::ObjectId, RowTrace>,
     /// The arrangements the view holds, named, for stats and compaction.
     pub state: Vec<(String, Box<dyn StateHandle>)>,
     /// Counters of rows a rule has dropped (thinned or retracted), named like the rule's input

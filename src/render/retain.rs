@@ -33,36 +33,24 @@ use std::rc::Rc;
 
 use columnar::Columnar;
 use differential_dataflow::AsCollection;
-use differential_dataflow::VecCollection;
-use differential_dataflow::columnar::collection::{
-    Builder as ColumnarCollectionBuilder, Pact as ColumnarPact, RecordedUpdates,
-};
-use differential_dataflow::columnar::trace::{Batcher as ColumnarBatcher, Spine as ColumnarSpine};
 use differential_dataflow::columnar::updates::UpdatesTyped;
-use differential_dataflow::operators::arrange::arrangement::arrange_core;
-use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::operators::iterate::Variable;
-use differential_dataflow::trace::{Cursor, Navigable};
 use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
+use super::arrange::{Keyed, RowSpine, arrange, updates_of};
 use super::{Context, Rows, Time};
 use crate::engine::arrangement::Spillable;
 use crate::plan::RetainRule;
 use crate::repr::{EncodedRow, row};
-use crate::storage::columnar::CoalescingBuilder;
+use crate::storage::columnar::{CoalescingBuilder, RowUpdate};
 use crate::storage::spill::ArrangementSpill;
-use crate::storage::spill::tagged::{TaggedBatcher, TaggedSpine, next_tag};
+use crate::storage::spill::tagged::next_tag;
 
-type Update = (EncodedRow, EncodedRow, Time, i64);
-/// The rule's arrangements: columnar, so their chunks can spill, and tagged, so the spill
-/// counts are theirs.
-type RuleSpine = TaggedSpine<ColumnarSpine<EncodedRow, EncodedRow, Time, i64>>;
 /// Updates of one time waiting for the time to complete, with the capability to send them.
 type Pending = BTreeMap<Time, (Capability<Time>, TickBest)>;
-type Keyed<'scope> = VecCollection<'scope, Time, (EncodedRow, EncodedRow), i64>;
 
 pub(super) fn render<'scope>(
     scope: Scope<'scope, Time>,
@@ -88,20 +76,13 @@ pub(super) fn render<'scope>(
         (keyed.clone(), None)
     };
 
-    let pact = ColumnarPact { hashfunc: |key: columnar::Ref<'_, EncodedRow>| hash_bytes(key.into_iter()) };
     let input_tag = ArrangementSpill::new();
-    next_tag(&input_tag);
-    let arranged = arrange_core::<_, _, _, RuleSpine>(
-        to_columnar(reduce_input).inner,
-        pact,
-        "RetainInput",
-        TaggedBatcher::wrap(ColumnarBatcher::new),
-    );
+    let arranged = arrange(reduce_input, "RetainInput", &input_tag);
     ctx.state.push(("retain input".to_string(), Box::new(Spillable::new(arranged.trace.clone(), input_tag))));
 
     let output_tag = ArrangementSpill::new();
     next_tag(&output_tag);
-    let kept = arranged.reduce_abelian::<_, CoalescingBuilder, RuleSpine, _, _>(
+    let kept = arranged.reduce_abelian::<_, CoalescingBuilder, RowSpine, _, _>(
         "Retain",
         move |_key, input, output| {
             // `input` is sorted ascending: the best rows are at the end.
@@ -118,16 +99,16 @@ pub(super) fn render<'scope>(
             }
         },
         |chunk, key, updates| {
-            let mut trie = UpdatesTyped::<Update>::default();
+            let mut trie = UpdatesTyped::<RowUpdate>::default();
             for (value, time, diff) in updates.drain(..) {
-                <UpdatesTyped<Update> as columnar::Push<_>>::push(&mut trie, (key, &value, &time, &diff));
+                <UpdatesTyped<RowUpdate> as columnar::Push<_>>::push(&mut trie, (key, &value, &time, &diff));
             }
             *chunk.updates_mut() = trie.consolidate();
         },
     );
     ctx.state.push(("retain output".to_string(), Box::new(Spillable::new(kept.trace.clone(), output_tag))));
 
-    let kept = from_arranged(kept).inspect(move |(_, _, diff)| dropped.set(dropped.get() - diff));
+    let kept = updates_of(kept).inspect(move |(_, _, diff)| dropped.set(dropped.get() - diff));
     if let Some(variable) = variable {
         variable.set(keyed.concat(kept.clone().negate()));
     }
@@ -231,58 +212,6 @@ impl TickBest {
             .flat_map(|(key, best)| best.into_iter().map(move |(value, count)| ((key.clone(), value), count)))
             .chain(self.retractions)
     }
-}
-
-fn to_columnar(keyed: Keyed<'_>) -> differential_dataflow::Collection<'_, Time, RecordedUpdates<Update>> {
-    keyed
-        .inner
-        .unary::<ColumnarCollectionBuilder<Update>, _, _, _>(Pipeline, "ToColumnar", |_, _| {
-            move |input, output| {
-                input.for_each(|time, data| {
-                    let mut session = output.session_with_builder(&time);
-                    for ((key, value), time, diff) in data.drain(..) {
-                        session.give((&key, &value, &time, &diff));
-                    }
-                });
-            }
-        })
-        .as_collection()
-}
-
-/// The rule's kept rows as a vector collection, read off the batches its output arrangement
-/// produces (the batches themselves, not a copy through another columnar container).
-fn from_arranged<'scope>(kept: Arranged<'scope, TraceAgent<RuleSpine>>) -> Keyed<'scope> {
-    kept.stream
-        .unary(Pipeline, "FromColumnar", |_, _| {
-            move |input, output| {
-                input.for_each(|time, spans| {
-                    let mut session = output.session(&time);
-                    for span in spans.drain(..) {
-                        let Some(batch) = span.inner else { continue };
-                        let mut cursor = batch.cursor();
-                        while cursor.key_valid(&batch) {
-                            while cursor.val_valid(&batch) {
-                                let key = <EncodedRow as Columnar>::into_owned(cursor.key(&batch));
-                                let value = <EncodedRow as Columnar>::into_owned(cursor.val(&batch));
-                                cursor.map_times(&batch, |time, diff| {
-                                    session.give(((key.clone(), value.clone()), *time, *diff));
-                                });
-                                cursor.step_val(&batch);
-                            }
-                            cursor.step_key(&batch);
-                        }
-                    }
-                });
-            }
-        })
-        .as_collection()
-}
-
-/// FNV-1a: cheap, and stable across workers and runs.
-pub(crate) fn hash_bytes<'a>(bytes: impl IntoIterator<Item = &'a u8>) -> u64 {
-    bytes
-        .into_iter()
-        .fold(0xcbf29ce484222325u64, |hash, byte| (hash ^ *byte as u64).wrapping_mul(0x100000001b3))
 }
 
 #[cfg(test)]

@@ -22,8 +22,8 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
 use super::Time;
+use super::arrange::hash_bytes;
 use super::join::KeyedRows;
-use super::retain::hash_bytes;
 use crate::repr::EncodedRow;
 
 /// Keyed updates waiting for their time to complete, by time.

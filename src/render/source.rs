@@ -11,8 +11,6 @@
 use std::collections::HashMap;
 
 use differential_dataflow::input::InputSession;
-use differential_dataflow::operators::arrange::TraceAgent;
-use differential_dataflow::trace::implementations::KeySpine;
 use timely::dataflow::Scope;
 
 use std::cmp::Reverse;
@@ -22,18 +20,16 @@ use std::time::Duration;
 use differential_dataflow::AsCollection;
 use timely::dataflow::operators::generic::operator::source;
 
+use super::arrange::{RowTrace, rows_of};
 use super::{Context, Rows, Time};
 use crate::generator::{Generator, now_ms};
 use crate::plan::ObjectId;
 use crate::repr::{EncodedRow, row};
 
-/// The arrangement of every row a source received.
-pub type HistoryTrace = TraceAgent<KeySpine<EncodedRow, Time, i64>>;
-
 /// One worker's inputs for one source.
 pub struct SourceInput {
     /// The source's history, when it keeps one.
-    pub history: Option<HistoryTrace>,
+    pub history: Option<RowTrace>,
     /// One input per reading view, for a source without history: (view, input).
     pub consumers: Vec<(ObjectId, InputSession<Time, EncodedRow, i64>)>,
     /// The input every new row goes to, for a source with history.
@@ -66,7 +62,7 @@ pub(super) fn render<'scope>(
         return generate(scope, generator.clone());
     }
     match source.history.as_mut() {
-        Some(history) => history.import(scope).as_collection(|row, _| row.clone()),
+        Some(history) => rows_of(history.import(scope)),
         None => {
             let mut input = InputSession::new();
             input.advance_to(source.frontier);

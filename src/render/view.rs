@@ -7,7 +7,8 @@
 use differential_dataflow::operators::arrange::TraceAgent;
 use timely::dataflow::Scope;
 
-use super::{Context, OutputTrace, Rows, Time};
+use super::arrange::{RowTrace, rows_of};
+use super::{Context, Rows, Time};
 use crate::plan::ObjectId;
 
 pub(super) fn render<'scope>(
@@ -15,6 +16,6 @@ pub(super) fn render<'scope>(
     id: ObjectId,
     ctx: &mut Context<'_>,
 ) -> Rows<'scope> {
-    let trace: &mut OutputTrace = ctx.views.get_mut(&id).expect("the binder resolved this view");
-    TraceAgent::import_named(trace, scope, "View").as_collection(|row, _| row.clone())
+    let trace: &mut RowTrace = ctx.views.get_mut(&id).expect("the binder resolved this view");
+    rows_of(TraceAgent::import_named(trace, scope, "View"))
 }

@@ -74,6 +74,10 @@ pub(crate) struct Totals {
     compressed_from: AtomicU64,
     compressed_to: AtomicU64,
     pub(crate) fetches: AtomicU64,
+    /// Bytes of chunks kept raw in memory now (tier 1, every worker).
+    raw_held: AtomicU64,
+    /// Bytes of the decoded copies differential keeps of chunks read back, now.
+    decoded: AtomicU64,
 }
 
 impl Totals {
@@ -96,6 +100,11 @@ pub struct SpillTotals {
     pub compressed_to: u64,
     /// Chunks read back.
     pub fetches: u64,
+    /// Bytes of paged chunks held in memory now, raw or lz4: what the budget bounds.
+    pub held_bytes: u64,
+    /// Bytes of the decoded copies differential keeps of paged chunks read back through a
+    /// cursor, now (outside the budget; see the module docs).
+    pub decoded_bytes: u64,
 }
 
 static SESSIONS: AtomicU64 = AtomicU64::new(0);
@@ -209,7 +218,19 @@ impl Spill {
             compressed_from: t.compressed_from.load(Relaxed),
             compressed_to: t.compressed_to.load(Relaxed),
             fetches: t.fetches.load(Relaxed),
+            held_bytes: t.raw_held.load(Relaxed) + self.pool_used.load(Relaxed) as u64,
+            decoded_bytes: t.decoded.load(Relaxed),
         }
+    }
+
+    /// Tier 1 of some worker gained (`gained`) or lost bytes.
+    pub(crate) fn raw_held(&self, bytes: usize, gained: bool) {
+        gauge(&self.totals.raw_held, bytes, gained);
+    }
+
+    /// A decoded copy of a chunk came (`gained`) or went.
+    pub(crate) fn decoded(&self, bytes: usize, gained: bool) {
+        gauge(&self.totals.decoded, bytes, gained);
     }
 
     pub(crate) fn add_paged(&self, bytes: usize) {
@@ -236,6 +257,14 @@ impl Spill {
 
     pub(crate) fn pool_over(&self) -> bool {
         self.pool_used.load(Relaxed) > self.pool_budget.load(Relaxed)
+    }
+}
+
+fn gauge(gauge: &AtomicU64, bytes: usize, gained: bool) {
+    if gained {
+        gauge.fetch_add(bytes as u64, Relaxed);
+    } else {
+        gauge.fetch_sub(bytes as u64, Relaxed);
     }
 }
 

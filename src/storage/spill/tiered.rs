@@ -121,6 +121,9 @@ enum Body {
     Lz4(Vec<u8>),
     /// Tier 3.
     Disk { at: Location, codec: Codec, stored: usize },
+    /// Read through a cursor: differential holds the decoded chunk for the rest of its life
+    /// and never asks for the bytes again, so they were given back.
+    Cached,
 }
 
 /// One paged chunk.
@@ -129,8 +132,6 @@ struct Slot {
     id: u64,
     raw_len: usize,
     body: Body,
-    /// Read back at least once: differential may hold a decoded copy (counted, not charged).
-    decoded: bool,
     owner: Rc<ArrangementSpill>,
 }
 
@@ -138,17 +139,15 @@ impl Slot {
     /// What this slot adds to its owner's counts.
     fn counts(&self) -> SpillCounts {
         let raw = self.raw_len as u64;
-        let decoded = if self.decoded { raw } else { 0 };
         let mut c = SpillCounts { chunks: 1, raw_bytes: raw, ..SpillCounts::default() };
         match &self.body {
-            Body::Raw(_) => c.resident_bytes = raw + decoded,
+            Body::Raw(_) | Body::Cached => c.resident_bytes = raw,
             Body::Lz4(bytes) => {
-                c.resident_bytes = bytes.len() as u64 + decoded;
+                c.resident_bytes = bytes.len() as u64;
                 c.compressed_from = raw;
                 c.compressed_bytes = bytes.len() as u64;
             }
             Body::Disk { at, codec, stored } => {
-                c.resident_bytes = decoded;
                 c.disk_bytes = at.len;
                 if *codec == Codec::Lz4 {
                     c.compressed_from = raw;
@@ -299,12 +298,12 @@ impl WorkerSpill {
             id,
             raw_len: bytes.len(),
             body: Body::Raw(bytes.to_vec()),
-            decoded: false,
             owner: owner.clone().unwrap_or_else(|| self.nobody.clone()),
         };
         slot.owner.apply(&slot.counts(), 1);
         self.shared.add_paged(bytes.len());
         self.used += bytes.len();
+        self.shared.raw_held(bytes.len(), true);
         let slot = Rc::new(RefCell::new(slot));
         if owner.is_none() {
             // Chunks of untagged arrangements are never claimed: forget the dead ones now and
@@ -321,8 +320,15 @@ impl WorkerSpill {
         slot
     }
 
-    /// The serialized chunk of `slot`; counts its decoded copy the first time.
+    /// The serialized chunk of `slot`.
+    ///
+    /// A read outside any arrangement's trace or batcher call is a cursor's: differential
+    /// caches what it decodes for the rest of the chunk's life and reads through that cache
+    /// from then on (merges included), so the slot gives its bytes back. A read inside one is
+    /// a merge's, whose decoded copy is transient: the bytes stay, as the chunk may still be
+    /// read by a cursor before it dies.
     fn fetch(&mut self, slot: &SlotRef) -> Result<Vec<u8>, String> {
+        let cursor_read = CURRENT.with(|c| c.borrow().is_none());
         let mut s = slot.borrow_mut();
         let bytes = match &s.body {
             Body::Raw(bytes) => bytes.clone(),
@@ -334,16 +340,22 @@ impl WorkerSpill {
                 let block = files.get(*at).map_err(|e| format!("cannot read spilled chunk from {e}"))?;
                 block.into_bytes().map_err(|e| format!("spilled chunk is corrupt: {e}"))?
             }
+            Body::Cached => {
+                return Err(
+                    "internal error: a spilled chunk was read again after differential cached it".into()
+                );
+            }
         };
         if bytes.len() != s.raw_len {
             return Err(format!("spilled chunk has {} bytes, expected {}", bytes.len(), s.raw_len));
         }
         self.shared.totals.fetches.fetch_add(1, Relaxed);
         s.owner.fetched();
-        if !s.decoded {
-            let before = s.counts();
-            s.decoded = true;
-            s.owner.apply(&before, -1);
+        if cursor_read {
+            s.owner.apply(&s.counts(), -1);
+            self.give_back(&s);
+            s.body = Body::Cached;
+            self.shared.decoded(s.raw_len, true);
             s.owner.apply(&s.counts(), 1);
         }
         Ok(bytes)
@@ -353,9 +365,15 @@ impl WorkerSpill {
     fn release(&mut self, slot: &SlotRef) {
         let s = slot.borrow();
         s.owner.apply(&s.counts(), -1);
+        self.give_back(&s);
+    }
+
+    /// Give back the memory, pool share or disk space `s`'s body is charged.
+    fn give_back(&mut self, s: &Slot) {
         match &s.body {
             Body::Raw(_) => {
                 self.used -= s.raw_len;
+                self.shared.raw_held(s.raw_len, false);
                 self.raw.remove(&s.id);
             }
             Body::Lz4(bytes) => {
@@ -367,6 +385,7 @@ impl WorkerSpill {
                     files.free(*at);
                 }
             }
+            Body::Cached => self.shared.decoded(s.raw_len, false),
         }
     }
 
@@ -380,6 +399,7 @@ impl WorkerSpill {
                 unreachable!("tier-1 maps hold raw slots")
             };
             self.used -= s.raw_len;
+            self.shared.raw_held(s.raw_len, false);
             let block = Block::lz4(&bytes);
             self.shared.totals.compressed(bytes.len(), block.payload.len());
             if self.shared.pool_try_charge(block.payload.len()) {
