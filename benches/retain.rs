@@ -66,6 +66,41 @@ impl Mode {
     }
 }
 
+/// How rows pick their key.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Pattern {
+    /// `k = hash(i) % keys`: every key stays live, and every batch touches keys all over.
+    Uniform,
+    /// `k = i / 4 - hash(i) % keys`: a key gets about four rows within a window of `4 × keys`
+    /// rows, then none again (sessions, auctions). The state grows with the rows; the keys a
+    /// batch touches are the recent ones.
+    Drift,
+}
+
+impl Pattern {
+    fn name(self) -> &'static str {
+        match self {
+            Pattern::Uniform => "uniform",
+            Pattern::Drift => "drift",
+        }
+    }
+
+    fn parse(s: &str) -> Pattern {
+        match s {
+            "uniform" => Pattern::Uniform,
+            "drift" => Pattern::Drift,
+            other => panic!("--pattern must be uniform or drift, not {other}"),
+        }
+    }
+
+    fn key(self, i: u64, keys: u64) -> u64 {
+        match self {
+            Pattern::Uniform => hash(i) % keys,
+            Pattern::Drift => (i / 4).saturating_sub(hash(i) % keys),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Args {
     case: bool,
@@ -86,6 +121,7 @@ struct Args {
     budget: Option<u64>,
     /// Run the spill comparison instead of the matrix.
     spill: bool,
+    pattern: Pattern,
 }
 
 fn parse_args() -> Args {
@@ -102,6 +138,7 @@ fn parse_args() -> Args {
         scale: 5,
         budget: None,
         spill: false,
+        pattern: Pattern::Uniform,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -124,6 +161,7 @@ fn parse_args() -> Args {
                 );
             }
             "--spill" => args.spill = true,
+            "--pattern" => args.pattern = Pattern::parse(&value()),
             // `cargo bench` passes this to every bench target.
             "--bench" => {}
             other => panic!("unknown argument {other}"),
@@ -180,7 +218,9 @@ fn run_case(args: &Args) {
         let t = Instant::now();
         let end = (i + batch).min(args.rows);
         let rows: Vec<Vec<Datum>> = (i..end)
-            .map(|i| vec![Datum::Int((hash(i) % keys) as i64), Datum::Int(i as i64), Datum::Int(i as i64)])
+            .map(|i| {
+                vec![Datum::Int(args.pattern.key(i, keys) as i64), Datum::Int(i as i64), Datum::Int(i as i64)]
+            })
             .collect();
         input_bytes += rows.iter().map(|r| ebb::repr::row::encode(r).len() as u64).sum::<u64>();
         generate += t.elapsed();
@@ -236,31 +276,25 @@ struct CaseResult {
 }
 
 /// Run one case as a child process of this executable, killing it after `limit`.
-fn spawn_case(
-    rows: u64,
-    keys: u64,
-    batch: u64,
-    mode: Mode,
-    sync_rows: u64,
-    limit: u64,
-    budget: Option<u64>,
-) -> Result<CaseResult, String> {
+fn spawn_case(case: &Args, limit: u64) -> Result<CaseResult, String> {
     let mut child_args: Vec<String> = Vec::new();
-    if let Some(budget) = budget {
+    if let Some(budget) = case.budget {
         child_args.extend(["--budget".to_string(), budget.to_string()]);
     }
     for arg in [
         "--case",
         "--mode",
-        mode.name(),
+        case.mode.name(),
+        "--pattern",
+        case.pattern.name(),
         "--rows",
-        &rows.to_string(),
+        &case.rows.to_string(),
         "--keys",
-        &keys.to_string(),
+        &case.keys.to_string(),
         "--batch",
-        &batch.to_string(),
+        &case.batch.to_string(),
         "--sync-rows",
-        &sync_rows.to_string(),
+        &case.sync_rows.to_string(),
     ] {
         child_args.push(arg.to_string());
     }
@@ -308,7 +342,8 @@ fn driver(args: &Args) {
                 let mut base_rss = None;
                 for rows in runs {
                     let prefix = format!("| {keys} | {batch} | {} | {rows} |", mode.name());
-                    match spawn_case(rows, keys, batch, mode, args.sync_rows, limit, None) {
+                    let case = Args { rows, keys, batch, mode, budget: None, ..args.clone() };
+                    match spawn_case(&case, limit) {
                         Ok(r) => println!(
                             "{prefix} {}",
                             result_cells(rows, r.secs, r.gen_secs, r.records, r.hwm_kib, &mut base_rss)
@@ -325,7 +360,8 @@ fn driver(args: &Args) {
 fn spill_driver(args: &Args) {
     let budget = args.budget.unwrap_or(64 << 20);
     println!(
-        "ebb spill benchmark: LATEST 3 over {} keys, {} rows in batches of {}, 1 worker, budget {:.0} MB\n",
+        "ebb spill benchmark: LATEST 3, {} keys {}, {} rows in batches of {}, 1 worker, budget {:.0} MB\n",
+        args.pattern.name(),
         args.keys,
         args.rows,
         args.batch,
@@ -338,15 +374,7 @@ fn spill_driver(args: &Args) {
     let mut base = None;
     for budget in [None, Some(0), Some(budget)] {
         let label = budget.map_or("none".to_string(), |b| format!("{:.0}", mb(b / 1024)));
-        match spawn_case(
-            args.rows,
-            args.keys,
-            args.batch,
-            Mode::Retain,
-            args.sync_rows,
-            args.retain_timeout,
-            budget,
-        ) {
+        match spawn_case(&Args { mode: Mode::Retain, budget, ..args.clone() }, args.retain_timeout) {
             Ok(r) => {
                 let rate = args.rows as f64 / r.secs;
                 let relative = base.map_or("1.00".to_string(), |b: f64| format!("{:.2}", rate / b));

@@ -138,6 +138,9 @@ fn spill_files_are_given_back() {
     for batch in generate(7, 500, 5, 2_000) {
         s.execute(&insert_sql(&batch)).expect("insert");
     }
+    for view in ["v0", "v1", "v2"] {
+        assert!(!read(&mut s, view).is_empty(), "{view}");
+    }
     let rows = stats(&mut s);
     let spilling: Vec<_> = rows.iter().filter(|r| r[7] != Datum::Null).collect();
     assert_eq!(spilling.len(), 9, "three views, each with an output and two rule arrangements: {rows:?}");

@@ -39,6 +39,9 @@ pub fn run_case_child(args: &[String], limit_secs: u64) -> Result<Fields, String
     let exe = std::env::current_exe().map_err(|e| format!("no executable: {e}"))?;
     let mut child = Command::new(exe)
         .args(args)
+        // The allocator setting the `ebb` binary makes at start (see `give_large_blocks_back`
+        // in `src/bin/ebb/main.rs`), so cases measure memory as the binary runs.
+        .env("MALLOC_MMAP_THRESHOLD_", "65536")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

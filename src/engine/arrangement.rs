@@ -2,20 +2,21 @@
 //!
 //! Every arrangement a view or source keeps is registered as a [`StateHandle`], so the
 //! worker can let it compact as frontiers advance and count what it holds for `SHOW STATS`.
-
-use differential_dataflow::difference::Semigroup;
-use differential_dataflow::operators::arrange::TraceAgent;
-use differential_dataflow::trace::TraceReader;
-use differential_dataflow::trace::cursor::{BatchCursor, Cursor, Navigable, cursor_list};
-use differential_dataflow::trace::implementations::spine_fueled::SpineBatch;
-use timely::progress::frontier::AntichainRef;
+//! The columnar ones ([`Spillable`]: view outputs, source histories, `LATEST`/`TOP` state) are
+//! also read through here, without a cursor, so a read never leaves spilled chunks decoded.
 
 use std::rc::Rc;
 
 use columnar::Columnar;
 use differential_dataflow::columnar::trace::ColChunk;
 use differential_dataflow::columnar::updates::UpdatesTyped;
+use differential_dataflow::difference::Semigroup;
+use differential_dataflow::operators::arrange::TraceAgent;
+use differential_dataflow::trace::TraceReader;
+use differential_dataflow::trace::cursor::{BatchCursor, Cursor, Navigable, cursor_list};
+use differential_dataflow::trace::implementations::spine_fueled::SpineBatch;
 use itertools::Itertools;
+use timely::progress::frontier::AntichainRef;
 
 use crate::render::{RowTrace, Time};
 use crate::repr::EncodedRow;

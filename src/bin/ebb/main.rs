@@ -94,7 +94,23 @@ enum OutputFormat {
     Json,
 }
 
+/// Have glibc serve blocks of 64 KiB and more from their own mappings, so the memory of a
+/// chunk that leaves (spilled, compressed, merged away) goes back to the system.
+///
+/// glibc raises its mmap threshold to the size of any mapped block freed, up to 32 MiB; past
+/// that, chunk-sized blocks come from the heap, where freed ones fragment and stay in the
+/// process. `benches/retain.rs --spill` runs its cases the same way (`MALLOC_MMAP_THRESHOLD_`);
+/// see `docs/benchmarks.md` for what it changes.
+fn give_large_blocks_back() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` only sets a tuning parameter of the allocator, before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
+    }
+}
+
 fn main() -> ExitCode {
+    give_large_blocks_back();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Run { file, format, workers, spill }) => run(&file, format, workers, spill),

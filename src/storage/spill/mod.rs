@@ -22,10 +22,12 @@
 //! ends; a given one is kept, but the files written in it are removed.
 //!
 //! Known limitations: the budget governs what passes through differential's columnar spill
-//! hook — the rule arrangements (`retain input`, `retain output`). View outputs and source
-//! histories are vector arrangements and stay in memory, as do operator buffers, the
-//! allocator's slack, and the decoded copies differential keeps of chunks read through a
-//! cursor (counted in `SHOW STATS`, not bounded by the budget).
+//! hook — view outputs, source histories and the `LATEST`/`TOP` arrangements; the vector
+//! arrangements of joins, aggregates, `WINNER` and `UNMATCHED` stay in memory. A chunk the
+//! dataflow reads through a cursor stays decoded in memory until it is merged away (the store
+//! gives its bytes back at that read, see [`tiered`]); with keys spread over all of the state, that
+//! approaches the rule's state. Operator buffers and allocator slack are outside the hook too.
+//! See `docs/storage.md`.
 
 pub mod store;
 pub mod tagged;

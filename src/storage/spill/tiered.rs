@@ -22,13 +22,17 @@
 //! (unreadable file, checksum mismatch) records a failure naming the file and panics, because
 //! differential's `load` must return bytes — the engine turns that into a clean stop.
 //!
-//! Known limitations: differential caches a chunk read through a cursor decoded for the rest
-//! of the chunk's life and does not say so. The policy cannot free that copy; it counts it in
-//! `resident_bytes` but not against the budget (charging it would only push young chunks to
-//! disk, raising writes without lowering memory). Per-arrangement numbers
-//! come from a thread-local tag set around each arrangement's trace and batcher calls
-//! ([`super::tagged`]); a chunk paged outside any tag (a reduce's output builder) is claimed
-//! by the next batch inserted into a tagged trace on the worker.
+//! A chunk read back through a cursor is cached decoded by differential for the rest of its
+//! life, and differential never asks for its bytes again. A read outside any arrangement's tag
+//! is a cursor's (merges run inside their trace's calls, under its tag), so the slot gives its
+//! bytes back then ([`Body::Cached`]) and counts the decoded copy in `resident_bytes`.
+//!
+//! Known limitations: the policy cannot free those decoded copies, and does not charge them to
+//! the budget (charging them would only push young chunks to disk, raising writes without
+//! lowering memory). Per-arrangement numbers come from a thread-local tag set around each
+//! arrangement's trace and batcher calls ([`super::tagged`]); a chunk paged outside any tag (a
+//! reduce's output builder) is claimed by the next batch inserted into a tagged trace on the
+//! worker.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
