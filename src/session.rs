@@ -153,7 +153,9 @@ impl Session {
     }
 
     /// Let the columnar arrangements hold `bytes` in memory before their chunks spill (`None`:
-    /// spill nothing new). Chunks already spilled stay where they are.
+    /// spill nothing new). Chunks already spilled stay where they are. View outputs and source
+    /// histories made while a budget is set are columnar and spill; those made without one are
+    /// vector arrangements, faster to build, that stay in memory.
     pub fn set_memory_budget(&mut self, bytes: Option<u64>) -> Result<()> {
         let workers = self.engine.workers();
         let per_worker = bytes.map(|b| self.spill.set_budget(b, workers));

@@ -2,8 +2,9 @@
 //!
 //! Every arrangement a view or source keeps is registered as a [`StateHandle`], so the
 //! worker can let it compact as frontiers advance and count what it holds for `SHOW STATS`.
-//! The columnar ones ([`Spillable`]: view outputs, source histories, `LATEST`/`TOP` state) are
-//! also read through here, without a cursor, so a read never leaves spilled chunks decoded.
+//! The columnar ones ([`Spillable`]: `LATEST`/`TOP` state, and view outputs and source
+//! histories made under a memory budget) are read through here without a cursor, so a read never
+//! leaves spilled chunks decoded.
 
 use std::rc::Rc;
 
@@ -14,11 +15,13 @@ use differential_dataflow::difference::Semigroup;
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::TraceReader;
 use differential_dataflow::trace::cursor::{BatchCursor, Cursor, Navigable, cursor_list};
+use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::trace::implementations::spine_fueled::SpineBatch;
 use itertools::Itertools;
+use timely::dataflow::Scope;
 use timely::progress::frontier::AntichainRef;
 
-use crate::render::{RowTrace, Time};
+use crate::render::{RowTrace, Rows, Time, rows_of};
 use crate::repr::EncodedRow;
 use crate::storage::columnar::RowUpdate;
 use crate::storage::spill::tiered::with_tag;
@@ -45,7 +48,98 @@ pub trait StateHandle {
     }
 }
 
+/// A view's rows or a source's history, each row its own key: what reads and views over views
+/// read. Columnar and spillable when the session had a memory budget as it was made; otherwise
+/// a vector arrangement, which differential builds about 1.7× faster in less memory (see
+/// `docs/benchmarks.md`).
+#[derive(Clone)]
+pub enum RowsArrangement {
+    /// Never leaves memory.
+    InMemory(InMemoryRows),
+    /// Its chunks go through the spill hook.
+    Spillable(Spillable),
+}
+
+/// A vector arrangement of rows.
+pub type InMemoryRows = TraceAgent<KeySpine<EncodedRow, Time, i64>>;
+
+impl RowsArrangement {
+    /// The rows at times before `time`, with their multiplicities. Takes every batch (the trace
+    /// may already hold later times, which do not cut cleanly at `time`) and counts only the
+    /// updates before `time`.
+    pub fn read(&mut self, time: Time) -> Vec<(EncodedRow, i64)> {
+        let mut rows = Vec::new();
+        let mut push = |row: EncodedRow, count: i64| {
+            if count != 0 {
+                rows.push((row, count));
+            }
+        };
+        match self {
+            RowsArrangement::InMemory(trace) => {
+                let Some(batches) = trace.batches_through(AntichainRef::new(&[])) else { return rows };
+                let (mut cursor, storage) = cursor_list(batches);
+                while let Some(row) = cursor.get_key(&storage) {
+                    let mut count = 0;
+                    cursor.map_times(&storage, |t, diff| count += if *t < time { *diff } else { 0 });
+                    push(row.clone(), count);
+                    cursor.step_key(&storage);
+                }
+            }
+            RowsArrangement::Spillable(spillable) => spillable.scan(|updates| {
+                for (row, group) in &updates.chunk_by(|(row, _, _, _)| row.clone()) {
+                    push(row, group.filter(|(_, _, t, _)| *t < time).map(|(_, _, _, diff)| diff).sum());
+                }
+            }),
+        }
+        rows
+    }
+
+    /// The rows as a collection in `scope`: the arrangement's compacted contents, then its
+    /// updates.
+    pub fn import<'scope>(&mut self, scope: Scope<'scope, Time>, name: &str) -> Rows<'scope> {
+        match self {
+            RowsArrangement::InMemory(trace) => {
+                TraceAgent::import_named(trace, scope, name).as_collection(|row, _| row.clone())
+            }
+            RowsArrangement::Spillable(spillable) => {
+                rows_of(TraceAgent::import_named(&mut spillable.trace, scope, name))
+            }
+        }
+    }
+}
+
+impl StateHandle for RowsArrangement {
+    fn compact_to(&mut self, read_frontier: Time) {
+        match self {
+            RowsArrangement::InMemory(trace) => trace.compact_to(read_frontier),
+            RowsArrangement::Spillable(spillable) => spillable.compact_to(read_frontier),
+        }
+    }
+
+    fn records(&mut self) -> usize {
+        match self {
+            RowsArrangement::InMemory(trace) => trace.records(),
+            RowsArrangement::Spillable(spillable) => spillable.records(),
+        }
+    }
+
+    fn batches(&mut self) -> usize {
+        match self {
+            RowsArrangement::InMemory(trace) => trace.batches(),
+            RowsArrangement::Spillable(spillable) => spillable.batches(),
+        }
+    }
+
+    fn spill(&self) -> Option<SpillCounts> {
+        match self {
+            RowsArrangement::InMemory(_) => None,
+            RowsArrangement::Spillable(spillable) => spillable.spill(),
+        }
+    }
+}
+
 /// A columnar arrangement whose chunks are paged under `tag` (see `storage::spill`).
+#[derive(Clone)]
 pub struct Spillable {
     trace: RowTrace,
     tag: Rc<ArrangementSpill>,
@@ -55,11 +149,6 @@ impl Spillable {
     /// `trace`, reporting the spill counts of `tag`.
     pub fn new(trace: RowTrace, tag: Rc<ArrangementSpill>) -> Self {
         Spillable { trace, tag }
-    }
-
-    /// The arrangement's handle.
-    pub fn trace(&self) -> &RowTrace {
-        &self.trace
     }
 
     /// Hand `f` every update the arrangement holds, in key and value order across its

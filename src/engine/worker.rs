@@ -8,22 +8,19 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::Duration;
 
 use differential_dataflow::input::InputSession;
-use itertools::Itertools;
 use timely::dataflow::ProbeHandle;
-use timely::dataflow::operators::Probe;
 use timely::worker::Worker;
 
-use super::arrangement::{Spillable, StateHandle};
+use super::arrangement::{RowsArrangement, StateHandle};
 use super::{ArrangementStats, Command, Reply};
 use crate::plan::ObjectId;
 use crate::render::{self, Context, SourceInput, SourceInputs, Time};
-use crate::repr::EncodedRow;
-use crate::storage::spill::{self, ArrangementSpill, Spill};
+use crate::storage::spill::{self, Spill};
 
 /// A readable collection on this worker: a view's output or a source's history.
 struct Readable {
     /// The arrangement peeks read.
-    trace: Spillable,
+    trace: RowsArrangement,
     /// Its name in `SHOW STATS` ("output", "history").
     trace_name: &'static str,
     /// Passes a time once the arrangement is complete up to it.
@@ -50,6 +47,9 @@ struct WorkerState {
     /// The process's spill state: a worker that cannot read a chunk back marks it failed, and
     /// every other worker stops waiting for progress then.
     spill: Arc<Spill>,
+    /// Whether the session has a memory budget: view outputs and source histories made now
+    /// are spillable.
+    spilling: bool,
 }
 
 /// How far behind the wall clock views over live generators are compacted: reads of them are
@@ -63,8 +63,12 @@ pub(super) fn run(
     spill: Arc<Spill>,
 ) {
     let in_flight = Cell::new(false);
-    let mut state =
-        WorkerState { sources: SourceInputs::new(), readable: BTreeMap::new(), spill: spill.clone() };
+    let mut state = WorkerState {
+        sources: SourceInputs::new(),
+        readable: BTreeMap::new(),
+        spill: spill.clone(),
+        spilling: false,
+    };
     let served = std::panic::catch_unwind(AssertUnwindSafe(|| {
         serve(worker, &mut state, &commands, &replies, &in_flight)
     }));
@@ -155,17 +159,14 @@ impl WorkerState {
                     input.advance_to(frontier);
                     let probe = ProbeHandle::new();
                     let dataflow = worker.next_dataflow_index();
-                    let spill_tag = ArrangementSpill::new();
+                    let spillable = self.spilling;
                     let trace = worker.dataflow(|scope| {
-                        let arranged =
-                            render::arrange_rows(input.to_collection(scope), "History", &spill_tag);
-                        arranged.stream.probe_with(&probe);
-                        arranged.trace
+                        render::arrange_readable(input.to_collection(scope), "History", spillable, &probe)
                     });
                     source.history = Some(trace.clone());
                     source.history_input = Some(input);
                     let readable = Readable {
-                        trace: Spillable::new(trace, spill_tag),
+                        trace,
                         trace_name: "history",
                         probe,
                         state: Vec::new(),
@@ -196,7 +197,7 @@ impl WorkerState {
                 let imports = views
                     .iter()
                     .filter_map(|view| {
-                        self.readable.get(view).map(|readable| (*view, readable.trace.trace().clone()))
+                        self.readable.get(view).map(|readable| (*view, readable.trace.clone()))
                     })
                     .collect();
                 // A view over views compacts with, and is as live as, the sources under them.
@@ -213,19 +214,17 @@ impl WorkerState {
                     state: Vec::new(),
                     dropped: Vec::new(),
                 };
-                let spill_tag = ArrangementSpill::new();
+                let spillable = self.spilling;
                 let trace = worker.dataflow(|scope| {
                     let rows = render::render(scope, &plan, &mut ctx);
-                    let arranged = render::arrange_rows(rows, "Output", &spill_tag);
-                    arranged.stream.probe_with(&probe);
-                    arranged.trace
+                    render::arrange_readable(rows, "Output", spillable, &probe)
                 });
                 let (state, dropped) = (ctx.state, ctx.dropped);
                 let live = sources.iter().any(|s| self.sources.get(s).is_some_and(|s| s.generator.is_some()));
                 let latency_ms = live.then_some((0, 0));
                 let created_ms = crate::generator::now_ms();
                 let readable = Readable {
-                    trace: Spillable::new(trace, spill_tag),
+                    trace,
                     trace_name: "output",
                     probe,
                     state,
@@ -272,7 +271,7 @@ impl WorkerState {
                     }
                     worker.step();
                 }
-                Reply::Rows(read(&mut readable.trace, time))
+                Reply::Rows(readable.trace.read(time))
             }
             Command::Sync { time } => {
                 self.catch_up(worker, time);
@@ -285,6 +284,7 @@ impl WorkerState {
                 self.failed().unwrap_or(Reply::Stats(stats))
             }
             Command::SetMemoryBudget { per_worker } => {
+                self.spilling = per_worker.is_some();
                 spill::tiered::set_worker_budget(&self.spill, worker.index(), per_worker);
                 Reply::Done
             }
@@ -420,20 +420,4 @@ impl WorkerState {
         }
         out
     }
-}
-
-/// The rows of `trace` at times before `time`, with their multiplicities. Takes every batch
-/// (the trace may already hold later times, which do not cut cleanly at `time`) and counts only
-/// the updates before `time`.
-fn read(trace: &mut Spillable, time: Time) -> Vec<(EncodedRow, i64)> {
-    trace.scan(|updates| {
-        let mut rows = Vec::new();
-        for (row, group) in &updates.chunk_by(|(row, _, _, _)| row.clone()) {
-            let count: i64 = group.filter(|(_, _, t, _)| *t < time).map(|(_, _, _, diff)| diff).sum();
-            if count != 0 {
-                rows.push((row, count));
-            }
-        }
-        rows
-    })
 }

@@ -4,7 +4,8 @@
 //! In: a keyed collection of encoded rows. Out: an arrangement in differential's columnar
 //! layout, tagged so its chunks' spill counts are its own (see `storage::spill`), and the way
 //! back from its batches to a collection. A view's output and a source's history are such
-//! arrangements keyed by the whole row with an empty value ([`arrange_rows`], [`rows_of`]).
+//! arrangements keyed by the whole row with an empty value when the session has a memory budget,
+//! and vector arrangements otherwise ([`arrange_readable`]).
 //!
 //! Invariant: updates are exchanged between workers by a hash of the key's bytes, the same on
 //! every worker and run, so an arrangement's key lives on one worker.
@@ -21,10 +22,13 @@ use differential_dataflow::columnar::trace::{Batcher as ColumnarBatcher, Spine a
 use differential_dataflow::operators::arrange::arrangement::arrange_core;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::trace::{Cursor, Navigable};
+use timely::dataflow::ProbeHandle;
 use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Probe;
 use timely::dataflow::operators::generic::Operator;
 
 use super::{Rows, Time};
+use crate::engine::arrangement::{RowsArrangement, Spillable};
 use crate::repr::EncodedRow;
 use crate::storage::columnar::RowUpdate;
 use crate::storage::spill::ArrangementSpill;
@@ -53,8 +57,28 @@ pub fn arrange<'scope>(
     )
 }
 
+/// Arrange a view's rows or a source's history by the whole row — columnar and spillable, or a
+/// vector arrangement (see [`RowsArrangement`]) — and have `probe` follow it.
+pub fn arrange_readable<'scope>(
+    rows: Rows<'scope>,
+    name: &str,
+    spillable: bool,
+    probe: &ProbeHandle<Time>,
+) -> RowsArrangement {
+    if spillable {
+        let tag = ArrangementSpill::new();
+        let arranged = arrange_rows(rows, name, &tag);
+        arranged.stream.probe_with(probe);
+        RowsArrangement::Spillable(Spillable::new(arranged.trace, tag))
+    } else {
+        let arranged = rows.arrange_by_self_named(name);
+        arranged.stream.probe_with(probe);
+        RowsArrangement::InMemory(arranged.trace)
+    }
+}
+
 /// Arrange whole rows, each its own key with an empty value.
-pub fn arrange_rows<'scope>(
+fn arrange_rows<'scope>(
     rows: Rows<'scope>,
     name: &str,
     tag: &Rc<ArrangementSpill>,

@@ -17,13 +17,13 @@ mod unmatched;
 mod view;
 mod winner;
 
-pub use arrange::{RowTrace, arrange_rows};
+pub use arrange::{RowTrace, arrange_readable, rows_of};
 pub use source::{SourceInput, SourceInputs};
 
 use differential_dataflow::VecCollection;
 use timely::dataflow::Scope;
 
-use crate::engine::arrangement::StateHandle;
+use crate::engine::arrangement::{RowsArrangement, StateHandle};
 use crate::plan::{Plan, PlanNode};
 use crate::repr::EncodedRow;
 
@@ -37,7 +37,7 @@ pub struct Context<'a> {
     /// Where source rows come from.
     pub sources: &'a mut SourceInputs,
     /// The output arrangements of the views the plan reads.
-    pub views: std::collections::HashMap<crate::plan::ObjectId, RowTrace>,
+    pub views: std::collections::HashMap<crate::plan::ObjectId, RowsArrangement>,
     /// The arrangements the view holds, named, for stats and compaction.
     pub state: Vec<(String, Box<dyn StateHandle>)>,
     /// Counters of rows a rule has dropped (thinned or retracted), named like the rule's input

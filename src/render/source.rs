@@ -20,8 +20,8 @@ use std::time::Duration;
 use differential_dataflow::AsCollection;
 use timely::dataflow::operators::generic::operator::source;
 
-use super::arrange::{RowTrace, rows_of};
 use super::{Context, Rows, Time};
+use crate::engine::arrangement::RowsArrangement;
 use crate::generator::{Generator, now_ms};
 use crate::plan::ObjectId;
 use crate::repr::{EncodedRow, row};
@@ -29,7 +29,7 @@ use crate::repr::{EncodedRow, row};
 /// One worker's inputs for one source.
 pub struct SourceInput {
     /// The source's history, when it keeps one.
-    pub history: Option<RowTrace>,
+    pub history: Option<RowsArrangement>,
     /// One input per reading view, for a source without history: (view, input).
     pub consumers: Vec<(ObjectId, InputSession<Time, EncodedRow, i64>)>,
     /// The input every new row goes to, for a source with history.
@@ -62,7 +62,7 @@ pub(super) fn render<'scope>(
         return generate(scope, generator.clone());
     }
     match source.history.as_mut() {
-        Some(history) => rows_of(history.import(scope)),
+        Some(history) => history.import(scope, "History"),
         None => {
             let mut input = InputSession::new();
             input.advance_to(source.frontier);

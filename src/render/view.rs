@@ -4,10 +4,8 @@
 //! maintains, so a view over a view shares the inner view's state instead of recomputing it.
 //! The import starts from the arrangement's compacted contents, then follows its updates.
 
-use differential_dataflow::operators::arrange::TraceAgent;
 use timely::dataflow::Scope;
 
-use super::arrange::{RowTrace, rows_of};
 use super::{Context, Rows, Time};
 use crate::plan::ObjectId;
 
@@ -16,6 +14,5 @@ pub(super) fn render<'scope>(
     id: ObjectId,
     ctx: &mut Context<'_>,
 ) -> Rows<'scope> {
-    let trace: &mut RowTrace = ctx.views.get_mut(&id).expect("the binder resolved this view");
-    rows_of(TraceAgent::import_named(trace, scope, "View"))
+    ctx.views.get_mut(&id).expect("the binder resolved this view").import(scope, "View")
 }

@@ -22,7 +22,8 @@
 //! ends; a given one is kept, but the files written in it are removed.
 //!
 //! Known limitations: the budget governs what passes through differential's columnar spill
-//! hook — view outputs, source histories and the `LATEST`/`TOP` arrangements; the vector
+//! hook — the `LATEST`/`TOP` arrangements, and view outputs and source histories created while
+//! a budget is set; the vector
 //! arrangements of joins, aggregates, `WINNER` and `UNMATCHED` stay in memory. A chunk the
 //! dataflow reads through a cursor stays decoded in memory until it is merged away (the store
 //! gives its bytes back at that read, see [`tiered`]); with keys spread over all of the state, that
