@@ -13,12 +13,13 @@
 //! cargo bench --bench retain -- --case --rows 1000000 --keys 1000 --batch 100000 --mode retain
 //! ```
 //!
-//! Spilling: the same retain case without a budget and with `--budget` (side by side, each in
-//! its own process), reporting peak RSS, throughput, bytes written to disk per input byte and
-//! the compression ratio:
+//! Spilling: the same retain case without a budget, with a budget of 0 and with `--budget`
+//! (side by side, each in its own process), reporting throughput, peak RSS, what the budget
+//! held and what stayed decoded, bytes written to disk per input byte and the compression
+//! ratio; `--pattern uniform|drift` picks how rows choose their key (see [`Pattern`]):
 //!
 //! ```text
-//! cargo bench --bench retain -- --spill --rows 2000000 --keys 600000 --budget 64MB
+//! cargo bench --bench retain -- --spill --pattern drift --rows 2000000 --keys 10000 --budget 48MB
 //! ```
 //!
 //! Row `i` is `(k = hash(i) % keys, v = i, ts = i)`: times only grow, so no row is late.
