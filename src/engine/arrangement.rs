@@ -85,9 +85,9 @@ impl RowsArrangement {
                     cursor.step_key(&storage);
                 }
             }
-            RowsArrangement::Spillable(spillable) => spillable.scan(|updates| {
-                for (row, group) in &updates.chunk_by(|(row, _, _, _)| row.clone()) {
-                    push(row, group.filter(|(_, _, t, _)| *t < time).map(|(_, _, _, diff)| diff).sum());
+            RowsArrangement::Spillable(spillable) => spillable.scan(|groups| {
+                for (row, _, times) in groups {
+                    push(row, times.iter().filter(|(t, _)| *t < time).map(|(_, diff)| diff).sum());
                 }
             }),
         }
@@ -151,21 +151,32 @@ impl Spillable {
         Spillable { trace, tag }
     }
 
-    /// Hand `f` every update the arrangement holds, in key and value order across its
-    /// batches, read without a cursor.
+    /// Hand `f` every `(key, value)` the arrangement holds with its `(time, diff)` updates, in
+    /// key and value order across its batches, read without a cursor.
     ///
     /// A cursor that reads a paged chunk makes differential keep it decoded for the rest of the
     /// chunk's life, so a read or a count through one would bring the whole arrangement back
     /// into memory. Each chunk is decoded into a copy instead, one chunk per batch at a time,
     /// under the arrangement's tag, so the policy knows the read leaves nothing cached.
-    pub fn scan<R>(&mut self, f: impl FnOnce(&mut dyn Iterator<Item = RowUpdate>) -> R) -> R {
+    pub fn scan<R>(&mut self, f: impl FnOnce(&mut dyn Iterator<Item = UpdatesOf>) -> R) -> R {
         let batches = self.trace.batches_through(AntichainRef::new(&[])).unwrap_or_default();
         with_tag(&self.tag, || {
             let per_batch = batches.iter().map(|batch| batch.chunks.iter().flat_map(chunk_updates));
-            f(&mut per_batch.kmerge_by(|a, b| (&a.0, &a.1) < (&b.0, &b.1)))
+            let updates = per_batch.kmerge_by(|a, b| (&a.0, &a.1) < (&b.0, &b.1));
+            f(&mut updates.peekable().batching(|updates| {
+                let (key, val, time, diff) = updates.next()?;
+                let mut times = vec![(time, diff)];
+                while let Some((_, _, time, diff)) = updates.next_if(|(k, v, _, _)| *k == key && *v == val) {
+                    times.push((time, diff));
+                }
+                Some((key, val, times))
+            }))
         })
     }
 }
+
+/// A key, a value, and its updates.
+pub type UpdatesOf = (EncodedRow, EncodedRow, Vec<(Time, i64)>);
 
 impl StateHandle for Spillable {
     fn compact_to(&mut self, read_frontier: Time) {
@@ -175,16 +186,14 @@ impl StateHandle for Spillable {
     /// The count of [`StateHandle::records`], read with [`Spillable::scan`].
     fn records(&mut self) -> usize {
         let since = self.trace.get_logical_compaction().first().copied().unwrap_or(Time::MAX);
-        self.scan(|updates| {
-            let mut records = 0;
-            let mut times = Vec::new();
-            for (_, group) in &updates.chunk_by(|(key, val, _, _)| (key.clone(), val.clone())) {
-                times.clear();
-                times.extend(group.map(|(_, _, time, diff)| (time.max(since), diff)));
-                differential_dataflow::consolidation::consolidate(&mut times);
-                records += times.len();
-            }
-            records
+        self.scan(|groups| {
+            groups
+                .map(|(_, _, mut times)| {
+                    times.iter_mut().for_each(|(time, _)| *time = (*time).max(since));
+                    differential_dataflow::consolidation::consolidate(&mut times);
+                    times.len()
+                })
+                .sum()
         })
     }
 

@@ -10,8 +10,6 @@
 //! Invariant: updates are exchanged between workers by a hash of the key's bytes, the same on
 //! every worker and run, so an arrangement's key lives on one worker.
 
-use std::rc::Rc;
-
 use columnar::Columnar;
 use differential_dataflow::AsCollection;
 use differential_dataflow::VecCollection;
@@ -41,20 +39,20 @@ pub type RowTrace = TraceAgent<RowSpine>;
 /// Rows keyed by an encoded key.
 pub type Keyed<'scope> = VecCollection<'scope, Time, (EncodedRow, EncodedRow), i64>;
 
-/// Arrange `keyed` by key in a columnar spine whose chunks count as `tag`'s.
-pub fn arrange<'scope>(
-    keyed: Keyed<'scope>,
-    name: &str,
-    tag: &Rc<ArrangementSpill>,
-) -> Arranged<'scope, RowTrace> {
+/// Arrange `keyed` by key in a columnar spine with a spill tag of its own: the arrangement, and
+/// the handle that registers it as state.
+pub fn arrange<'scope>(keyed: Keyed<'scope>, name: &str) -> (Arranged<'scope, RowTrace>, Spillable) {
     let pact = ColumnarPact { hashfunc: |key: columnar::Ref<'_, EncodedRow>| hash_bytes(key.into_iter()) };
-    next_tag(tag);
-    arrange_core::<_, _, _, RowSpine>(
+    let tag = ArrangementSpill::new();
+    next_tag(&tag);
+    let arranged = arrange_core::<_, _, _, RowSpine>(
         to_columnar(keyed).inner,
         pact,
         name,
         TaggedBatcher::wrap(ColumnarBatcher::new),
-    )
+    );
+    let state = Spillable::new(arranged.trace.clone(), tag);
+    (arranged, state)
 }
 
 /// Arrange a view's rows or a source's history by the whole row — columnar and spillable, or a
@@ -66,24 +64,14 @@ pub fn arrange_readable<'scope>(
     probe: &ProbeHandle<Time>,
 ) -> RowsArrangement {
     if spillable {
-        let tag = ArrangementSpill::new();
-        let arranged = arrange_rows(rows, name, &tag);
+        let (arranged, state) = arrange(rows.map(|row| (row, EncodedRow::new())), name);
         arranged.stream.probe_with(probe);
-        RowsArrangement::Spillable(Spillable::new(arranged.trace, tag))
+        RowsArrangement::Spillable(state)
     } else {
         let arranged = rows.arrange_by_self_named(name);
         arranged.stream.probe_with(probe);
         RowsArrangement::InMemory(arranged.trace)
     }
-}
-
-/// Arrange whole rows, each its own key with an empty value.
-fn arrange_rows<'scope>(
-    rows: Rows<'scope>,
-    name: &str,
-    tag: &Rc<ArrangementSpill>,
-) -> Arranged<'scope, RowTrace> {
-    arrange(rows.map(|row| (row, EncodedRow::new())), name, tag)
 }
 
 /// An arrangement's updates as a keyed collection, read off the batches it produces (the
@@ -116,7 +104,8 @@ pub fn updates_of<'scope>(arranged: Arranged<'scope, RowTrace>) -> Keyed<'scope>
         .as_collection()
 }
 
-/// The rows of an arrangement built by [`arrange_rows`].
+/// The rows of an arrangement of whole rows, each its own key with an empty value (see
+/// [`arrange_readable`]).
 pub fn rows_of<'scope>(arranged: Arranged<'scope, RowTrace>) -> Rows<'scope> {
     updates_of(arranged).map(|(row, _)| row)
 }

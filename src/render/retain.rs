@@ -76,9 +76,8 @@ pub(super) fn render<'scope>(
         (keyed.clone(), None)
     };
 
-    let input_tag = ArrangementSpill::new();
-    let arranged = arrange(reduce_input, "RetainInput", &input_tag);
-    ctx.state.push(("retain input".to_string(), Box::new(Spillable::new(arranged.trace.clone(), input_tag))));
+    let (arranged, input_state) = arrange(reduce_input, "RetainInput");
+    ctx.state.push(("retain input".to_string(), Box::new(input_state)));
 
     let output_tag = ArrangementSpill::new();
     next_tag(&output_tag);

@@ -89,10 +89,14 @@ impl Block {
     pub fn into_bytes(self) -> Result<Vec<u8>, String> {
         match self.codec {
             Codec::Raw => Ok(self.payload),
-            Codec::Lz4 => lz4_flex::block::decompress(&self.payload, self.raw_len)
-                .map_err(|e| format!("lz4 block does not decompress: {e}")),
+            Codec::Lz4 => unpack_lz4(&self.payload, self.raw_len),
         }
     }
+}
+
+/// An lz4 block's `raw_len` bytes.
+pub fn unpack_lz4(payload: &[u8], raw_len: usize) -> Result<Vec<u8>, String> {
+    lz4_flex::block::decompress(payload, raw_len).map_err(|e| format!("lz4 block does not decompress: {e}"))
 }
 
 /// Where a stored block is.

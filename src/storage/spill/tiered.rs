@@ -43,7 +43,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use differential_dataflow::columnar::trace::spill::{BytesSource, BytesStore};
 
 use super::Spill;
-use super::store::{Block, ChunkStore, Codec, FileStore, Location};
+use super::store::{Block, ChunkStore, Codec, FileStore, Location, unpack_lz4};
 
 /// What one arrangement holds through the spill hook on one worker, now (and fetches so far).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -334,10 +334,12 @@ impl WorkerSpill {
     fn fetch(&mut self, slot: &SlotRef) -> Result<Vec<u8>, String> {
         let cursor_read = CURRENT.with(|c| c.borrow().is_none());
         let mut s = slot.borrow_mut();
-        let bytes = match &s.body {
+        let raw_len = s.raw_len;
+        let bytes = match &mut s.body {
+            // A cursor's read is the last: the bytes can go to differential as they are.
+            Body::Raw(bytes) if cursor_read => std::mem::take(bytes),
             Body::Raw(bytes) => bytes.clone(),
-            Body::Lz4(bytes) => Block { codec: Codec::Lz4, raw_len: s.raw_len, payload: bytes.clone() }
-                .into_bytes()
+            Body::Lz4(payload) => unpack_lz4(payload, raw_len)
                 .map_err(|e| format!("spilled chunk in memory is corrupt: {e}"))?,
             Body::Disk { at, .. } => {
                 let files = self.files.as_ref().ok_or("spilled chunk's file store is gone")?;
