@@ -27,7 +27,7 @@ mod parser;
 
 pub use ast::{
     AdvanceTo, ColumnDef, Copy, CreateGenerated, CreateSource, CreateView, Drop, History, Insert, ObjectKind,
-    Retain, RetainRule, Set, SetValue, Show, Spanned, Statement, StatementKind, Subscribe,
+    Retain, RetainRule, Set, SetValue, Show, Spanned, Statement, StatementKind, Subscribe, name_of,
 };
 pub use parser::{is_complete, parse};
 pub use sqlparser::ast::{Expr, Ident, Query};
