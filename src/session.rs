@@ -566,6 +566,7 @@ impl Session {
     }
 
     /// Insert rows into a source through the public API, with the same checks as `INSERT`.
+    /// `source` is the name as stored: an unquoted name's lower case (see `sql::name_of`).
     pub fn insert(&mut self, source: &str, rows: Vec<Vec<Datum>>) -> Result<()> {
         let source = match self.catalog.get(source) {
             Some(Object::Source(s)) if s.generator.is_none() => s.clone(),
