@@ -522,14 +522,18 @@ impl Session {
                 }
             };
             if let Some(late) = clock.lateness_of(time) {
-                return Err(late_row_error(source, &clock, late, time, &describe(i), row).with_span(locate(i)));
+                return Err(
+                    late_row_error(source, &clock, late, time, &describe(i), row).with_span(locate(i))
+                );
             }
             newest = Some(newest.map_or(time, |n: u64| n.max(time)));
         }
         let Some(newest) = newest else { return Ok(()) };
         // Every row enters at the frontier before the statement: no later than any row's time.
         let time = clock.frontier();
-        let advance_to = clocks::Clock { newest: Some(clock.newest.map_or(newest, |n| n.max(newest))), ..clock }.frontier();
+        let advance_to =
+            clocks::Clock { newest: Some(clock.newest.map_or(newest, |n| n.max(newest))), ..clock }
+                .frontier();
         let workers = self.engine.workers();
         let mut shares: Vec<Vec<Vec<u8>>> = vec![Vec::with_capacity(rows.len() / workers + 1); workers];
         for row in &rows {
@@ -822,7 +826,14 @@ fn slice(text: &str, span: Span) -> &str {
 
 /// A late row's error: the row, its time, the source's frontier, and why the frontier is
 /// there (a read sealed it, or the newest time seen is too far ahead).
-fn late_row_error(source: &SourceDesc, clock: &clocks::Clock, late: Late, time: Time, row_name: &str, row: &[Datum]) -> Error {
+fn late_row_error(
+    source: &SourceDesc,
+    clock: &clocks::Clock,
+    late: Late,
+    time: Time,
+    row_name: &str,
+    row: &[Datum],
+) -> Error {
     let error = Error::data(format!(
         "{row_name} ({}) is late: its time {time} is older than the frontier {} of source \"{}\"",
         row.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),

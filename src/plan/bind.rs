@@ -687,7 +687,8 @@ fn bind_view_input(catalog: &Catalog, select: &sql::Select, span: Span) -> Resul
 /// on their own event-time clocks; a join of the two could never be read at one time.
 fn refuse_mixed_timelines(catalog: &Catalog, reads: &[ObjectId], spans: &[Span]) -> Result<()> {
     let live = reads.iter().zip(spans).find_map(|(id, span)| Some((catalog.live_source_under(*id)?, span)));
-    let scripted = reads.iter().zip(spans).find_map(|(id, span)| Some((catalog.scripted_source_under(*id)?, span)));
+    let scripted =
+        reads.iter().zip(spans).find_map(|(id, span)| Some((catalog.scripted_source_under(*id)?, span)));
     let (Some((live, live_span)), Some((scripted, scripted_span))) = (live, scripted) else { return Ok(()) };
     let at = |span: &Span| (span.start.line, span.start.column);
     let span = if at(live_span) > at(scripted_span) { live_span } else { scripted_span };

@@ -54,7 +54,9 @@ impl Clock {
             return None;
         }
         match self.newest {
-            Some(newest) if time < newest.saturating_sub(self.lateness) => Some(Late::BehindNewest { newest }),
+            Some(newest) if time < newest.saturating_sub(self.lateness) => {
+                Some(Late::BehindNewest { newest })
+            }
             _ => Some(Late::Sealed),
         }
     }

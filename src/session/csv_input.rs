@@ -67,7 +67,7 @@ pub(super) fn read_csv(
         let mut file = open().ok()?;
         file.seek(SeekFrom::Start(start_byte + skipped)).ok()?;
         ends_inside_quotes(file, delimiter).then(|| {
-            Error::data(format!("{}: a quoted field opened here is never closed", at(line, None)))
+            Error::data(format!("{}: a quoted field that starts on this line is never closed: it runs to the end of the file", at(line, None)))
                 .with_hint("close the field with a double quote (\"); a double quote inside a field is written twice (\"\")")
         })
     };
