@@ -14,9 +14,79 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{Expr, Query, SetExpr, Values, Visit, VisitMut, Visitor, VisitorMut};
+use sqlparser::keywords::Keyword;
+use sqlparser::tokenizer::{Token, TokenWithSpan};
+
+use crate::error::{Error, Span};
 
 /// The deepest nesting of expressions and queries a statement may have.
 pub const MAX_DEPTH: usize = 256;
+
+/// The most operators and keywords a statement may have between two commas at one level of
+/// parentheses, counting for each parenthesized part the most its own parts hold, plus one. This
+/// bounds how deep a tree sqlparser can build at all, so that it never builds one it could not
+/// drop (sqlparser drops a half-built tree by recursion when it meets a syntax error). It is
+/// far above what [`MAX_DEPTH`] allows, so it only refuses statements that would fail that
+/// check anyway, or nearly so.
+const MAX_OPERATORS_PER_LEVEL: usize = 8 * 1024;
+
+/// Check a statement's tokens before sqlparser builds anything from them: `Some(span)` of a
+/// run of operators too long to parse safely (see [`MAX_OPERATORS_PER_LEVEL`]), else `None`.
+pub(super) fn operator_runs_too_long(tokens: &[TokenWithSpan]) -> Option<Span> {
+    /// One level of parentheses: operators in the current comma-separated part, the most any
+    /// parenthesized part inside it holds, and where the current part starts.
+    struct Level {
+        operators: usize,
+        inside: usize,
+        start: Option<Span>,
+    }
+    let mut levels = vec![Level { operators: 0, inside: 0, start: None }];
+    for token in tokens {
+        let weight = match &token.token {
+            Token::Whitespace(_) => continue,
+            Token::Number(..) | Token::SingleQuotedString(_) => 0,
+            Token::Word(word) if word.keyword == Keyword::NoKeyword || word.quote_style.is_some() => 0,
+            Token::Comma => {
+                if let Some(level) = levels.last_mut() {
+                    (level.operators, level.inside, level.start) = (0, 0, None);
+                }
+                continue;
+            }
+            Token::LParen | Token::LBracket => {
+                levels.push(Level { operators: 0, inside: 0, start: None });
+                continue;
+            }
+            Token::RParen | Token::RBracket => {
+                if levels.len() > 1
+                    && let Some(closed) = levels.pop()
+                    && let Some(level) = levels.last_mut()
+                {
+                    level.inside = level.inside.max(closed.operators + closed.inside + 1);
+                    if level.operators + level.inside > MAX_OPERATORS_PER_LEVEL {
+                        return Some(level.start.unwrap_or(token.span).union(&token.span));
+                    }
+                }
+                continue;
+            }
+            _ => 1,
+        };
+        let Some(level) = levels.last_mut() else { continue };
+        level.operators += weight;
+        let start = *level.start.get_or_insert(token.span);
+        if level.operators + level.inside > MAX_OPERATORS_PER_LEVEL {
+            return Some(start.union(&token.span));
+        }
+    }
+    None
+}
+
+/// The error for a statement that nests too deeply, at `span`.
+pub(super) fn too_deep(span: Span) -> Error {
+    Error::parse(format!("the expression nests more than {MAX_DEPTH} levels deep"))
+        .with_span(span)
+        .with_note("each operator of a chain such as a AND b AND c nests one level")
+        .with_hint("split a long chain with parentheses, (a AND b) AND (c AND d), or use IN (...) for a list of values")
+}
 
 /// Whether `node` nests at most [`MAX_DEPTH`] levels.
 pub(super) fn within_limit(node: &impl Visit) -> bool {
@@ -163,6 +233,36 @@ mod tests {
         let deep = expr(&chain(MAX_DEPTH + 1, "AND"));
         assert!(!within_limit(&deep));
         dismantle(deep);
+    }
+
+    fn tokens(text: &str) -> Vec<TokenWithSpan> {
+        sqlparser::tokenizer::Tokenizer::new(&GenericDialect {}, text)
+            .tokenize_with_location()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn operator_runs_are_counted_per_level_between_commas() {
+        let long = chain(MAX_OPERATORS_PER_LEVEL + 2, "+");
+        let span = operator_runs_too_long(&tokens(&format!("SELECT\n  {long}"))).expect("too long");
+        assert_eq!((span.start.line, span.start.column), (1, 1));
+        // Many short parts: a long INSERT, a long list.
+        let rows = vec!["(-1, 'a', 1 + 2)"; 20_000].join(", ");
+        assert_eq!(operator_runs_too_long(&tokens(&format!("INSERT INTO t VALUES {rows}"))), None);
+        let list = vec!["-1"; 20_000].join(", ");
+        assert_eq!(operator_runs_too_long(&tokens(&format!("SELECT a FROM t WHERE a IN ({list})"))), None);
+        // A parenthesized part counts towards the part that holds it.
+        let half = chain(MAX_OPERATORS_PER_LEVEL / 2 + 1, "+");
+        assert!(operator_runs_too_long(&tokens(&format!("SELECT {half} + ({half})"))).is_some());
+        assert_eq!(operator_runs_too_long(&tokens(&format!("SELECT {half}, ({half})"))), None);
+    }
+
+    #[test]
+    fn a_syntax_error_after_a_long_chain_does_not_overflow() {
+        // sqlparser drops what it built so far by recursion: the run must never get that far.
+        let text = format!("SELECT k FROM r WHERE {} AND", chain(200_000, "AND"));
+        let e = crate::sql::parse(&text).expect_err("too deep");
+        assert!(e.message().contains("nests more than"), "{e}");
     }
 
     #[test]

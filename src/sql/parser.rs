@@ -97,6 +97,9 @@ fn parse_statement(tokens: &[TokenWithSpan], end: Span) -> Result<Option<Stateme
     let Some(first) = solid.next() else { return Ok(None) };
     let last = solid.next_back().unwrap_or(first);
     let span = first.span.union(&last.span);
+    if let Some(run) = depth::operator_runs_too_long(tokens) {
+        return Err(depth::too_deep(run));
+    }
 
     let mut c = Cursor::new(tokens, end);
     let kind = if c.peek_word("CREATE") {
@@ -752,10 +755,7 @@ impl<'t> Cursor<'t> {
             (Some(only), None) => only.span,
             _ => self.end,
         };
-        Err(Error::parse(format!("the expression nests more than {} levels deep", depth::MAX_DEPTH))
-            .with_span(span)
-            .with_note("each operator of a chain such as a AND b AND c nests one level")
-            .with_hint("split a long chain with parentheses, (a AND b) AND (c AND d), or use IN (...) for a list of values"))
+        Err(depth::too_deep(span))
     }
 
     /// Convert sqlparser's error, whose location is only in its message text
