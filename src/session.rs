@@ -161,15 +161,11 @@ impl Session {
         (self.spill.totals(), self.spill.dir_in_use())
     }
 
-    /// A spill fault (a write that failed; the chunk stayed in memory) or failure (a chunk
-    /// that cannot be read back; the engine has stopped) not reported yet, as an error.
+    /// A spill fault (a write that failed; the chunk stayed in memory) not reported yet, or why
+    /// the engine stopped (a chunk that cannot be read back, or a worker panic), as an error.
     fn spill_error(&self) -> Option<Error> {
         if let Some(failure) = self.spill.failure() {
-            return Some(
-                Error::engine(format!("the engine has stopped: {failure}"))
-                    .with_note("no result was returned after the failure, so none can be wrong")
-                    .with_hint("start a new session; the spill directory's file was damaged or removed"),
-            );
+            return Some(crate::engine::stopped(&failure));
         }
         let faults = self.spill.take_faults();
         let first = faults.first()?;
@@ -289,7 +285,7 @@ impl Session {
                 Ok(Output::Status(format!("COPY {count}")))
             }
             StatementKind::AdvanceTo(advance) => {
-                let time = advance.time.value;
+                let time = bind::bind_advance_to(advance)?;
                 let frontiers = self.clocks.advance_all(time);
                 self.engine.broadcast(Command::Advance { frontiers })?;
                 Ok(Output::Status(format!("ADVANCE TO {time}")))

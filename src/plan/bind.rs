@@ -21,6 +21,30 @@ use crate::error::{Error, Result, Span};
 use crate::repr::{Column, DataType, Datum};
 use crate::sql::ast;
 
+/// The greatest `n` of `RETAIN LATEST n` and `RETAIN TOP n`: a rule holds up to `n` rows per
+/// key, and its per-key bookkeeping counts rows in an `i64`.
+pub const MAX_RETAIN_ROWS: u64 = 1_000_000;
+
+/// The greatest time or duration (`ADVANCE TO`, `LATENESS`, `DELAY`, `FORGET AFTER`): event
+/// time is a `BIGINT` column, so no row can ever be at a later time; and a time plus a duration
+/// stays within the dataflow's unsigned 64-bit time.
+pub const MAX_TIME: u64 = i64::MAX as u64;
+
+/// `n`, or an error at its span if it is past `max`; `what` names it ("LATENESS").
+fn at_most(what: &str, n: &ast::Spanned<u64>, max: u64) -> Result<u64> {
+    if n.value > max {
+        return Err(Error::bind(format!("{what} {} is too large (at most {max})", n.value))
+            .with_span(n.span));
+    }
+    Ok(n.value)
+}
+
+/// The time of `ADVANCE TO n`: at most [`MAX_TIME`].
+pub fn bind_advance_to(advance: &ast::AdvanceTo) -> Result<u64> {
+    at_most("ADVANCE TO", &advance.time, MAX_TIME)
+        .map_err(|e| e.with_hint("event time is a BIGINT, so no row can be later than 9223372036854775807"))
+}
+
 /// Columns visible to an expression: (qualifier, name, type).
 #[derive(Clone, Debug, Default)]
 struct Scope {
@@ -518,7 +542,10 @@ pub fn bind_create_source(catalog: &Catalog, stmt: &ast::CreateSource, id: Objec
         name,
         columns,
         time_column,
-        lateness: stmt.lateness.as_ref().map_or(0, |l| l.value),
+        lateness: match &stmt.lateness {
+            Some(lateness) => at_most("LATENESS", lateness, MAX_TIME)?,
+            None => 0,
+        },
         keep_history: matches!(stmt.history, ast::History::KeepAll),
         generator: None,
     })
@@ -959,7 +986,10 @@ fn bind_rule(
     input: &ViewInput,
 ) -> Result<Plan> {
     refuse_retracting(&plan, retain.span)?;
-    let delay = retain.delay.as_ref().map_or(1, |d| d.value);
+    let delay = match &retain.delay {
+        Some(delay) => at_most("DELAY", delay, MAX_TIME)?,
+        None => 1,
+    };
     let span = retain.span;
     match &retain.rule {
         ast::RetainRule::Latest { n, per } => {
@@ -970,6 +1000,7 @@ fn bind_rule(
             if n.value == 0 {
                 return Err(Error::bind("RETAIN LATEST needs n of at least 1").with_span(n.span));
             }
+            at_most("RETAIN LATEST", n, MAX_RETAIN_ROWS)?;
             let rule = RetainRule {
                 kind: RetainKind::Latest,
                 key: bind_keys(per, &input.scope)?,
@@ -984,6 +1015,7 @@ fn bind_rule(
             if n.value == 0 {
                 return Err(Error::bind("RETAIN TOP needs n of at least 1").with_span(n.span));
             }
+            at_most("RETAIN TOP", n, MAX_RETAIN_ROWS)?;
             let (rank, _) = bind_expr(by, &input.scope, None)?;
             let rule = RetainRule {
                 kind: RetainKind::Top,
@@ -1073,7 +1105,10 @@ fn bind_rule(
                     rank,
                     descending: *descending,
                     close_at,
-                    forget_after: forget_after.as_ref().map(|f| f.value),
+                    forget_after: match forget_after {
+                        Some(after) => Some(at_most("FORGET AFTER", after, MAX_TIME)?),
+                        None => None,
+                    },
                     delay,
                     feedback: true,
                 }),

@@ -1,7 +1,7 @@
 //! The parser: sqlparser's tokenizer over the whole script, then one small recursive-descent
 //! parser per statement that hands queries and expressions to sqlparser's own parser.
 
-use sqlparser::ast::{Expr, Ident, Query};
+use sqlparser::ast::{Expr, Ident, Query, Visit, VisitMut};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, TokenizerError};
@@ -10,6 +10,7 @@ use super::ast::{
     self, AdvanceTo, ColumnDef, CreateGenerated, CreateSource, CreateView, History, Insert, ObjectKind,
     Retain, RetainRule, Show, Spanned, Statement, StatementKind, Subscribe,
 };
+use super::depth;
 use crate::error::{Error, Result, Span};
 use crate::repr::DataType;
 
@@ -102,6 +103,9 @@ fn parse_statement(tokens: &[TokenWithSpan], end: Span) -> Result<Option<Stateme
     let Some(first) = solid.next() else { return Ok(None) };
     let last = solid.next_back().unwrap_or(first);
     let span = first.span.union(&last.span);
+    if let Some(run) = depth::operator_runs_too_long(tokens) {
+        return Err(depth::too_deep(run));
+    }
 
     let mut c = Cursor::new(tokens, end);
     let kind = if c.peek_word("CREATE") {
@@ -724,7 +728,9 @@ impl<'t> Cursor<'t> {
     }
 
     fn expr(&mut self) -> Result<Expr> {
-        self.parser.parse_expr().map_err(|e| self.sql_error(e))
+        let from = self.parser.index();
+        let expr = self.parser.parse_expr().map_err(|e| self.sql_error(e))?;
+        self.within_depth(expr, from)
     }
 
     fn exprs(&mut self) -> Result<Vec<Expr>> {
@@ -736,7 +742,26 @@ impl<'t> Cursor<'t> {
     }
 
     fn query(&mut self) -> Result<Box<Query>> {
-        self.parser.parse_query().map_err(|e| self.sql_error(e))
+        let from = self.parser.index();
+        let query = self.parser.parse_query().map_err(|e| self.sql_error(e))?;
+        self.within_depth(query, from)
+    }
+
+    /// `node`, parsed from the tokens at `from` up to the cursor, if it nests no deeper than
+    /// [`depth::MAX_DEPTH`]; else an error spanning those tokens.
+    fn within_depth<T: Visit + VisitMut>(&self, node: T, from: usize) -> Result<T> {
+        if depth::within_limit(&node) {
+            return Ok(node);
+        }
+        depth::dismantle(node);
+        let to = self.parser.index().min(self.tokens.len());
+        let mut solid = self.tokens[from.min(to)..to].iter().filter(|t| !is_whitespace(t));
+        let span = match (solid.next(), solid.next_back()) {
+            (Some(first), Some(last)) => first.span.union(&last.span),
+            (Some(only), None) => only.span,
+            _ => self.end,
+        };
+        Err(depth::too_deep(span))
     }
 
     /// Convert sqlparser's error, whose location is only in its message text

@@ -111,6 +111,8 @@ fn give_large_blocks_back() {
 
 fn main() -> ExitCode {
     give_large_blocks_back();
+    // A worker panic is shown once, as the error of the statement it stopped.
+    ebb::engine::quiet_worker_panics();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Run { file, format, workers, spill }) => run(&file, format, workers, spill),
