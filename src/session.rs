@@ -108,7 +108,24 @@ pub struct Session {
     retain_feedback: bool,
     progress: Option<ProgressHook>,
     spill: Arc<Spill>,
+    /// The settings as last set, for `SHOW`.
+    settings: Settings,
 }
+
+/// The current values of the settings `SET` changes.
+#[derive(Clone, Debug, Default)]
+struct Settings {
+    /// `memory_budget`, in bytes (`None`: unlimited).
+    memory_budget: Option<u64>,
+    /// `spill_dir`, as resolved (`None`: a temporary directory).
+    spill_dir: Option<PathBuf>,
+}
+
+/// The settings, in `SHOW ALL` order, with what each is.
+const SETTINGS: [(&str, &str); 2] = [
+    ("memory_budget", "bytes the spillable arrangements keep in memory before spilling"),
+    ("spill_dir", "where spilled chunks are written"),
+];
 
 /// What `Session::set_progress` installs.
 type ProgressHook = Box<dyn FnMut(&CopyProgress)>;
@@ -127,6 +144,7 @@ pub struct CopyProgress {
 impl Session {
     /// Start a session with its workers.
     pub fn new(options: SessionOptions) -> Result<Session> {
+        let settings = Settings { memory_budget: None, spill_dir: options.spill_dir.clone() };
         let spill = Arc::new(Spill::new(options.spill_dir, spill::SEGMENT_BYTES));
         let mut session = Session {
             catalog: Catalog::default(),
@@ -138,6 +156,7 @@ impl Session {
             retain_feedback: options.retain_feedback,
             progress: None,
             spill,
+            settings,
         };
         if options.memory_budget.is_some() {
             session.set_memory_budget(options.memory_budget)?;
@@ -153,6 +172,7 @@ impl Session {
         let workers = self.engine.workers();
         let per_worker = bytes.map(|b| self.spill.set_budget(b, workers));
         self.engine.broadcast(Command::SetMemoryBudget { per_worker })?;
+        self.settings.memory_budget = bytes;
         Ok(())
     }
 
@@ -235,12 +255,29 @@ impl Session {
         let span = statement.span;
         match &statement.kind {
             StatementKind::CreateSource(create) => {
+                if let Some(skipped) = self.skip_existing(create.if_not_exists, &create.name, "SOURCE") {
+                    return Ok(skipped);
+                }
                 let id = self.catalog.allocate_id();
                 let source = bind::bind_create_source(&self.catalog, create, id)?;
                 self.create_source(source)
             }
             StatementKind::CreateView(create) => {
+                if let Some(skipped) = self.skip_existing(create.if_not_exists, &create.name, "VIEW") {
+                    return Ok(skipped);
+                }
+                let replaced = if create.or_replace { self.replaceable_view(&create.name)? } else { None };
                 let (mut plan, reads) = bind::bind_create_view(&self.catalog, create, span)?;
+                if let Some(old) = replaced
+                    && reads.contains(&old)
+                {
+                    return Err(Error::bind(format!(
+                        "view \"{}\" cannot read itself",
+                        sql::name_of(&create.name)
+                    ))
+                    .with_span(create.name.span)
+                    .with_note("the new definition names the view it replaces"));
+                }
                 if !self.retain_feedback {
                     plan.without_feedback();
                 }
@@ -250,11 +287,18 @@ impl Session {
                     reads.iter().flat_map(|read| self.catalog.sources_under(*read)).collect();
                 self.seal(&sources)?;
                 let id = self.catalog.allocate_id();
-                let name = create.name.value.to_lowercase();
+                let name = sql::name_of(&create.name);
                 let sql = slice(text, span).to_string();
                 self.engine.broadcast(Command::CreateView { id, plan: Arc::new(plan.clone()) })?;
+                // The new view runs before the old one stops, so a failure leaves the old one.
+                if let Some(old) = replaced {
+                    self.engine.broadcast(Command::Drop { id: old })?;
+                    self.catalog.remove(old);
+                }
                 self.catalog.insert(Object::View(ViewDesc { id, name, plan, reads, sql }));
-                Ok(Output::Status("CREATE VIEW".into()))
+                Ok(Output::Status(
+                    if replaced.is_some() { "CREATE VIEW (replaced)" } else { "CREATE VIEW" }.into(),
+                ))
             }
             StatementKind::Insert(insert) => {
                 let source = self.source_named(&insert.source)?.clone();
@@ -296,20 +340,24 @@ impl Session {
                 let columns = plan.columns.iter().map(|c| c.name.clone()).collect();
                 Ok(Output::Rows { columns, rows: peek::evaluate(&plan, rows) })
             }
-            StatementKind::ExplainView(name) => match self.catalog.get(&name.value) {
-                Some(Object::View(view)) => Ok(Output::Text(explain::explain_view(view, &self.catalog))),
-                Some(Object::Source(_)) => {
-                    Err(Error::bind(format!("\"{}\" is a source, not a view", name.value))
+            StatementKind::ExplainView(name) => match self.catalog.resolve(name, "view")? {
+                Object::View(view) => Ok(Output::Text(explain::explain_view(view, &self.catalog))),
+                Object::Source(source) => {
+                    Err(Error::bind(format!("\"{}\" is a source, not a view", source.name))
                         .with_span(name.span)
                         .with_hint("SHOW SOURCES describes sources"))
                 }
-                None => Err(Error::bind(format!("view \"{}\" not found", name.value)).with_span(name.span)),
             },
             StatementKind::Show(ast::Show::Sources) => Ok(self.show_sources()),
             StatementKind::Show(ast::Show::Views) => Ok(self.show_views()),
             StatementKind::Show(ast::Show::Stats) => self.show_stats(),
+            StatementKind::Show(ast::Show::All) => Ok(self.show_all()),
+            StatementKind::Show(ast::Show::Setting(name)) => self.show_setting(name),
             StatementKind::Drop(drop) => self.drop_object(drop),
             StatementKind::CreateGenerated(create) => {
+                if let Some(skipped) = self.skip_existing(create.if_not_exists, &create.name, "SOURCE") {
+                    return Ok(skipped);
+                }
                 let id = self.catalog.allocate_id();
                 let source = bind::bind_create_generated(&self.catalog, create, id)?;
                 self.create_source(source)
@@ -349,9 +397,9 @@ impl Session {
                         .with_span(set.value.span)
                         .with_hint("SET spill_dir = '/var/tmp/ebb'"));
                 };
-                self.spill
-                    .set_dir(self.base_dir.join(dir))
-                    .map_err(|e| Error::io(e).with_span(set.value.span))?;
+                let dir = self.base_dir.join(dir);
+                self.spill.set_dir(dir.clone()).map_err(|e| Error::io(e).with_span(set.value.span))?;
+                self.settings.spill_dir = Some(dir);
                 Ok(Output::Status("SET".into()))
             }
             other => Err(Error::bind(format!("unknown setting \"{other}\""))
@@ -360,22 +408,88 @@ impl Session {
         }
     }
 
+    /// The current value of setting `name` (lower case), as `SHOW` prints it.
+    fn setting(&self, name: &str) -> Option<String> {
+        match name {
+            "memory_budget" => Some(self.settings.memory_budget.map_or("unlimited".to_string(), format_size)),
+            "spill_dir" => Some(match self.spill.dir_in_use().or_else(|| self.settings.spill_dir.clone()) {
+                Some(dir) => dir.display().to_string(),
+                None => "(a temporary directory, made on first spill)".to_string(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// `SHOW name`: one row, one column named after the setting.
+    fn show_setting(&self, name: &sqlparser::ast::Ident) -> Result<Output> {
+        let key = name.value.to_lowercase();
+        let Some(value) = self.setting(&key) else {
+            return Err(Error::bind(format!("unknown setting \"{}\"", name.value))
+                .with_span(name.span)
+                .with_hint("the settings are memory_budget and spill_dir; SHOW ALL lists them"));
+        };
+        Ok(Output::Rows { columns: vec![key], rows: vec![vec![Datum::Text(value)]] })
+    }
+
+    /// `SHOW ALL`: every setting, its value, and what it is.
+    fn show_all(&self) -> Output {
+        let rows = SETTINGS
+            .iter()
+            .map(|(name, description)| {
+                let value = self.setting(name).unwrap_or_default();
+                vec![Datum::Text(name.to_string()), Datum::Text(value), Datum::Text(description.to_string())]
+            })
+            .collect();
+        Output::Rows { columns: vec!["name".into(), "setting".into(), "description".into()], rows }
+    }
+
+    /// With `IF NOT EXISTS`, the status that skips creating `name` because it exists.
+    fn skip_existing(&self, if_not_exists: bool, name: &sqlparser::ast::Ident, kind: &str) -> Option<Output> {
+        let name = sql::name_of(name);
+        let existing = self.catalog.get(&name).filter(|_| if_not_exists)?;
+        let what = match existing {
+            Object::Source(_) => "source",
+            Object::View(_) => "view",
+        };
+        Some(Output::Status(format!("CREATE {kind} (skipped: {what} \"{name}\" already exists)")))
+    }
+
+    /// For `CREATE OR REPLACE VIEW name`: the view it replaces, if one exists; an error if
+    /// `name` is a source or views read the old view (replacing it under them would change
+    /// their columns).
+    fn replaceable_view(&self, ident: &sqlparser::ast::Ident) -> Result<Option<ObjectId>> {
+        let name = sql::name_of(ident);
+        match self.catalog.get(&name) {
+            None => Ok(None),
+            Some(Object::Source(_)) => Err(Error::bind(format!(
+                "\"{name}\" is a source; CREATE OR REPLACE VIEW replaces only views"
+            ))
+            .with_span(ident.span)),
+            Some(Object::View(view)) => {
+                let dependents: Vec<String> =
+                    self.catalog.dependents(view.id).iter().map(|v| format!("\"{}\"", v.name)).collect();
+                if !dependents.is_empty() {
+                    return Err(Error::bind(format!(
+                        "cannot replace view \"{name}\": views {} depend on it",
+                        dependents.join(", ")
+                    ))
+                    .with_span(ident.span)
+                    .with_hint("drop those views first, then replace it and create them again"));
+                }
+                Ok(Some(view.id))
+            }
+        }
+    }
+
     /// `SUBSCRIBE`: hand `on_output` the view's rows as of now (each with diff 1), then, every
     /// [`SUBSCRIBE_POLL`], the changes since the previous read as `(time, diff, row)`, until the
     /// duration passes or the interrupt flag is set. Each read is a read: it moves every
     /// source's frontier first.
     fn subscribe(&mut self, subscribe: &ast::Subscribe, on_output: &mut impl FnMut(Output)) -> Result<()> {
-        let view = match self.catalog.get(&subscribe.view.value) {
-            Some(Object::View(view)) => view.clone(),
-            Some(Object::Source(_)) => {
-                return Err(Error::bind(format!(
-                    "\"{}\" is a source; SUBSCRIBE reads views",
-                    subscribe.view.value
-                ))
-                .with_span(subscribe.view.span));
-            }
-            None => {
-                return Err(Error::bind(format!("view \"{}\" not found", subscribe.view.value))
+        let view = match self.catalog.resolve(&subscribe.view, "view")? {
+            Object::View(view) => view.clone(),
+            Object::Source(source) => {
+                return Err(Error::bind(format!("\"{}\" is a source; SUBSCRIBE reads views", source.name))
                     .with_span(subscribe.view.span));
             }
         };
@@ -445,6 +559,7 @@ impl Session {
     }
 
     /// Insert rows into a source through the public API, with the same checks as `INSERT`.
+    /// `source` is the name as stored: an unquoted name's lower case (see `sql::name_of`).
     pub fn insert(&mut self, source: &str, rows: Vec<Vec<Datum>>) -> Result<()> {
         let source = match self.catalog.get(source) {
             Some(Object::Source(s)) if s.generator.is_none() => s.clone(),
@@ -477,18 +592,15 @@ impl Session {
 
     /// The source `ident` names, if statements may insert into it.
     fn source_named(&self, ident: &sqlparser::ast::Ident) -> Result<&SourceDesc> {
-        match self.catalog.get(&ident.value) {
-            Some(Object::Source(s)) if s.generator.is_some() => Err(Error::bind(format!(
+        match self.catalog.resolve(ident, "source")? {
+            Object::Source(s) if s.generator.is_some() => Err(Error::bind(format!(
                 "source \"{}\" is fed by a live generator; it takes no other rows",
-                ident.value
+                s.name
             ))
             .with_span(ident.span)),
-            Some(Object::Source(s)) => Ok(s),
-            Some(Object::View(_)) => {
-                Err(Error::bind(format!("\"{}\" is a view; only sources take rows", ident.value))
-                    .with_span(ident.span))
-            }
-            None => Err(Error::bind(format!("source \"{}\" not found", ident.value)).with_span(ident.span)),
+            Object::Source(s) => Ok(s),
+            Object::View(v) => Err(Error::bind(format!("\"{}\" is a view; only sources take rows", v.name))
+                .with_span(ident.span)),
         }
     }
 
@@ -759,7 +871,7 @@ impl Session {
     }
 
     fn drop_object(&mut self, drop: &ast::Drop) -> Result<Output> {
-        let name = drop.name.value.to_lowercase();
+        let name = sql::name_of(&drop.name);
         let kind = match drop.kind {
             ast::ObjectKind::Source => "source",
             ast::ObjectKind::View => "view",
@@ -793,6 +905,18 @@ impl Session {
         self.clocks.remove(id);
         Ok(Output::Status(format!("DROP {}", kind.to_uppercase())))
     }
+}
+
+/// A byte size as `SET memory_budget` reads it back: in the largest unit that divides it
+/// (`64MB`, `1536kB`, `100B`; `0` alone).
+fn format_size(bytes: u64) -> String {
+    if bytes == 0 {
+        return "0".to_string();
+    }
+    [("TB", 40), ("GB", 30), ("MB", 20), ("kB", 10)]
+        .into_iter()
+        .find(|(_, shift)| bytes.trailing_zeros() >= *shift)
+        .map_or(format!("{bytes}B"), |(unit, shift)| format!("{}{unit}", bytes >> shift))
 }
 
 /// The span from a VALUES tuple's first value to its last.

@@ -437,3 +437,79 @@ fn winner_over_a_retracting_view_names_it() {
     );
     assert!(rendered.contains("\"latest_bids\" can retract"), "{rendered}");
 }
+
+/// A failing `CREATE VIEW` leaves the catalog as it was.
+fn views(s: &mut Session) -> Vec<Datum> {
+    rows(s, "SHOW VIEWS;").into_iter().map(|row| row[0].clone()).collect()
+}
+
+#[test]
+fn view_with_two_columns_of_the_same_name_from_a_join() {
+    let mut s = session();
+    let before = views(&mut s);
+    let (e, rendered) =
+        fail(&mut s, "CREATE VIEW j AS SELECT a.k, a.ts, b.ts FROM r a JOIN r b ON a.k = b.k;");
+    assert_eq!(e.stage(), Stage::Bind);
+    assert!(rendered.contains("two columns named \"ts\""), "{rendered}");
+    insta::assert_snapshot!(rendered);
+    assert_eq!(views(&mut s), before);
+}
+
+#[test]
+fn view_with_two_columns_of_the_same_alias() {
+    let mut s = session();
+    let (_, rendered) = fail(&mut s, "CREATE VIEW d AS SELECT k AS a, v, ts AS a FROM r;");
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn view_with_two_columns_of_the_same_name_from_a_star() {
+    let mut s = session();
+    let (_, rendered) = fail(&mut s, "CREATE VIEW s AS SELECT * FROM r a JOIN r b ON a.k = b.k;");
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn replacing_a_view_that_others_read_is_refused() {
+    let mut s = session();
+    s.execute("CREATE VIEW over AS SELECT k FROM everything;").unwrap();
+    let (_, rendered) = fail(&mut s, "CREATE OR REPLACE VIEW everything AS SELECT k FROM r;");
+    insta::assert_snapshot!(rendered);
+    assert_eq!(rows(&mut s, "SELECT * FROM everything;"), rows(&mut s, "SELECT * FROM r;"));
+}
+
+#[test]
+fn replacing_a_source_with_a_view_is_refused() {
+    let mut s = session();
+    let (_, rendered) = fail(&mut s, "CREATE OR REPLACE VIEW r AS SELECT k FROM everything;");
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn a_replacement_that_reads_the_view_it_replaces_is_refused() {
+    let mut s = session();
+    let (_, rendered) = fail(&mut s, "CREATE OR REPLACE VIEW everything AS SELECT k FROM everything;");
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn show_an_unknown_setting() {
+    let mut s = session();
+    let (_, rendered) = fail(&mut s, "SHOW work_mem;");
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn a_quoted_name_keeps_its_case() {
+    let mut s = session();
+    let (_, rendered) = fail(&mut s, "SELECT * FROM \"R\";");
+    assert!(rendered.contains("there is \"r\""), "{rendered}");
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn trim_of_other_characters_is_not_supported() {
+    let mut s = session();
+    let (_, rendered) = fail(&mut s, "SELECT trim(LEADING 'x' FROM 'xax') FROM r;");
+    insta::assert_snapshot!(rendered);
+}

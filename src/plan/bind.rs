@@ -19,7 +19,7 @@ use super::{
 };
 use crate::error::{Error, Result, Span};
 use crate::repr::{Column, DataType, Datum};
-use crate::sql::ast;
+use crate::sql::{ast, name_of};
 
 /// The greatest `n` of `RETAIN LATEST n` and `RETAIN TOP n`: a rule holds up to `n` rows per
 /// key, and its per-key bookkeeping counts rows in an `i64`.
@@ -52,8 +52,9 @@ struct Scope {
 }
 
 impl Scope {
-    fn of(qualifier: &str, alias: Option<&str>, columns: &[Column]) -> Scope {
-        let qualifier = alias.unwrap_or(qualifier).to_lowercase();
+    /// The columns of the object named `name`, qualified by `alias` if given, else by `name`.
+    fn of(name: &str, alias: Option<&sql::Ident>, columns: &[Column]) -> Scope {
+        let qualifier = alias.map_or_else(|| name.to_string(), name_of);
         Scope {
             columns: columns.iter().map(|c| (Some(qualifier.clone()), c.name.clone(), c.data_type)).collect(),
         }
@@ -65,8 +66,8 @@ impl Scope {
         name: &sql::Ident,
         span: Span,
     ) -> Result<(usize, DataType)> {
-        let wanted = name.value.to_lowercase();
-        let wanted_qualifier = qualifier.map(|q| q.value.to_lowercase());
+        let wanted = name_of(name);
+        let wanted_qualifier = qualifier.map(name_of);
         let matches: Vec<usize> = (0..self.columns.len())
             .filter(|&i| {
                 let (q, n, _) = &self.columns[i];
@@ -76,9 +77,9 @@ impl Scope {
         match matches.as_slice() {
             [i] => Ok((*i, self.columns[*i].2)),
             [] => {
-                let shown = match qualifier {
-                    Some(q) => format!("{}.{}", q.value, name.value),
-                    None => name.value.clone(),
+                let shown = match &wanted_qualifier {
+                    Some(q) => format!("{q}.{wanted}"),
+                    None => wanted,
                 };
                 let available: Vec<&str> = self.columns.iter().map(|c| c.1.as_str()).collect();
                 Err(Error::bind(format!("column \"{shown}\" not found"))
@@ -198,6 +199,25 @@ fn bind_expr(
             Ok((ScalarExpr::Cast(Box::new(e), target), Some(target)))
         }
         Expr::Function(function) => bind_function(function, scope, aggregation, span),
+        // sqlparser gives `trim`, `floor` and `ceil` nodes of their own (for their SQL-standard
+        // forms); the plain one-argument calls are the scalar functions of the same name.
+        Expr::Trim { expr: inner, trim_where: None, trim_what: None, trim_characters: None } => {
+            bind_call(Function::Trim, "trim", &[inner.as_ref()], scope, aggregation, span)
+        }
+        Expr::Floor {
+            expr: inner,
+            field: sql::CeilFloorKind::DateTimeField(sql::DateTimeField::NoDateTime),
+        } => bind_call(Function::Floor, "floor", &[inner.as_ref()], scope, aggregation, span),
+        Expr::Ceil {
+            expr: inner,
+            field: sql::CeilFloorKind::DateTimeField(sql::DateTimeField::NoDateTime),
+        } => bind_call(Function::Ceil, "ceil", &[inner.as_ref()], scope, aggregation, span),
+        Expr::Trim { .. } => Err(Error::bind(format!("\"{expr}\" is not supported"))
+            .with_span(span)
+            .with_hint("only trim(s) is: it removes leading and trailing spaces")),
+        Expr::Floor { .. } | Expr::Ceil { .. } => Err(Error::bind(format!("\"{expr}\" is not supported"))
+            .with_span(span)
+            .with_hint("floor(n) and ceil(n) take one number")),
         other => Err(Error::bind(format!("expression \"{other}\" is not supported")).with_span(span)),
     }
 }
@@ -421,10 +441,21 @@ fn bind_function(
     if star {
         return Err(Error::bind(format!("{name}(*) is not allowed")).with_span(span));
     }
+    bind_call(func, &name, &args, scope, aggregation, span)
+}
+
+/// Bind a call of the scalar function `func` (written `name`) with `args`.
+fn bind_call(
+    func: Function,
+    name: &str,
+    args: &[&Expr],
+    scope: &Scope,
+    mut aggregation: Option<&mut Aggregation>,
+    span: Span,
+) -> Result<(ScalarExpr, Type)> {
     let mut bound = Vec::new();
     let mut types = Vec::new();
-    let mut aggregation = aggregation;
-    for arg in &args {
+    for arg in args {
         let (e, t) = bind_expr(arg, scope, aggregation.as_deref_mut())?;
         bound.push(e);
         types.push(t);
@@ -503,7 +534,10 @@ fn calls_aggregate(expr: &Expr) -> bool {
         | Expr::UnaryOp { expr: inner, .. }
         | Expr::IsNull(inner)
         | Expr::IsNotNull(inner)
-        | Expr::Cast { expr: inner, .. } => calls_aggregate(inner),
+        | Expr::Cast { expr: inner, .. }
+        | Expr::Trim { expr: inner, .. }
+        | Expr::Floor { expr: inner, .. }
+        | Expr::Ceil { expr: inner, .. } => calls_aggregate(inner),
         Expr::BinaryOp { left, right, .. } => calls_aggregate(left) || calls_aggregate(right),
         _ => false,
     }
@@ -511,13 +545,13 @@ fn calls_aggregate(expr: &Expr) -> bool {
 
 /// A bound `CREATE SOURCE`.
 pub fn bind_create_source(catalog: &Catalog, stmt: &ast::CreateSource, id: ObjectId) -> Result<SourceDesc> {
-    let name = stmt.name.value.to_lowercase();
+    let name = name_of(&stmt.name);
     if catalog.get(&name).is_some() {
         return Err(Error::bind(format!("\"{name}\" already exists")).with_span(stmt.name.span));
     }
     let mut columns: Vec<Column> = Vec::new();
     for def in &stmt.columns {
-        let column = def.name.value.to_lowercase();
+        let column = name_of(&def.name);
         if columns.iter().any(|c| c.name == column) {
             return Err(
                 Error::bind(format!("column \"{column}\" is declared twice")).with_span(def.name.span)
@@ -525,7 +559,7 @@ pub fn bind_create_source(catalog: &Catalog, stmt: &ast::CreateSource, id: Objec
         }
         columns.push(Column::new(column, def.data_type));
     }
-    let time_name = stmt.time_column.value.to_lowercase();
+    let time_name = name_of(&stmt.time_column);
     let Some(time_column) = columns.iter().position(|c| c.name == time_name) else {
         return Err(Error::bind(format!("TIME column \"{time_name}\" is not a column of \"{name}\""))
             .with_span(stmt.time_column.span));
@@ -558,7 +592,7 @@ pub fn bind_create_generated(
     stmt: &ast::CreateGenerated,
     id: ObjectId,
 ) -> Result<SourceDesc> {
-    let name = stmt.name.value.to_lowercase();
+    let name = name_of(&stmt.name);
     if catalog.get(&name).is_some() {
         return Err(Error::bind(format!("\"{name}\" already exists")).with_span(stmt.name.span));
     }
@@ -600,12 +634,21 @@ fn bind_from<'a>(catalog: &'a Catalog, select: &sql::Select, span: Span) -> Resu
     let TableFactor::Table { name, alias, .. } = &table.relation else {
         return Err(Error::bind("FROM must name a source or view").with_span(table.relation.span()));
     };
-    let object_name = name.to_string().to_lowercase();
-    let Some(object) = catalog.get(&object_name) else {
-        return Err(Error::bind(format!("source or view \"{object_name}\" not found")).with_span(name.span()));
-    };
-    let scope = Scope::of(object.name(), alias.as_ref().map(|a| a.name.value.as_str()), object.columns());
+    let object = catalog.resolve(single_name(name)?, "source or view")?;
+    let scope = Scope::of(object.name(), alias.as_ref().map(|a| &a.name), object.columns());
     Ok(From { object, scope, span: name.span() })
+}
+
+/// The one identifier of a relation's name (there are no schemas).
+fn single_name(name: &sql::ObjectName) -> Result<&sql::Ident> {
+    match name.0.as_slice() {
+        [part] => part.as_ident().ok_or_else(|| {
+            Error::bind(format!("\"{name}\" is not the name of a source or view")).with_span(name.span())
+        }),
+        _ => Err(Error::bind(format!("qualified name \"{name}\" is not supported"))
+            .with_span(name.span())
+            .with_hint("sources and views are named by one identifier; there are no schemas")),
+    }
 }
 
 /// What a view reads: one source or view, or a chain of inner equi-joins of them.
@@ -620,11 +663,8 @@ fn relation_plan(catalog: &Catalog, relation: &TableFactor) -> Result<(Plan, Sco
     let TableFactor::Table { name, alias, .. } = relation else {
         return Err(Error::bind("FROM must name a source or view").with_span(relation.span()));
     };
-    let object_name = name.to_string().to_lowercase();
-    let Some(object) = catalog.get(&object_name) else {
-        return Err(Error::bind(format!("source or view \"{object_name}\" not found")).with_span(name.span()));
-    };
-    let scope = Scope::of(object.name(), alias.as_ref().map(|a| a.name.value.as_str()), object.columns());
+    let object = catalog.resolve(single_name(name)?, "source or view")?;
+    let scope = Scope::of(object.name(), alias.as_ref().map(|a| &a.name), object.columns());
     let plan = match object {
         Object::Source(source) => Plan {
             node: PlanNode::Source { id: source.id, name: source.name.clone() },
@@ -817,13 +857,14 @@ fn bind_projection(
             SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => {
                 let (e, t) = bind_expr(expr, scope, aggregation.as_deref_mut())?;
                 let name = match item {
-                    SelectItem::ExprWithAlias { alias, .. } => alias.value.to_lowercase(),
+                    SelectItem::ExprWithAlias { alias, .. } => name_of(alias),
                     _ => match strip_nested(expr) {
-                        Expr::Identifier(ident) => ident.value.to_lowercase(),
-                        Expr::CompoundIdentifier(parts) => {
-                            parts.last().map(|p| p.value.to_lowercase()).unwrap_or_default()
-                        }
+                        Expr::Identifier(ident) => name_of(ident),
+                        Expr::CompoundIdentifier(parts) => parts.last().map(name_of).unwrap_or_default(),
                         Expr::Function(f) => f.name.to_string().to_lowercase(),
+                        Expr::Trim { .. } => "trim".to_string(),
+                        Expr::Floor { .. } => "floor".to_string(),
+                        Expr::Ceil { .. } => "ceil".to_string(),
                         _ => format!("column{}", columns.len() + 1),
                     },
                 };
@@ -838,6 +879,47 @@ fn bind_projection(
         }
     }
     Ok((exprs, columns))
+}
+
+/// A view's columns are read by name (by views over it, by reads), so two of the same name
+/// are refused, at the select item that makes the second.
+fn refuse_duplicate_columns(select: &sql::Select, columns: &[Column]) -> Result<()> {
+    // The select item each column comes from: every wildcard makes the same number.
+    let is_wildcard = |item: &SelectItem| matches!(item, SelectItem::Wildcard(_));
+    let wildcards = select.projection.iter().filter(|item| is_wildcard(item)).count();
+    let per_wildcard =
+        (columns.len() + wildcards - select.projection.len()).checked_div(wildcards).unwrap_or(0);
+    let item_of: Vec<&SelectItem> = select
+        .projection
+        .iter()
+        .flat_map(|item| std::iter::repeat_n(item, if is_wildcard(item) { per_wildcard } else { 1 }))
+        .collect();
+    for (i, column) in columns.iter().enumerate() {
+        if let Some(first) = columns[..i].iter().position(|c| c.name == column.name) {
+            let (Some(first_item), Some(item)) = (item_of.get(first), item_of.get(i)) else { continue };
+            let hint = if std::ptr::eq(*first_item, *item) {
+                "name the columns instead of *, with AS for one of them".to_string()
+            } else {
+                format!(
+                    "name one of them with AS, for example {} AS {}_2",
+                    select_item_expr(item),
+                    column.name
+                )
+            };
+            return Err(Error::bind(format!("the view would have two columns named \"{}\"", column.name))
+                .with_span(item.span())
+                .with_hint(hint));
+        }
+    }
+    Ok(())
+}
+
+/// The expression of a select item, as written (the item itself for a wildcard).
+fn select_item_expr(item: &SelectItem) -> String {
+    match item {
+        SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr.to_string(),
+        other => other.to_string(),
+    }
 }
 
 fn bind_where(select: &sql::Select, scope: &Scope) -> Result<Option<ScalarExpr>> {
@@ -888,8 +970,8 @@ pub fn bind_create_view(
     stmt: &ast::CreateView,
     span: Span,
 ) -> Result<(Plan, Vec<ObjectId>)> {
-    let name = stmt.name.value.to_lowercase();
-    if catalog.get(&name).is_some() {
+    let name = name_of(&stmt.name);
+    if !stmt.or_replace && catalog.get(&name).is_some() {
         return Err(Error::bind(format!("\"{name}\" already exists")).with_span(stmt.name.span));
     }
     let select = select_of(&stmt.query)?;
@@ -911,9 +993,11 @@ pub fn bind_create_view(
     }
     let Some((mut aggregation, group_by)) = aggregation.take() else {
         let (exprs, columns) = bind_projection(select, &input.scope, None)?;
+        refuse_duplicate_columns(select, &columns)?;
         return Ok((project(plan, exprs, columns), input.reads));
     };
     let (exprs, columns) = bind_projection(select, &input.scope, Some(&mut aggregation))?;
+    refuse_duplicate_columns(select, &columns)?;
     let having = match &select.having {
         Some(having) => Some(bind_expr(having, &input.scope, Some(&mut aggregation))?.0),
         None => None,
@@ -1259,7 +1343,7 @@ pub fn bind_query(catalog: &Catalog, query: &sql::Query, span: Span) -> Result<Q
         for item in exprs {
             let descending = matches!(item.options.sort, Some(OrderBySort::Desc));
             let by_name = match strip_nested(&item.expr) {
-                Expr::Identifier(ident) => columns.iter().position(|c| c.name == ident.value.to_lowercase()),
+                Expr::Identifier(ident) => columns.iter().position(|c| c.name == name_of(ident)),
                 Expr::Value(v) => match &v.value {
                     Value::Number(n, _) => {
                         let position: usize = n.parse().unwrap_or(0);
@@ -1323,7 +1407,7 @@ pub fn bind_insert(source: &SourceDesc, stmt: &ast::Insert) -> Result<Vec<Vec<Da
     } else {
         let mut positions = Vec::new();
         for ident in &stmt.columns {
-            let name = ident.value.to_lowercase();
+            let name = name_of(ident);
             let Some(p) = source.columns.iter().position(|c| c.name == name) else {
                 return Err(Error::bind(format!("column \"{name}\" not found in \"{}\"", source.name))
                     .with_span(ident.span));

@@ -1,6 +1,8 @@
 //! The catalog: the sources and views that exist, their columns, and who depends on whom.
 //!
-//! Names are case-insensitive (stored lowercase) and shared by sources and views. The
+//! Names are shared by sources and views and compared exactly: the binder and the session
+//! hand in the name an identifier stands for ([`crate::sql::name_of`]: unquoted folds to lower
+//! case, quoted keeps its case), so `Plain` and `"plain"` find `plain` but `"Plain"` does not. The
 //! catalog is only changed after a statement has bound and the engine has accepted it.
 
 use std::collections::BTreeMap;
@@ -97,10 +99,26 @@ impl Catalog {
         ObjectId(self.next_id)
     }
 
-    /// Look an object up by (case-insensitive) name.
+    /// Look an object up by its name, exactly (see the module docs).
     pub fn get(&self, name: &str) -> Option<&Object> {
-        let name = name.to_lowercase();
         self.objects.values().find(|o| o.name() == name)
+    }
+
+    /// The object named as `ident` names it, or a bind error at `ident` ("source or view
+    /// \"x\" not found", with a hint when only the case differs).
+    pub fn resolve(&self, ident: &sqlparser::ast::Ident, what: &str) -> Result<&Object> {
+        let name = crate::sql::name_of(ident);
+        if let Some(object) = self.get(&name) {
+            return Ok(object);
+        }
+        let mut error = Error::bind(format!("{what} \"{name}\" not found")).with_span(ident.span);
+        if let Some(other) = self.objects.values().find(|o| o.name().to_lowercase() == name.to_lowercase()) {
+            error = error.with_hint(format!(
+                "there is \"{}\": a quoted name keeps its case, an unquoted one is read in lower case",
+                other.name()
+            ));
+        }
+        Err(error)
     }
 
     /// Look an object up by id.

@@ -92,7 +92,7 @@ pub enum Function {
     Upper,
     /// `length(s)`
     Length,
-    /// `trim(s)`
+    /// `trim(s)`: without leading and trailing spaces (as PostgreSQL's, other whitespace stays)
     Trim,
     /// `coalesce(a, b, ...)`
     Coalesce,
@@ -381,7 +381,7 @@ fn eval_call(f: Function, args: &[ScalarExpr], row: &[Datum]) -> Datum {
             },
             (Function::Lower, Datum::Text(s)) => Datum::Text(s.to_lowercase()),
             (Function::Upper, Datum::Text(s)) => Datum::Text(s.to_uppercase()),
-            (Function::Trim, Datum::Text(s)) => Datum::Text(s.trim().to_string()),
+            (Function::Trim, Datum::Text(s)) => Datum::Text(s.trim_matches(' ').to_string()),
             (Function::Length, Datum::Text(s)) => Datum::Int(s.chars().count() as i64),
             _ => Datum::Null,
         },
@@ -412,6 +412,37 @@ mod tests {
         assert_eq!(and.eval(&[]), Datum::Bool(false));
         let or = ScalarExpr::Binary(BinaryOp::Or, lit(Datum::Null), lit(Datum::Bool(false)));
         assert!(or.eval(&[]).is_null());
+    }
+
+    fn call(f: Function, args: &[Datum]) -> Datum {
+        ScalarExpr::Call(f, args.iter().map(|d| ScalarExpr::Literal(d.clone())).collect()).eval(&[])
+    }
+
+    /// Every scalar function `docs/language.md` documents, by the name it is written with.
+    #[test]
+    fn documented_functions() {
+        let f = |name: &str| Function::by_name(name).unwrap_or_else(|| panic!("{name} is a function"));
+        let text = |s: &str| Datum::Text(s.to_string());
+        assert_eq!(call(f("abs"), &[Datum::Int(-3)]), Datum::Int(3));
+        assert_eq!(call(f("abs"), &[Datum::Double(-2.5)]), Datum::Double(2.5));
+        assert!(call(f("abs"), &[Datum::Int(i64::MIN)]).is_null());
+        assert_eq!(call(f("round"), &[Datum::Double(-2.4)]), Datum::Double(-2.0));
+        assert_eq!(call(f("floor"), &[Datum::Double(-2.4)]), Datum::Double(-3.0));
+        assert_eq!(call(f("ceil"), &[Datum::Double(-2.4)]), Datum::Double(-2.0));
+        assert_eq!(call(f("CEILING"), &[Datum::Double(2.1)]), Datum::Double(3.0));
+        assert_eq!(call(f("floor"), &[Datum::Int(7)]), Datum::Int(7));
+        assert_eq!(call(f("sqrt"), &[Datum::Int(9)]), Datum::Double(3.0));
+        assert!(call(f("sqrt"), &[Datum::Double(-1.0)]).is_null());
+        assert_eq!(call(f("lower"), &[text("AbC")]), text("abc"));
+        assert_eq!(call(f("upper"), &[text("AbC")]), text("ABC"));
+        assert_eq!(call(f("length"), &[text("héllo")]), Datum::Int(5));
+        assert_eq!(call(f("trim"), &[text("  a b \t ")]), text("a b \t"));
+        assert_eq!(call(f("coalesce"), &[Datum::Null, Datum::Int(2), Datum::Int(3)]), Datum::Int(2));
+        assert!(call(f("nullif"), &[Datum::Int(2), Datum::Int(2)]).is_null());
+        assert_eq!(call(f("nullif"), &[Datum::Int(2), Datum::Int(3)]), Datum::Int(2));
+        assert_eq!(call(f("greatest"), &[Datum::Int(2), Datum::Null, Datum::Int(5)]), Datum::Int(5));
+        assert_eq!(call(f("least"), &[Datum::Int(2), Datum::Null, Datum::Int(5)]), Datum::Int(2));
+        assert!(call(f("lower"), &[Datum::Null]).is_null());
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub enum StatementKind {
     /// EXPLAIN VIEW name
     /// ```
     ExplainView(Ident),
-    /// `SHOW SOURCES | SHOW VIEWS | SHOW STATS`
+    /// `SHOW SOURCES | SHOW VIEWS | SHOW STATS | SHOW ALL | SHOW setting`
     Show(Show),
     /// `CREATE SOURCE ... FROM GENERATOR ...`
     CreateGenerated(CreateGenerated),
@@ -99,12 +99,14 @@ impl<T: fmt::Display> fmt::Display for Spanned<T> {
 ///
 /// # Syntax
 /// ```sql
-/// CREATE SOURCE name ( column type [, ...] ) TIME column [LATENESS n] [KEEP ALL | KEEP NONE]
+/// CREATE SOURCE [IF NOT EXISTS] name ( column type [, ...] ) TIME column [LATENESS n] [KEEP ALL | KEEP NONE]
 /// ```
 /// Types: `BIGINT` (`INT`, `INTEGER`, `INT8`, `LONG`), `DOUBLE` (`DOUBLE PRECISION`, `FLOAT`,
 /// `REAL`, `FLOAT8`), `TEXT` (`VARCHAR[(n)]`, `STRING`), `BOOLEAN` (`BOOL`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CreateSource {
+    /// Whether an existing object of that name makes the statement a no-op (not an error).
+    pub if_not_exists: bool,
     /// The source's name.
     pub name: Ident,
     /// Its columns, in order.
@@ -154,10 +156,15 @@ pub enum History {
 ///
 /// # Syntax
 /// ```sql
-/// CREATE VIEW name AS query [RETAIN rule [DELAY n]]
+/// CREATE [OR REPLACE] VIEW [IF NOT EXISTS] name AS query [RETAIN rule [DELAY n]]
 /// ```
+/// `OR REPLACE` and `IF NOT EXISTS` exclude each other.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CreateView {
+    /// Whether an existing view of that name is replaced.
+    pub or_replace: bool,
+    /// Whether an existing object of that name makes the statement a no-op (not an error).
+    pub if_not_exists: bool,
     /// The view's name.
     pub name: Ident,
     /// Its query.
@@ -285,13 +292,13 @@ pub struct AdvanceTo {
     pub time: Spanned<u64>,
 }
 
-/// Catalog listings.
+/// Catalog listings and settings.
 ///
 /// # Syntax
 /// ```sql
-/// SHOW SOURCES | SHOW VIEWS | SHOW STATS
+/// SHOW SOURCES | SHOW VIEWS | SHOW STATS | SHOW ALL | SHOW setting
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Show {
     /// `SHOW SOURCES`
     Sources,
@@ -299,6 +306,10 @@ pub enum Show {
     Views,
     /// `SHOW STATS`
     Stats,
+    /// `SHOW ALL`: every setting.
+    All,
+    /// `SHOW setting`: one setting's current value (see [`Set`]).
+    Setting(Ident),
 }
 
 /// Remove a source or a view.
@@ -324,6 +335,16 @@ pub enum ObjectKind {
     Source,
     /// A view.
     View,
+}
+
+/// The name an identifier stands for, as PostgreSQL reads it: an unquoted identifier folds
+/// to lower case, a double-quoted one is kept exactly. So `Plain`, `PLAIN` and `"plain"` all
+/// name `plain`, while `"Plain"` names `Plain`.
+pub fn name_of(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
 }
 
 /// Write `items` separated by `, `.
@@ -367,9 +388,16 @@ impl fmt::Display for StatementKind {
     }
 }
 
+/// `IF NOT EXISTS ` when `if_not_exists`, else nothing.
+fn if_not_exists(f: &mut fmt::Formatter<'_>, if_not_exists: bool) -> fmt::Result {
+    if if_not_exists { f.write_str("IF NOT EXISTS ") } else { Ok(()) }
+}
+
 impl fmt::Display for CreateSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CREATE SOURCE {} (", self.name)?;
+        f.write_str("CREATE SOURCE ")?;
+        if_not_exists(f, self.if_not_exists)?;
+        write!(f, "{} (", self.name)?;
         comma_separated(f, &self.columns)?;
         write!(f, ") TIME {}", self.time_column)?;
         if let Some(lateness) = &self.lateness {
@@ -399,7 +427,9 @@ impl fmt::Display for History {
 
 impl fmt::Display for CreateView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CREATE VIEW {} AS {}", self.name, self.query)?;
+        f.write_str(if self.or_replace { "CREATE OR REPLACE VIEW " } else { "CREATE VIEW " })?;
+        if_not_exists(f, self.if_not_exists)?;
+        write!(f, "{} AS {}", self.name, self.query)?;
         if let Some(retain) = &self.retain {
             write!(f, " {retain}")?;
         }
@@ -497,11 +527,13 @@ impl fmt::Display for AdvanceTo {
 
 impl fmt::Display for Show {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Show::Sources => "SHOW SOURCES",
-            Show::Views => "SHOW VIEWS",
-            Show::Stats => "SHOW STATS",
-        })
+        match self {
+            Show::Sources => f.write_str("SHOW SOURCES"),
+            Show::Views => f.write_str("SHOW VIEWS"),
+            Show::Stats => f.write_str("SHOW STATS"),
+            Show::All => f.write_str("SHOW ALL"),
+            Show::Setting(name) => write!(f, "SHOW {name}"),
+        }
     }
 }
 
@@ -528,12 +560,14 @@ impl fmt::Display for ObjectKind {
 ///
 /// # Syntax
 /// ```sql
-/// CREATE SOURCE name FROM GENERATOR kind [( option = n [, ...] )]
+/// CREATE SOURCE [IF NOT EXISTS] name FROM GENERATOR kind [( option = n [, ...] )]
 /// ```
 /// Kinds: `sensors`, `auctions`, `bids`, `sends`, `recvs`; options are whole numbers (see
 /// [`crate::generator`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CreateGenerated {
+    /// Whether an existing object of that name makes the statement a no-op (not an error).
+    pub if_not_exists: bool,
     /// The source's name.
     pub name: Ident,
     /// The generator's kind.
@@ -544,7 +578,9 @@ pub struct CreateGenerated {
 
 impl fmt::Display for CreateGenerated {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CREATE SOURCE {} FROM GENERATOR {}", self.name, self.generator)?;
+        f.write_str("CREATE SOURCE ")?;
+        if_not_exists(f, self.if_not_exists)?;
+        write!(f, "{} FROM GENERATOR {}", self.name, self.generator)?;
         if !self.options.is_empty() {
             let options: Vec<String> =
                 self.options.iter().map(|(k, v)| format!("{k} = {}", v.value)).collect();

@@ -31,7 +31,7 @@ mod parser;
 
 pub use ast::{
     AdvanceTo, ColumnDef, Copy, CreateGenerated, CreateSource, CreateView, Drop, History, Insert, ObjectKind,
-    Retain, RetainRule, Set, SetValue, Show, Spanned, Statement, StatementKind, Subscribe,
+    Retain, RetainRule, Set, SetValue, Show, Spanned, Statement, StatementKind, Subscribe, name_of,
 };
 pub use depth::MAX_DEPTH;
 pub use parser::{is_complete, parse};

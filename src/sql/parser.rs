@@ -109,12 +109,26 @@ fn parse_statement(tokens: &[TokenWithSpan], end: Span) -> Result<Option<Stateme
 
     let mut c = Cursor::new(tokens, end);
     let kind = if c.peek_word("CREATE") {
-        if c.peek_nth_word(1, "SOURCE") && c.peek_nth_word(3, "FROM") {
+        // `CREATE [OR REPLACE] (SOURCE | VIEW) [IF NOT EXISTS] name ...`
+        let or_replace = c.peek_nth_word(1, "OR") && c.peek_nth_word(2, "REPLACE");
+        let object_at = if or_replace { 3 } else { 1 };
+        let name_at = object_at
+            + if c.peek_nth_word(object_at + 1, "IF") && c.peek_nth_word(object_at + 2, "NOT") {
+                4
+            } else {
+                1
+            };
+        if c.peek_nth_word(object_at, "VIEW") {
+            StatementKind::CreateView(parse_create_view(&mut c)?)
+        } else if or_replace {
+            for _ in 0..=object_at {
+                c.next();
+            }
+            return Err(c.unexpected("VIEW after CREATE OR REPLACE (only views can be replaced)"));
+        } else if c.peek_nth_word(1, "SOURCE") && c.peek_nth_word(name_at + 1, "FROM") {
             StatementKind::CreateGenerated(parse_create_generated(&mut c)?)
         } else if c.peek_nth_word(1, "SOURCE") {
             StatementKind::CreateSource(parse_create_source(&mut c)?)
-        } else if c.peek_nth_word(1, "VIEW") {
-            StatementKind::CreateView(parse_create_view(&mut c)?)
         } else {
             c.next();
             c.next();
@@ -149,10 +163,11 @@ fn parse_statement(tokens: &[TokenWithSpan], end: Span) -> Result<Option<Stateme
     Ok(Some(Statement { kind, span }))
 }
 
-/// `CREATE SOURCE name ( col type [, ...] ) TIME col [LATENESS n] [KEEP ALL | KEEP NONE]`
+/// `CREATE SOURCE [IF NOT EXISTS] name ( col type [, ...] ) TIME col [LATENESS n] [KEEP ALL | KEEP NONE]`
 fn parse_create_source(c: &mut Cursor) -> Result<CreateSource> {
     c.expect_word("CREATE")?;
     c.expect_word("SOURCE")?;
+    let if_not_exists = c.if_not_exists()?;
     let name = c.ident("a source name")?;
     c.expect_token(&Token::LParen, "\"(\" and a column list after the source name")?;
     let mut columns = Vec::new();
@@ -184,13 +199,21 @@ fn parse_create_source(c: &mut Cursor) -> Result<CreateSource> {
         }
     }
     c.finish("the source definition")?;
-    Ok(CreateSource { name, columns, time_column, lateness, history: history.unwrap_or_default() })
+    Ok(CreateSource {
+        if_not_exists,
+        name,
+        columns,
+        time_column,
+        lateness,
+        history: history.unwrap_or_default(),
+    })
 }
 
-/// `CREATE SOURCE name FROM GENERATOR kind [( option = n [, ...] )]`
+/// `CREATE SOURCE [IF NOT EXISTS] name FROM GENERATOR kind [( option = n [, ...] )]`
 fn parse_create_generated(c: &mut Cursor) -> Result<CreateGenerated> {
     c.expect_word("CREATE")?;
     c.expect_word("SOURCE")?;
+    let if_not_exists = c.if_not_exists()?;
     let name = c.ident("a source name")?;
     c.expect_word("FROM")?;
     c.expect_word("GENERATOR")?;
@@ -208,7 +231,7 @@ fn parse_create_generated(c: &mut Cursor) -> Result<CreateGenerated> {
         c.expect_token(&Token::RParen, "\",\" or \")\" after an option")?;
     }
     c.finish("the generator")?;
-    Ok(CreateGenerated { name, generator, options })
+    Ok(CreateGenerated { if_not_exists, name, generator, options })
 }
 
 /// `SUBSCRIBE [TO] view [FOR n SECONDS | FOR n MILLISECONDS]`
@@ -269,14 +292,22 @@ fn parse_column_def(c: &mut Cursor) -> Result<ColumnDef> {
     Ok(ColumnDef { name, data_type, span })
 }
 
-/// `CREATE VIEW name AS query [RETAIN rule [DELAY n]]`
+/// `CREATE [OR REPLACE] VIEW [IF NOT EXISTS] name AS query [RETAIN rule [DELAY n]]`
 ///
 /// The query ends at the first `RETAIN` word outside parentheses (sqlparser would otherwise
 /// read it as a table alias); `AS RETAIN` stays an alias.
 fn parse_create_view(c: &mut Cursor) -> Result<CreateView> {
     let end = c.end;
     c.expect_word("CREATE")?;
+    let or_replace = c.eat_word("OR");
+    if or_replace {
+        c.expect_word("REPLACE")?;
+    }
     c.expect_word("VIEW")?;
+    let if_not_exists = c.if_not_exists()?;
+    if or_replace && if_not_exists {
+        return Err(Error::parse("OR REPLACE and IF NOT EXISTS cannot be combined").with_span(c.last_span()));
+    }
     let name = c.ident("a view name")?;
     c.expect_word("AS")?;
     let rest = c.rest();
@@ -296,7 +327,7 @@ fn parse_create_view(c: &mut Cursor) -> Result<CreateView> {
         Some(_) => Some(parse_retain(&mut Cursor::new(retain_tokens, end))?),
         None => None,
     };
-    Ok(CreateView { name, query, retain })
+    Ok(CreateView { or_replace, if_not_exists, name, query, retain })
 }
 
 /// The index of the view's `RETAIN` word in `tokens`: outside parentheses and not right
@@ -543,7 +574,7 @@ fn parse_explain_view(c: &mut Cursor) -> Result<Ident> {
     Ok(name)
 }
 
-/// `SHOW SOURCES | SHOW VIEWS | SHOW STATS`
+/// `SHOW SOURCES | SHOW VIEWS | SHOW STATS | SHOW ALL | SHOW setting`
 fn parse_show(c: &mut Cursor) -> Result<Show> {
     c.expect_word("SHOW")?;
     let show = if c.eat_word("SOURCES") {
@@ -552,9 +583,10 @@ fn parse_show(c: &mut Cursor) -> Result<Show> {
         Show::Views
     } else if c.eat_word("STATS") {
         Show::Stats
+    } else if c.eat_word("ALL") {
+        Show::All
     } else {
-        c.next();
-        return Err(c.unexpected("SOURCES, VIEWS or STATS after SHOW"));
+        Show::Setting(c.ident("SOURCES, VIEWS, STATS, ALL or a setting's name after SHOW")?)
     };
     c.finish("SHOW")?;
     Ok(show)
@@ -715,6 +747,16 @@ impl<'t> Cursor<'t> {
             },
             _ => Err(self.unexpected(expected)),
         }
+    }
+
+    /// `[IF NOT EXISTS]`: whether it was there.
+    fn if_not_exists(&mut self) -> Result<bool> {
+        if !self.eat_word("IF") {
+            return Ok(false);
+        }
+        self.expect_word("NOT")?;
+        self.expect_word("EXISTS")?;
+        Ok(true)
     }
 
     /// `[ASC | DESC]`: true for descending (the default).
@@ -883,6 +925,16 @@ mod tests {
         "SHOW SOURCES",
         "SHOW VIEWS",
         "SHOW STATS",
+        "SHOW ALL",
+        "SHOW memory_budget",
+        "SHOW \"Spill_Dir\"",
+        "CREATE SOURCE IF NOT EXISTS r (a BIGINT, ts BIGINT) TIME ts",
+        "CREATE SOURCE IF NOT EXISTS g FROM GENERATOR sensors (rate = 5)",
+        "CREATE VIEW IF NOT EXISTS v AS SELECT a FROM r",
+        "CREATE OR REPLACE VIEW v AS SELECT a, ts FROM r RETAIN LATEST 1 PER a",
+        "CREATE VIEW \"Mixed Case\" AS SELECT \"Col\" AS \"Out\" FROM \"Src\"",
+        "INSERT INTO \"Src\" (\"Col\") VALUES (1)",
+        "DROP VIEW \"Mixed Case\"",
         "SUBSCRIBE latest3",
         "CREATE SOURCE readings FROM GENERATOR sensors",
         "CREATE SOURCE bids FROM GENERATOR bids (rate = 5000, auction_rate = 20)",
@@ -1021,6 +1073,46 @@ mod tests {
     }
 
     #[test]
+    fn create_options_and_show_settings() {
+        let StatementKind::CreateView(v) = kind("create or replace view v as select a from r") else {
+            panic!()
+        };
+        assert!(v.or_replace && !v.if_not_exists);
+        let StatementKind::CreateView(v) = kind("CREATE VIEW IF NOT EXISTS v AS SELECT a FROM r") else {
+            panic!()
+        };
+        assert!(!v.or_replace && v.if_not_exists);
+        assert_eq!(v.name, Ident::new("v"));
+        let StatementKind::CreateSource(s) = kind("CREATE SOURCE IF NOT EXISTS s (a BIGINT) TIME a") else {
+            panic!()
+        };
+        assert!(s.if_not_exists);
+        let StatementKind::CreateGenerated(g) = kind("CREATE SOURCE IF NOT EXISTS g FROM GENERATOR bids")
+        else {
+            panic!()
+        };
+        assert!(g.if_not_exists);
+        let StatementKind::CreateGenerated(g) = kind("CREATE SOURCE g FROM GENERATOR bids") else { panic!() };
+        assert!(!g.if_not_exists);
+        assert_eq!(kind("SHOW ALL"), StatementKind::Show(Show::All));
+        assert_eq!(
+            kind("show Memory_Budget"),
+            StatementKind::Show(Show::Setting(Ident::new("Memory_Budget")))
+        );
+        // A quoted name keeps its quotes through printing.
+        assert_eq!(kind("SHOW \"x y\""), StatementKind::Show(Show::Setting(Ident::with_quote('"', "x y"))));
+    }
+
+    #[test]
+    fn names_fold_unless_quoted() {
+        assert_eq!(ast::name_of(&Ident::new("Plain")), "plain");
+        assert_eq!(ast::name_of(&Ident::with_quote('"', "Plain")), "Plain");
+        let StatementKind::Insert(i) = kind("INSERT INTO \"Mixed\" (\"Val\") VALUES (1)") else { panic!() };
+        assert_eq!(ast::name_of(&i.source), "Mixed");
+        assert_eq!(i.to_string(), "INSERT INTO \"Mixed\" (\"Val\") VALUES (1)");
+    }
+
+    #[test]
     fn scripts_split_at_semicolons_with_spans() {
         let text = "SHOW VIEWS;;\n  -- a comment; with a semicolon\n  SELECT ';' FROM t ;\nADVANCE TO 5";
         let statements = parse(text).unwrap_or_else(|e| panic!("{e}"));
@@ -1092,7 +1184,16 @@ mod tests {
             ("COPY t FROM f", "expected a quoted file path", (1, 13)),
             ("ADVANCE TO 99999999999999999999999", "expected a time", (1, 12)),
             ("EXPLAIN SELECT 1", "expected VIEW after EXPLAIN", (1, 9)),
-            ("SHOW TABLES", "expected SOURCES, VIEWS or STATS", (1, 6)),
+            ("SHOW 5", "expected SOURCES, VIEWS, STATS, ALL or a setting's name", (1, 6)),
+            ("SHOW memory_budget x", "unexpected \"x\" after SHOW", (1, 20)),
+            (
+                "CREATE OR REPLACE SOURCE s (a BIGINT) TIME a",
+                "expected VIEW after CREATE OR REPLACE",
+                (1, 19),
+            ),
+            ("CREATE OR REPLACE VIEW IF NOT EXISTS v AS SELECT 1", "cannot be combined", (1, 31)),
+            ("CREATE VIEW IF EXISTS v AS SELECT 1", "expected NOT, found \"EXISTS\"", (1, 16)),
+            ("CREATE SOURCE IF NOT s (a BIGINT) TIME a", "expected EXISTS, found \"s\"", (1, 22)),
             ("DROP INDEX i", "expected VIEW or SOURCE after DROP", (1, 6)),
             ("INSERT INTO t VALUES (1, )", "expected an expression, found \")\"", (1, 26)),
             ("SELECT * FROM t WHERE a = ", "expected an expression, found end of statement", (1, 27)),
