@@ -289,7 +289,7 @@ pub struct AdvanceTo {
 ///
 /// # Syntax
 /// ```sql
-/// SHOW SOURCES | SHOW VIEWS | SHOW STATS
+/// SHOW SOURCES | SHOW VIEWS | SHOW STATS [FULL]
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Show {
@@ -297,8 +297,10 @@ pub enum Show {
     Sources,
     /// `SHOW VIEWS`
     Views,
-    /// `SHOW STATS`
+    /// `SHOW STATS`: the columns that fit a terminal.
     Stats,
+    /// `SHOW STATS FULL`: every column, the spill counts included.
+    StatsFull,
 }
 
 /// Remove a source or a view.
@@ -501,6 +503,7 @@ impl fmt::Display for Show {
             Show::Sources => "SHOW SOURCES",
             Show::Views => "SHOW VIEWS",
             Show::Stats => "SHOW STATS",
+            Show::StatsFull => "SHOW STATS FULL",
         })
     }
 }

@@ -29,5 +29,5 @@ pub use ast::{
     AdvanceTo, ColumnDef, Copy, CreateGenerated, CreateSource, CreateView, Drop, History, Insert, ObjectKind,
     Retain, RetainRule, Set, SetValue, Show, Spanned, Statement, StatementKind, Subscribe,
 };
-pub use parser::{is_complete, parse};
+pub use parser::{is_complete, parse, parse_each};
 pub use sqlparser::ast::{Expr, Ident, Query};

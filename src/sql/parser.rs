@@ -28,22 +28,26 @@ const STATEMENTS: &str = "CREATE SOURCE, CREATE VIEW, INSERT, COPY, ADVANCE TO, 
 /// Empty statements are skipped. The first syntax error stops parsing; its span points at
 /// the offending token, in lines and columns of `text`.
 pub fn parse(text: &str) -> Result<Vec<Statement>> {
+    parse_each(text)?.into_iter().collect()
+}
+
+/// Parse a whole script statement by statement, for a script that goes on after an error:
+/// each statement (the text between two `;`) parses or fails on its own, with spans in lines
+/// and columns of `text`. Empty statements are skipped. Only text that cannot be split into
+/// tokens at all (an unterminated string, say) fails as a whole.
+pub fn parse_each(text: &str) -> Result<Vec<Result<Statement>>> {
     let tokens = tokenize(text)?;
     let end = tokens.last().map(|t| Span::new(t.span.end, t.span.end)).unwrap_or(Span::empty());
     let mut statements = Vec::new();
     let mut start = 0;
     for (i, token) in tokens.iter().enumerate() {
         if token.token == Token::SemiColon {
-            if let Some(statement) = parse_statement(&tokens[start..i], token.span)? {
-                statements.push(statement);
-            }
+            statements.push(parse_statement(&tokens[start..i], token.span));
             start = i + 1;
         }
     }
-    if let Some(statement) = parse_statement(&tokens[start..], end)? {
-        statements.push(statement);
-    }
-    Ok(statements)
+    statements.push(parse_statement(&tokens[start..], end));
+    Ok(statements.into_iter().filter_map(Result::transpose).collect())
 }
 
 /// Whether `text` ends a statement, for a REPL deciding whether to read another line: true
@@ -533,7 +537,7 @@ fn parse_explain_view(c: &mut Cursor) -> Result<Ident> {
     Ok(name)
 }
 
-/// `SHOW SOURCES | SHOW VIEWS | SHOW STATS`
+/// `SHOW SOURCES | SHOW VIEWS | SHOW STATS [FULL]`
 fn parse_show(c: &mut Cursor) -> Result<Show> {
     c.expect_word("SHOW")?;
     let show = if c.eat_word("SOURCES") {
@@ -541,7 +545,7 @@ fn parse_show(c: &mut Cursor) -> Result<Show> {
     } else if c.eat_word("VIEWS") {
         Show::Views
     } else if c.eat_word("STATS") {
-        Show::Stats
+        if c.eat_word("FULL") { Show::StatsFull } else { Show::Stats }
     } else {
         c.next();
         return Err(c.unexpected("SOURCES, VIEWS or STATS after SHOW"));
@@ -852,6 +856,7 @@ mod tests {
         "SHOW SOURCES",
         "SHOW VIEWS",
         "SHOW STATS",
+        "SHOW STATS FULL",
         "SUBSCRIBE latest3",
         "CREATE SOURCE readings FROM GENERATOR sensors",
         "CREATE SOURCE bids FROM GENERATOR bids (rate = 5000, auction_rate = 20)",
@@ -987,6 +992,18 @@ mod tests {
         );
         assert!(matches!(kind("(SELECT 1)"), StatementKind::Query(_)));
         assert!(matches!(kind("WITH x AS (SELECT 1) SELECT * FROM x"), StatementKind::Query(_)));
+    }
+
+    #[test]
+    fn parse_each_keeps_the_statements_around_a_bad_one() {
+        let text = "SHOW VIEWS;\nSHOW FROBS;\nSHOW STATS FULL";
+        let statements = parse_each(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(statements.len(), 3);
+        assert_eq!(statements[0].as_ref().map(|s| s.kind.clone()), Ok(StatementKind::Show(Show::Views)));
+        let error = statements[1].as_ref().expect_err("SHOW FROBS does not parse");
+        assert_eq!(error.span().map(|s| (s.start.line, s.start.column)), Some((2, 6)));
+        assert_eq!(statements[2].as_ref().map(|s| s.kind.clone()), Ok(StatementKind::Show(Show::StatsFull)));
+        assert!(parse_each("SELECT 'unterminated").is_err());
     }
 
     #[test]
