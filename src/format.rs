@@ -120,7 +120,8 @@ fn table(columns: &[String], rows: &[Vec<Datum>], null: &str) -> String {
 /// psql's expanded display: `-[ RECORD n ]-` over one `column | value` line per column.
 fn expanded(columns: &[String], rows: &[Vec<Datum>], null: &str) -> String {
     let name_width = columns.iter().map(|c| c.chars().count()).max().unwrap_or(0);
-    let values: Vec<Vec<String>> = rows.iter().map(|row| row.iter().map(|d| shown(d, null)).collect()).collect();
+    let values: Vec<Vec<String>> =
+        rows.iter().map(|row| row.iter().map(|d| shown(d, null)).collect()).collect();
     let value_width =
         values.iter().flatten().flat_map(|v| v.lines()).map(|l| l.chars().count()).max().unwrap_or(0);
     let mut out = String::new();
@@ -174,7 +175,9 @@ fn json_value(datum: &Datum) -> serde_json::Value {
         Datum::Null => serde_json::Value::Null,
         Datum::Bool(b) => serde_json::Value::Bool(*b),
         Datum::Int(i) => serde_json::Value::from(*i),
-        Datum::Double(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+        Datum::Double(f) => {
+            serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number)
+        }
         Datum::Text(s) => serde_json::Value::String(s.clone()),
     }
 }
@@ -182,7 +185,8 @@ fn json_value(datum: &Datum) -> serde_json::Value {
 /// One line: `[{"a":1,"b":"x"},...]`, each object's keys in column order. serde_json's own map
 /// sorts keys (without its `preserve_order` feature), so objects are written here.
 fn json_text(columns: &[String], rows: &[Vec<Datum>]) -> String {
-    let keys: Vec<String> = columns.iter().map(|c| serde_json::Value::String(c.clone()).to_string()).collect();
+    let keys: Vec<String> =
+        columns.iter().map(|c| serde_json::Value::String(c.clone()).to_string()).collect();
     let objects: Vec<String> = rows
         .iter()
         .map(|row| {
@@ -207,7 +211,10 @@ mod tests {
         let mut printer = Printer::new(Format::Csv);
         let rows = rows(
             &["a", "b"],
-            vec![vec![Datum::Text("x,\"y\"".into()), Datum::Null], vec![Datum::Bool(true), Datum::Double(1.5)]],
+            vec![
+                vec![Datum::Text("x,\"y\"".into()), Datum::Null],
+                vec![Datum::Bool(true), Datum::Double(1.5)],
+            ],
         );
         assert_eq!(printer.render(&Output::Status("INSERT 1".into())), "");
         assert_eq!(printer.render(&rows), "a,b\r\n\"x,\"\"y\"\"\",\r\ntrue,1.5\r\n");
@@ -248,12 +255,15 @@ mod tests {
         printer.set_null("(null)");
         let output = rows(
             &["view", "records"],
-            vec![vec![Datum::Text("latest3".into()), Datum::Int(15)], vec![Datum::Text("r".into()), Datum::Null]],
+            vec![
+                vec![Datum::Text("latest3".into()), Datum::Int(15)],
+                vec![Datum::Text("r".into()), Datum::Null],
+            ],
         );
         assert_eq!(
             printer.render(&output),
-            "-[ RECORD 1 ]-------\nview    | latest3\nrecords | 15\n\
-             -[ RECORD 2 ]-------\nview    | r\nrecords | (null)\n(2 rows)\n"
+            "-[ RECORD 1 ]----\nview    | latest3\nrecords | 15\n\
+             -[ RECORD 2 ]----\nview    | r\nrecords | (null)\n(2 rows)\n"
         );
         printer.set_expanded(false);
         assert!(printer.render(&output).contains("┆ (null)  │"), "{}", printer.render(&output));

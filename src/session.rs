@@ -55,7 +55,8 @@ const SPILLED_CHUNKS_COLUMN: usize = 7;
 /// `SHOW STATS` narrowed to the columns that fit a terminal.
 fn brief_stats(stats: Output) -> Output {
     let Output::Rows { columns, rows } = stats else { return stats };
-    let paged = rows.iter().any(|row| row.get(SPILLED_CHUNKS_COLUMN).and_then(Datum::as_int).is_some_and(|n| n > 0));
+    let paged =
+        rows.iter().any(|row| row.get(SPILLED_CHUNKS_COLUMN).and_then(Datum::as_int).is_some_and(|n| n > 0));
     let keep: Vec<usize> = if paged {
         BRIEF_STATS_COLUMNS.iter().chain(&BRIEF_SPILL_COLUMNS).copied().collect()
     } else {

@@ -225,7 +225,11 @@ fn json_prints_one_valid_array_per_result_set() {
                     };
                     // Doubles print alike (20.0 in CSV is 20.0 in JSON).
                     let same = text == *field
-                        || text.parse::<f64>().ok().zip(field.parse::<f64>().ok()).is_some_and(|(a, b)| a == b);
+                        || text
+                            .parse::<f64>()
+                            .ok()
+                            .zip(field.parse::<f64>().ok())
+                            .is_some_and(|(a, b)| a == b);
                     assert!(same, "{file}: {column} is {text} in JSON, {field} in CSV");
                 }
             }
@@ -333,7 +337,8 @@ fn stdin_run_dash_and_file_shorthand_behave_like_run() {
 
 #[test]
 fn a_last_statement_without_a_semicolon_runs() {
-    let text = "CREATE SOURCE r (k BIGINT, ts BIGINT) TIME ts;\nINSERT INTO r VALUES (7, 1);\nSELECT k FROM r";
+    let text =
+        "CREATE SOURCE r (k BIGINT, ts BIGINT) TIME ts;\nINSERT INTO r VALUES (7, 1);\nSELECT k FROM r";
     let (_dir, path) = script(text);
     for out in [ebb_with_stdin(&["--format", "csv"], text), ebb(&["run", &path, "--format", "csv"])] {
         assert!(out.status.success(), "{}", stderr(&out));
@@ -388,7 +393,9 @@ fn version_and_bad_workers() {
     let out = ebb(&["--version"]);
     assert!(out.status.success());
     assert_eq!(stdout(&out), format!("ebb {}\n", env!("CARGO_PKG_VERSION")));
-    for args in [vec!["--workers", "0", "-c", "SHOW VIEWS"], vec!["run", "queries/latest.sql", "--workers", "0"]] {
+    for args in
+        [vec!["--workers", "0", "-c", "SHOW VIEWS"], vec!["run", "queries/latest.sql", "--workers", "0"]]
+    {
         let out = ebb(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(stderr(&out).contains("ebb needs at least 1 worker thread"), "{}", stderr(&out));

@@ -45,7 +45,8 @@ impl Script {
 
     /// The statements given with `-c`, one script each.
     pub fn commands(commands: &[String]) -> Vec<Script> {
-        let origin = |i: usize| if commands.len() == 1 { "<-c>".to_string() } else { format!("<-c {}>", i + 1) };
+        let origin =
+            |i: usize| if commands.len() == 1 { "<-c>".to_string() } else { format!("<-c {}>", i + 1) };
         commands
             .iter()
             .enumerate()
@@ -55,7 +56,9 @@ impl Script {
 
     fn read(&self) -> Result<String, String> {
         match &self.source {
-            Source::File(path) => std::fs::read_to_string(path).map_err(|e| format!("cannot read \"{}\": {e}", self.origin)),
+            Source::File(path) => {
+                std::fs::read_to_string(path).map_err(|e| format!("cannot read \"{}\": {e}", self.origin))
+            }
             Source::Stdin => {
                 let mut text = String::new();
                 std::io::stdin().read_to_string(&mut text).map_err(|e| format!("cannot read stdin: {e}"))?;

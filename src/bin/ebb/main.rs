@@ -179,7 +179,9 @@ fn main() -> ExitCode {
     give_large_blocks_back();
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Run { file, output, session }) => batch::run(&[batch::Script::file(&file)], output, &session),
+        Some(Command::Run { file, output, session }) => {
+            batch::run(&[batch::Script::file(&file)], output, &session)
+        }
         Some(Command::Bench { file, rate, keys, duration, no_retain, compare, workers, out }) => {
             bench::run(bench::BenchArgs { file, rate, keys, duration, no_retain, compare, workers, out })
         }

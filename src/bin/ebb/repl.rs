@@ -176,7 +176,8 @@ impl Sink {
             }
             return;
         }
-        let rows = if pageable && self.pager { self.terminal_rows.as_ref().and_then(|rows| rows()) } else { None };
+        let rows =
+            if pageable && self.pager { self.terminal_rows.as_ref().and_then(|rows| rows()) } else { None };
         // Leave a line for the prompt.
         if rows.is_some_and(|rows| text.lines().count() >= rows) && page(text).is_ok() {
             return;
@@ -188,7 +189,8 @@ impl Sink {
     /// Report a failed write to the `\o` file once.
     fn report(&mut self, err: &mut dyn Write) {
         if let (Some(e), Some((name, _))) = (self.failure.take(), &self.file) {
-            let _ = err.write_all(Error::io(format!("cannot write \"{name}\": {e}")).render("", "").as_bytes());
+            let _ =
+                err.write_all(Error::io(format!("cannot write \"{name}\": {e}")).render("", "").as_bytes());
         }
     }
 }
@@ -208,7 +210,11 @@ fn page(text: &str) -> std::io::Result<()> {
         let _ = stdin.write_all(text.as_bytes());
     }
     let status = child.wait()?;
-    if status.success() { Ok(()) } else { Err(std::io::Error::other(format!("the pager ended with {status}"))) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!("the pager ended with {status}")))
+    }
 }
 
 impl Repl {
@@ -398,7 +404,9 @@ impl Repl {
                 let _ = writeln!(out, "Output format is {}.", format_name(self.format));
             }
             "\\x" => {
-                let Some(expanded) = on_off(argument, self.printer.expanded(), "\\x", err) else { return true };
+                let Some(expanded) = on_off(argument, self.printer.expanded(), "\\x", err) else {
+                    return true;
+                };
                 self.printer.set_expanded(expanded);
                 let _ = writeln!(out, "Expanded display is {}.", if expanded { "on" } else { "off" });
             }
@@ -420,7 +428,11 @@ impl Repl {
         match option.to_lowercase().as_str() {
             "" => {
                 let _ = writeln!(out, "Output format is {}.", format_name(self.format));
-                let _ = writeln!(out, "Expanded display is {}.", if self.printer.expanded() { "on" } else { "off" });
+                let _ = writeln!(
+                    out,
+                    "Expanded display is {}.",
+                    if self.printer.expanded() { "on" } else { "off" }
+                );
                 let _ = writeln!(out, "Null display is \"{}\".", self.printer.null());
                 let _ = writeln!(out, "Pager usage is {}.", if self.sink.pager { "on" } else { "off" });
             }
@@ -435,11 +447,16 @@ impl Repl {
                 let _ = writeln!(out, "Pager usage is {}.", if pager { "on" } else { "off" });
             }
             "expanded" | "x" => {
-                let Some(expanded) = on_off(value, self.printer.expanded(), "\\pset expanded", err) else { return };
+                let Some(expanded) = on_off(value, self.printer.expanded(), "\\pset expanded", err) else {
+                    return;
+                };
                 self.printer.set_expanded(expanded);
                 let _ = writeln!(out, "Expanded display is {}.", if expanded { "on" } else { "off" });
             }
-            _ => meta_error(err, &format!("unknown \\pset option \"{option}\"; choose null, pager or expanded")),
+            _ => meta_error(
+                err,
+                &format!("unknown \\pset option \"{option}\"; choose null, pager or expanded"),
+            ),
         }
     }
 
@@ -1021,7 +1038,10 @@ mod tests {
     #[test]
     fn expanded_display_null_text_and_output_file() {
         let mut repl = repl();
-        feed(&mut repl, &["CREATE SOURCE s (k BIGINT, v TEXT, ts BIGINT) TIME ts;", "INSERT INTO s VALUES (1, NULL, 2);"]);
+        feed(
+            &mut repl,
+            &["CREATE SOURCE s (k BIGINT, v TEXT, ts BIGINT) TIME ts;", "INSERT INTO s VALUES (1, NULL, 2);"],
+        );
         let (out, err, _) = feed(&mut repl, &["\\x", "\\pset null '(none)'", "SELECT k, v FROM s;"]);
         assert_eq!(err, "");
         assert_eq!(
@@ -1030,11 +1050,17 @@ mod tests {
         );
         // \format keeps the settings; \pset alone lists them.
         let (out, _, _) = feed(&mut repl, &["\\format table", "\\pset"]);
-        assert!(out.contains("Expanded display is on.") && out.contains("Null display is \"(none)\"."), "{out}");
+        assert!(
+            out.contains("Expanded display is on.") && out.contains("Null display is \"(none)\"."),
+            "{out}"
+        );
         let (out, _, _) = feed(&mut repl, &["\\x off", "\\pset pager off", "\\pset null ''"]);
         assert_eq!(out, "Expanded display is off.\nPager usage is off.\nNull display is \"\".\n");
         let (_, err, _) = feed(&mut repl, &["\\x sideways", "\\pset colour red"]);
-        assert!(err.contains("\\x takes on, off or nothing") && err.contains("unknown \\pset option \"colour\""), "{err}");
+        assert!(
+            err.contains("\\x takes on, off or nothing") && err.contains("unknown \\pset option \"colour\""),
+            "{err}"
+        );
 
         let dir = tempfile::tempdir().expect("a temp folder");
         let file = dir.path().join("results.txt");
@@ -1066,7 +1092,10 @@ mod tests {
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "SUBSCRIBE v: one line per change, until it ends or Ctrl-C.");
         assert_eq!(lines.len(), 3, "{out}");
-        for (line, change) in lines[1..].iter().zip(["  +1  k=1, note=a, ts=4  (time 4)", "  +1  k=2, note=NULL, ts=3  (time 4)"]) {
+        for (line, change) in lines[1..]
+            .iter()
+            .zip(["  +1  k=1, note=a, ts=4  (time 4)", "  +1  k=2, note=NULL, ts=3  (time 4)"])
+        {
             let (clock, rest) = line.split_at(12);
             assert_eq!(rest, change);
             assert!(clock.chars().all(|c| c.is_ascii_digit() || c == ':' || c == '.'), "{line}");
