@@ -651,10 +651,13 @@ fn on_off(argument: &str, current: bool, command: &str, err: &mut dyn Write) -> 
 
 /// A `SUBSCRIBE` output as one line per change: the wall-clock time it was seen (local),
 /// the diff, the row as `column=value`, and the event time it belongs to. For example
-/// `14:03:07.250  +1  sensor=3, value=20.5  (time 1005)`.
+/// `14:03:07.250  +1  sensor=3, value=20.5  (time 1005)`. Rows that went come before rows that
+/// came, so a replaced row reads as the old one going, then the new one coming.
 fn change_lines(output: &Output, seen: SystemTime, null: &str) -> String {
     let Output::Rows { columns, rows } = output else { return String::new() };
     let clock = clock(seen);
+    let mut rows: Vec<&Vec<Datum>> = rows.iter().collect();
+    rows.sort_by_key(|row| row.get(1).and_then(Datum::as_int).is_some_and(|diff| diff > 0));
     let mut lines = String::new();
     for row in rows {
         let (Some(time), Some(diff)) = (row.first(), row.get(1)) else { continue };
@@ -1109,11 +1112,17 @@ mod tests {
     fn change_lines_show_a_clock_the_diff_and_the_row() {
         let output = Output::Rows {
             columns: ["time", "diff", "k"].map(String::from).to_vec(),
-            rows: vec![vec![Datum::Int(9), Datum::Int(-1), Datum::Null]],
+            rows: vec![
+                vec![Datum::Int(9), Datum::Int(1), Datum::Int(2)],
+                vec![Datum::Int(9), Datum::Int(-1), Datum::Null],
+            ],
         };
         let seen = SystemTime::UNIX_EPOCH + Duration::from_millis(86_400_000 + 61_250);
-        let line = change_lines(&output, seen, "-");
-        assert!(line.ends_with(":01.250  -1  k=-  (time 9)\n"), "{line}");
+        let text = change_lines(&output, seen, "-");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].ends_with(":01.250  -1  k=-  (time 9)"), "the row that went comes first: {text}");
+        assert!(lines[1].ends_with(":01.250  +1  k=2  (time 9)"), "{text}");
         assert_eq!(clock(seen).len(), "00:01:01.250".len());
     }
 
