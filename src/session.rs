@@ -27,8 +27,7 @@ use crate::storage::spill::{self, Spill, SpillCounts, SpillTotals};
 use crate::{peek, plan};
 
 /// The columns of `SHOW STATS FULL` (`SHOW STATS` shows some of them). The spill columns are
-/// NULL for arrangements that cannot spill (made without a memory budget); see
-/// `docs/language.md`.
+/// NULL for arrangements that cannot spill; see `docs/language.md`.
 pub const STATS_COLUMNS: [&str; 13] = [
     "view",
     "arrangement",
