@@ -220,7 +220,8 @@ fn history_is_kept_across_runs() {
 }
 
 /// Results taller than the terminal go through `$EBB_PAGER` (here a command that saves what it
-/// is given), unless `\pset pager off`; `\x` expands rows; `\pset null` shows NULL as asked.
+/// is given), unless `\pset pager off`; `\x` expands rows (`\x auto` the rows of tables wider
+/// than the terminal); `\pset null` shows NULL as asked.
 #[test]
 fn pager_expanded_display_and_null_text() {
     let dir = tempfile::tempdir().expect("a temp folder");
@@ -247,6 +248,13 @@ fn pager_expanded_display_and_null_text() {
     expect(&mut pty, "-[ RECORD 1 ]");
     expect(&mut pty, "k | 2");
     expect(&mut pty, "v | (unknown)");
+    finish(&mut pty, "(1 row)");
+    // \x auto: tables that fit stay tables, wider ones (13 columns of SHOW STATS FULL) expand.
+    run(&mut pty, "\\x auto", "Expanded display is used automatically.");
+    run(&mut pty, "SELECT k FROM s WHERE k = 2;", "│ 2 │");
+    send(&mut pty, "SHOW STATS FULL;");
+    expect(&mut pty, "-[ RECORD 1 ]");
+    expect(&mut pty, "disk_bytes        | (unknown)");
     finish(&mut pty, "(1 row)");
     quit(pty);
 }

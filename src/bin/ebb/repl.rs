@@ -114,7 +114,10 @@ const META_COMMANDS: &[(&str, &str)] = &[
     ("\\i FILE", "run a script file (its COPY paths are relative to the file's folder)"),
     ("\\timing", "toggle printing how long each statement took"),
     ("\\format table|csv|json", "choose how results are printed (no argument: show the format)"),
-    ("\\x [on|off]", "expanded tables: one block of `column | value` lines per row"),
+    (
+        "\\x [on|off|auto]",
+        "expanded tables: one block of `column | value` lines per row (auto: when too wide)",
+    ),
     ("\\pset null TEXT", "show NULL as TEXT in tables"),
     ("\\pset pager on|off", "page results taller than the terminal through $EBB_PAGER or $PAGER"),
     ("\\o [FILE]", "send results to FILE (no FILE: back to the terminal)"),
@@ -150,6 +153,8 @@ pub struct Repl {
     names: Rc<RefCell<Vec<String>>>,
     /// Set (by Ctrl-C) to end a `\watch`.
     watch_stop: Arc<AtomicBool>,
+    /// Whether tables wider than the terminal are printed expanded (`\x auto`).
+    auto_expand: bool,
     /// Where results go.
     sink: Sink,
 }
@@ -160,8 +165,8 @@ struct Sink {
     file: Option<(String, std::fs::File)>,
     /// Whether tall results are paged (`\pset pager`).
     pager: bool,
-    /// The terminal's height in lines, when output goes to a terminal (set by [`run`]).
-    terminal_rows: Option<Box<dyn Fn() -> Option<usize>>>,
+    /// The terminal's size as (lines, columns), when output goes to a terminal (set by [`run`]).
+    terminal: Option<Box<dyn Fn() -> Option<(usize, usize)>>>,
     /// The first failure to write to the `\o` file since it was last reported.
     failure: Option<std::io::Error>,
 }
@@ -176,14 +181,18 @@ impl Sink {
             }
             return;
         }
-        let rows =
-            if pageable && self.pager { self.terminal_rows.as_ref().and_then(|rows| rows()) } else { None };
+        let rows = if pageable && self.pager { self.size().map(|(rows, _)| rows) } else { None };
         // Leave a line for the prompt.
         if rows.is_some_and(|rows| text.lines().count() >= rows) && page(text).is_ok() {
             return;
         }
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
+    }
+
+    /// The size of the terminal results go to, if they go to one.
+    fn size(&self) -> Option<(usize, usize)> {
+        if self.file.is_some() { None } else { self.terminal.as_ref().and_then(|size| size()) }
     }
 
     /// Report a failed write to the `\o` file once.
@@ -231,7 +240,8 @@ impl Repl {
             base_dir,
             names: Rc::new(RefCell::new(Vec::new())),
             watch_stop: Arc::new(AtomicBool::new(false)),
-            sink: Sink { file: None, pager: true, terminal_rows: None, failure: None },
+            auto_expand: false,
+            sink: Sink { file: None, pager: true, terminal: None, failure: None },
         };
         repl.refresh_names();
         repl
@@ -246,10 +256,10 @@ impl Repl {
         self.printer = printer;
     }
 
-    /// Page results taller than `terminal_rows()` lines (when it knows the height of the
-    /// terminal results go to).
-    pub fn set_terminal_rows(&mut self, terminal_rows: impl Fn() -> Option<usize> + 'static) {
-        self.sink.terminal_rows = Some(Box::new(terminal_rows));
+    /// Results go to a terminal of `size()` (lines, columns), when it says: results taller
+    /// than it are paged, and with `\x auto` tables wider than it are expanded.
+    pub fn set_terminal_size(&mut self, size: impl Fn() -> Option<(usize, usize)> + 'static) {
+        self.sink.terminal = Some(Box::new(size));
     }
 
     /// The prompt for the next line.
@@ -322,7 +332,7 @@ impl Repl {
     /// taller than the terminal). In a table, `SUBSCRIBE` prints one line per change instead
     /// (see [`change_lines`]).
     fn execute(&mut self, text: &str, pageable: bool, out: &mut dyn Write) -> ebb::Result<()> {
-        let Repl { session, printer, timing, sink, .. } = self;
+        let Repl { session, printer, timing, sink, auto_expand, .. } = self;
         for statement in ebb::sql::parse(text)? {
             let mut started = Instant::now();
             let subscribe = match &statement.kind {
@@ -340,7 +350,8 @@ impl Repl {
                     return;
                 }
                 let elapsed = started.elapsed();
-                let mut text = printer.render(&output);
+                let width = sink.size().map(|(_, columns)| columns).filter(|_| *auto_expand);
+                let mut text = render(printer, &output, width);
                 if *timing {
                     text.push_str(&format!("Time: {:.1} ms\n", elapsed.as_secs_f64() * 1000.0));
                 }
@@ -403,13 +414,7 @@ impl Repl {
                 }
                 let _ = writeln!(out, "Output format is {}.", format_name(self.format));
             }
-            "\\x" => {
-                let Some(expanded) = on_off(argument, self.printer.expanded(), "\\x", err) else {
-                    return true;
-                };
-                self.printer.set_expanded(expanded);
-                let _ = writeln!(out, "Expanded display is {}.", if expanded { "on" } else { "off" });
-            }
+            "\\x" => self.expanded_display(argument, "\\x", out, err),
             "\\pset" => self.pset(argument, out, err),
             "\\o" | "\\out" => self.output_to(argument, err),
             "\\watch" => self.watch(argument, out, err),
@@ -428,11 +433,7 @@ impl Repl {
         match option.to_lowercase().as_str() {
             "" => {
                 let _ = writeln!(out, "Output format is {}.", format_name(self.format));
-                let _ = writeln!(
-                    out,
-                    "Expanded display is {}.",
-                    if self.printer.expanded() { "on" } else { "off" }
-                );
+                self.say_expanded(out);
                 let _ = writeln!(out, "Null display is \"{}\".", self.printer.null());
                 let _ = writeln!(out, "Pager usage is {}.", if self.sink.pager { "on" } else { "off" });
             }
@@ -446,18 +447,38 @@ impl Repl {
                 self.sink.pager = pager;
                 let _ = writeln!(out, "Pager usage is {}.", if pager { "on" } else { "off" });
             }
-            "expanded" | "x" => {
-                let Some(expanded) = on_off(value, self.printer.expanded(), "\\pset expanded", err) else {
-                    return;
-                };
-                self.printer.set_expanded(expanded);
-                let _ = writeln!(out, "Expanded display is {}.", if expanded { "on" } else { "off" });
-            }
+            "expanded" | "x" => self.expanded_display(value, "\\pset expanded", out, err),
             _ => meta_error(
                 err,
                 &format!("unknown \\pset option \"{option}\"; choose null, pager or expanded"),
             ),
         }
+    }
+
+    /// `\x [on|off|auto]`: rows as blocks of `column | value` lines always, never, or when a
+    /// table is wider than the terminal; no argument turns it on, or off if it was not off.
+    fn expanded_display(&mut self, argument: &str, command: &str, out: &mut dyn Write, err: &mut dyn Write) {
+        let (expanded, auto) = match argument.to_lowercase().as_str() {
+            "" if self.printer.expanded() || self.auto_expand => (false, false),
+            "" | "on" => (true, false),
+            "off" => (false, false),
+            "auto" => (false, true),
+            _ => {
+                meta_error(err, &format!("{command} takes on, off, auto or nothing"));
+                return;
+            }
+        };
+        self.printer.set_expanded(expanded);
+        self.auto_expand = auto;
+        self.say_expanded(out);
+    }
+
+    fn say_expanded(&self, out: &mut dyn Write) {
+        let _ = match (self.printer.expanded(), self.auto_expand) {
+            (true, _) => writeln!(out, "Expanded display is on."),
+            (false, true) => writeln!(out, "Expanded display is used automatically."),
+            (false, false) => writeln!(out, "Expanded display is off."),
+        };
     }
 
     /// `\o FILE`: results go to FILE (created, or emptied) until `\o` alone.
@@ -610,7 +631,8 @@ impl Repl {
     }
 
     fn print(&mut self, output: &Output, out: &mut dyn Write) {
-        let text = self.printer.render(output);
+        let width = self.sink.size().map(|(_, columns)| columns).filter(|_| self.auto_expand);
+        let text = render(&mut self.printer, output, width);
         self.sink.write(&text, true, out);
     }
 
@@ -634,6 +656,25 @@ impl Repl {
 
 fn text(s: &str) -> Datum {
     Datum::Text(s.to_string())
+}
+
+/// `output` as `printer` prints it; a table with a line wider than `auto_expand_width`
+/// columns is printed expanded instead (`\x auto`).
+fn render(printer: &mut Printer, output: &Output, auto_expand_width: Option<usize>) -> String {
+    let text = printer.render(output);
+    let too_wide =
+        auto_expand_width.is_some_and(|width| text.lines().any(|line| line.chars().count() > width));
+    if too_wide
+        && printer.format() == Format::Table
+        && !printer.expanded()
+        && matches!(output, Output::Rows { .. })
+    {
+        printer.set_expanded(true);
+        let expanded = printer.render(output);
+        printer.set_expanded(false);
+        return expanded;
+    }
+    text
 }
 
 /// `on`, `off`, or nothing (the opposite of `current`); `None` after reporting anything else.
@@ -821,7 +862,7 @@ pub fn run(options: SessionOptions, format: Format, history: Option<PathBuf>) ->
     let mut repl = Repl::new(session, PathBuf::from("."));
     repl.set_format(format);
     if std::io::stdout().is_terminal() {
-        repl.set_terminal_rows(terminal_rows);
+        repl.set_terminal_size(terminal_size);
     }
     let flags = repl.cancel_flags();
     if let Err(e) = ctrlc::set_handler(move || {
@@ -883,14 +924,15 @@ pub fn run(options: SessionOptions, format: Format, history: Option<PathBuf>) ->
     std::process::ExitCode::SUCCESS
 }
 
-/// The height of the terminal on stdout, if it says.
-fn terminal_rows() -> Option<usize> {
+/// The size of the terminal on stdout as (lines, columns), if it says.
+fn terminal_size() -> Option<(usize, usize)> {
     #[cfg(unix)]
     {
         // SAFETY: an all-zero `winsize` is valid, and TIOCGWINSZ only writes one into it.
         let mut size: libc::winsize = unsafe { std::mem::zeroed() };
         let found = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
-        (found && size.ws_row > 0).then_some(usize::from(size.ws_row))
+        (found && size.ws_row > 0 && size.ws_col > 0)
+            .then_some((usize::from(size.ws_row), usize::from(size.ws_col)))
     }
     #[cfg(not(unix))]
     None
@@ -1061,7 +1103,8 @@ mod tests {
         assert_eq!(out, "Expanded display is off.\nPager usage is off.\nNull display is \"\".\n");
         let (_, err, _) = feed(&mut repl, &["\\x sideways", "\\pset colour red"]);
         assert!(
-            err.contains("\\x takes on, off or nothing") && err.contains("unknown \\pset option \"colour\""),
+            err.contains("\\x takes on, off, auto or nothing")
+                && err.contains("unknown \\pset option \"colour\""),
             "{err}"
         );
 
@@ -1077,6 +1120,27 @@ mod tests {
         assert!(written.contains("(1 row)") && written.contains("BIGINT"), "{written}");
         let (_, err, _) = feed(&mut repl, &["\\o /no/such/dir/x.txt"]);
         assert!(err.contains("cannot write \"/no/such/dir/x.txt\""), "{err}");
+    }
+
+    #[test]
+    fn auto_expanded_display_expands_tables_wider_than_the_terminal() {
+        let mut repl = repl();
+        repl.set_terminal_size(|| Some((1000, 20)));
+        feed(&mut repl, &["CREATE SOURCE s (k BIGINT, ts BIGINT) TIME ts;", "INSERT INTO s VALUES (1, 2);"]);
+        let (out, err, _) = feed(
+            &mut repl,
+            &["\\x auto", "SELECT k FROM s;", "SELECT k, ts, k AS again, ts AS later FROM s;"],
+        );
+        assert_eq!(err, "");
+        let (narrow, wide) = out.split_once("(1 row)\n").expect("two results");
+        assert!(narrow.starts_with("Expanded display is used automatically.\n┌───┐"), "{out}");
+        assert_eq!(wide, "-[ RECORD 1 ]\nk     | 1\nts    | 2\nagain | 1\nlater | 2\n(1 row)\n");
+        let (out, _, _) = feed(&mut repl, &["\\x", "\\x", "\\x off", "\\pset expanded auto"]);
+        assert_eq!(
+            out,
+            "Expanded display is off.\nExpanded display is on.\nExpanded display is off.\n\
+             Expanded display is used automatically.\n"
+        );
     }
 
     #[test]
