@@ -159,14 +159,17 @@ pub struct Repl {
     sink: Sink,
 }
 
+/// Asks the terminal for its size as (lines, columns); `None` when it does not say.
+type TerminalSize = dyn Fn() -> Option<(usize, usize)>;
+
 /// Where results go: the terminal (through the pager when taller than it), or a file (`\o`).
 struct Sink {
     /// The `\o` file and its name.
     file: Option<(String, std::fs::File)>,
     /// Whether tall results are paged (`\pset pager`).
     pager: bool,
-    /// The terminal's size as (lines, columns), when output goes to a terminal (set by [`run`]).
-    terminal: Option<Box<dyn Fn() -> Option<(usize, usize)>>>,
+    /// The terminal's size, when output goes to a terminal (set by [`run`]).
+    terminal: Option<Box<TerminalSize>>,
     /// The first failure to write to the `\o` file since it was last reported.
     failure: Option<std::io::Error>,
 }
