@@ -64,17 +64,11 @@ pub enum Command {
         /// The read time.
         time: Time,
     },
-    /// Reply once every dataflow has caught up with `time`.
-    Sync {
-        /// The time to catch up with.
-        time: Time,
-    },
-    /// Reply with the state held, once every dataflow has caught up with `time` and
-    /// arrangements have merged what they can.
-    Stats {
-        /// The read time.
-        time: Time,
-    },
+    /// Reply once every dataflow has caught up with the frontiers of the sources it reads.
+    Sync,
+    /// Reply with the state held, once every dataflow has caught up with the frontiers of the
+    /// sources it reads and arrangements have merged what they can.
+    Stats,
     /// Reply with the state held right now, without waiting for anything.
     StatsNow,
     /// Tear down a view or a source.

@@ -273,13 +273,13 @@ impl WorkerState {
                 }
                 Reply::Rows(readable.trace.read(time))
             }
-            Command::Sync { time } => {
-                self.catch_up(worker, time);
+            Command::Sync => {
+                self.catch_up(worker);
                 self.failed().unwrap_or(Reply::Done)
             }
             Command::StatsNow => Reply::Stats(self.stats()),
-            Command::Stats { time } => {
-                self.catch_up(worker, time);
+            Command::Stats => {
+                self.catch_up(worker);
                 let stats = self.settled_stats(worker);
                 self.failed().unwrap_or(Reply::Stats(stats))
             }
@@ -315,9 +315,11 @@ impl WorkerState {
         self.compact();
     }
 
-    /// Step until every dataflow is complete up to `time`, or a worker has failed.
-    fn catch_up(&self, worker: &mut Worker, time: Time) {
+    /// Step until every dataflow is complete up to the frontiers of the sources it reads (each
+    /// source has a clock of its own), or a worker has failed.
+    fn catch_up(&self, worker: &mut Worker) {
         for readable in self.readable.values() {
+            let time = sources_frontier(&self.sources, &readable.sources);
             while readable.probe.less_than(&time) && !self.spill.has_failed() {
                 worker.step();
             }
@@ -353,11 +355,8 @@ impl WorkerState {
     /// read of it can ask for: the earliest frontier among the sources it reads. A handle
     /// left behind would hold back consolidation of every arrangement it shares.
     fn compact(&mut self) {
-        let frontier_of = |sources: &SourceInputs, ids: &[ObjectId]| {
-            ids.iter().filter_map(|id| sources.get(id)).map(|s| s.frontier).min().unwrap_or(0)
-        };
         for readable in self.readable.values_mut() {
-            let frontier = frontier_of(&self.sources, &readable.sources);
+            let frontier = sources_frontier(&self.sources, &readable.sources);
             readable.compacted_to = readable.compacted_to.max(frontier);
             readable.trace.compact_to(frontier);
             for (_, handle) in &mut readable.state {
@@ -420,4 +419,10 @@ impl WorkerState {
         }
         out
     }
+}
+
+/// The earliest frontier among `ids`: a dataflow over them is complete, and may compact, up
+/// to it.
+fn sources_frontier(sources: &SourceInputs, ids: &[ObjectId]) -> Time {
+    ids.iter().filter_map(|id| sources.get(id)).map(|s| s.frontier).min().unwrap_or(0)
 }

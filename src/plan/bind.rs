@@ -131,6 +131,9 @@ fn bind_expr(
         }
         Expr::Nested(inner) => bind_expr(inner, scope, aggregation),
         Expr::UnaryOp { op, expr: inner } => {
+            if let Some(min) = negative_bigint_literal(op, inner) {
+                return Ok((ScalarExpr::Literal(Datum::Int(min)), Some(DataType::BigInt)));
+            }
             let (e, t) = bind_expr(inner, scope, aggregation)?;
             match op {
                 UnaryOperator::Not if matches!(t, None | Some(DataType::Boolean)) => {
@@ -173,6 +176,16 @@ fn bind_expr(
         Expr::Function(function) => bind_function(function, scope, aggregation, span),
         other => Err(Error::bind(format!("expression \"{other}\" is not supported")).with_span(span)),
     }
+}
+
+/// `-9223372036854775808`: the one BIGINT whose digits alone do not fit a BIGINT.
+fn negative_bigint_literal(op: &UnaryOperator, inner: &Expr) -> Option<i64> {
+    let (UnaryOperator::Minus, Expr::Value(value)) = (op, strip_nested(inner)) else { return None };
+    let Value::Number(digits, _) = &value.value else { return None };
+    if digits.parse::<i64>().is_ok() {
+        return None;
+    }
+    format!("-{digits}").parse().ok()
 }
 
 fn strip_nested(expr: &Expr) -> &Expr {
@@ -614,6 +627,7 @@ fn bind_view_input(catalog: &Catalog, select: &sql::Select, span: Span) -> Resul
     };
     let (mut plan, mut scope, first) = relation_plan(catalog, &table.relation)?;
     let mut reads = vec![first];
+    let mut read_spans = vec![table.relation.span()];
     for join in &table.joins {
         let (sql::JoinOperator::Join(constraint) | sql::JoinOperator::Inner(constraint)) =
             &join.join_operator
@@ -626,6 +640,7 @@ fn bind_view_input(catalog: &Catalog, select: &sql::Select, span: Span) -> Resul
         };
         let (right, right_scope, id) = relation_plan(catalog, &join.relation)?;
         reads.push(id);
+        read_spans.push(join.relation.span());
         let left_width = plan.columns.len();
         let mut both = scope.clone();
         both.columns.extend(right_scope.columns.iter().cloned());
@@ -664,7 +679,26 @@ fn bind_view_input(catalog: &Catalog, select: &sql::Select, span: Span) -> Resul
         plan = filtered(plan, rest);
         scope = both;
     }
+    refuse_mixed_timelines(catalog, &reads, &read_spans)?;
     Ok(ViewInput { plan, scope, reads })
+}
+
+/// A view reads either live generators, on the wall clock's timeline, or scripted sources,
+/// on their own event-time clocks; a join of the two could never be read at one time.
+fn refuse_mixed_timelines(catalog: &Catalog, reads: &[ObjectId], spans: &[Span]) -> Result<()> {
+    let live = reads.iter().zip(spans).find_map(|(id, span)| Some((catalog.live_source_under(*id)?, span)));
+    let scripted =
+        reads.iter().zip(spans).find_map(|(id, span)| Some((catalog.scripted_source_under(*id)?, span)));
+    let (Some((live, live_span)), Some((scripted, scripted_span))) = (live, scripted) else { return Ok(()) };
+    let at = |span: &Span| (span.start.line, span.start.column);
+    let span = if at(live_span) > at(scripted_span) { live_span } else { scripted_span };
+    Err(Error::bind(format!(
+        "a view cannot read both the live generator source \"{}\" and the scripted source \"{}\"",
+        live.name, scripted.name
+    ))
+    .with_span(*span)
+    .with_note("a generator's rows carry wall-clock times, while a scripted source's clock moves only with the rows and reads it is given")
+    .with_hint("read generated sources and scripted sources in separate views"))
 }
 
 /// The conjuncts of an AND tree.

@@ -65,7 +65,13 @@ pub fn is_complete(text: &str) -> bool {
 }
 
 fn tokenize(text: &str) -> Result<Vec<TokenWithSpan>> {
-    Tokenizer::new(&DIALECT, text).tokenize_with_location().map_err(tokenizer_error)
+    // A file saved with a UTF-8 byte-order mark: read the mark as a space, so that columns
+    // still count the characters of the text as given.
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => std::borrow::Cow::Owned(format!(" {rest}")),
+        None => std::borrow::Cow::Borrowed(text),
+    };
+    Tokenizer::new(&DIALECT, &text).tokenize_with_location().map_err(tokenizer_error)
 }
 
 fn tokenizer_error(e: TokenizerError) -> Error {
