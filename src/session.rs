@@ -31,8 +31,8 @@ use crate::sql::{self, Statement, StatementKind, ast};
 use crate::storage::spill::{self, Spill, SpillCounts, SpillTotals};
 use crate::{peek, plan};
 
-/// The columns of `SHOW STATS`. The spill columns are NULL for arrangements that cannot spill
-/// (view outputs and source histories); see `docs/language.md`.
+/// The columns of `SHOW STATS FULL` (`SHOW STATS` shows some of them). The spill columns are
+/// NULL for arrangements that cannot spill; see `docs/language.md`.
 pub const STATS_COLUMNS: [&str; 13] = [
     "view",
     "arrangement",
@@ -48,6 +48,29 @@ pub const STATS_COLUMNS: [&str; 13] = [
     "fetches",
     "disk_bytes",
 ];
+
+/// The `SHOW STATS` columns (indexes into [`STATS_COLUMNS`]) shown without `FULL`: the
+/// first six, then, when some arrangement has paged chunks (under a memory budget), the spill
+/// columns a person reads first: `resident_bytes`, `spilled_chunks`, `disk_bytes`.
+const BRIEF_STATS_COLUMNS: [usize; 6] = [0, 1, 2, 3, 4, 5];
+const BRIEF_SPILL_COLUMNS: [usize; 3] = [6, 7, 12];
+const SPILLED_CHUNKS_COLUMN: usize = 7;
+
+/// `SHOW STATS` narrowed to the columns that fit a terminal.
+fn brief_stats(stats: Output) -> Output {
+    let Output::Rows { columns, rows } = stats else { return stats };
+    let paged =
+        rows.iter().any(|row| row.get(SPILLED_CHUNKS_COLUMN).and_then(Datum::as_int).is_some_and(|n| n > 0));
+    let keep: Vec<usize> = if paged {
+        BRIEF_STATS_COLUMNS.iter().chain(&BRIEF_SPILL_COLUMNS).copied().collect()
+    } else {
+        BRIEF_STATS_COLUMNS.to_vec()
+    };
+    fn pick<T: Clone>(values: &[T], keep: &[usize]) -> Vec<T> {
+        keep.iter().filter_map(|&i| values.get(i).cloned()).collect()
+    }
+    Output::Rows { columns: pick(&columns, &keep), rows: rows.iter().map(|row| pick(row, &keep)).collect() }
+}
 
 /// How often `SUBSCRIBE` reads its view.
 pub const SUBSCRIBE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
@@ -223,23 +246,35 @@ impl Session {
     /// it is ready; stop at the first error. Nothing runs if the text does not parse.
     pub fn execute_each(&mut self, text: &str, mut on_output: impl FnMut(Output)) -> Result<()> {
         for statement in sql::parse(text)? {
-            if self.interrupt.swap(false, Ordering::SeqCst) {
-                return Err(Error::engine("interrupted").with_span(statement.span));
-            }
-            if let Some(e) = self.spill.failure().and_then(|_| self.spill_error()) {
-                return Err(e.with_span(statement.span));
-            }
-            let result = match &statement.kind {
-                StatementKind::Subscribe(subscribe) => self.subscribe(subscribe, &mut on_output),
-                _ => self.execute_statement(&statement, text).map(&mut on_output),
-            };
-            // A spill problem during the statement is its error, whatever else happened.
-            if let Some(e) = self.spill_error() {
-                return Err(e.with_span(statement.span));
-            }
-            result?;
+            self.execute_streaming(&statement, text, &mut on_output)?;
         }
         Ok(())
+    }
+
+    /// Run one parsed statement, handing its outputs to `on_output` as they are ready (one,
+    /// or a stream of them for `SUBSCRIBE`); `text` is the script it came from. For a client
+    /// that goes through a script's statements itself (see [`sql::parse_each`]).
+    pub fn execute_streaming(
+        &mut self,
+        statement: &Statement,
+        text: &str,
+        on_output: &mut impl FnMut(Output),
+    ) -> Result<()> {
+        if self.interrupt.swap(false, Ordering::SeqCst) {
+            return Err(Error::engine("interrupted").with_span(statement.span));
+        }
+        if let Some(e) = self.spill.failure().and_then(|_| self.spill_error()) {
+            return Err(e.with_span(statement.span));
+        }
+        let result = match &statement.kind {
+            StatementKind::Subscribe(subscribe) => self.subscribe(subscribe, on_output),
+            _ => self.execute_statement(statement, text).map(on_output),
+        };
+        // A spill problem during the statement is its error, whatever else happened.
+        if let Some(e) = self.spill_error() {
+            return Err(e.with_span(statement.span));
+        }
+        result
     }
 
     /// Run every statement of `text`, collecting the outputs.
@@ -350,7 +385,8 @@ impl Session {
             },
             StatementKind::Show(ast::Show::Sources) => Ok(self.show_sources()),
             StatementKind::Show(ast::Show::Views) => Ok(self.show_views()),
-            StatementKind::Show(ast::Show::Stats) => self.show_stats(),
+            StatementKind::Show(ast::Show::Stats) => self.show_stats(false),
+            StatementKind::Show(ast::Show::StatsFull) => self.show_stats(true),
             StatementKind::Show(ast::Show::All) => Ok(self.show_all()),
             StatementKind::Show(ast::Show::Setting(name)) => self.show_setting(name),
             StatementKind::Drop(drop) => self.drop_object(drop),
@@ -801,9 +837,12 @@ impl Session {
         }
     }
 
-    fn show_stats(&mut self) -> Result<Output> {
+    /// `SHOW STATS [FULL]`; without FULL, the columns that fit a terminal (see
+    /// [`brief_stats`]).
+    fn show_stats(&mut self, full: bool) -> Result<Output> {
         self.seal_everything()?;
-        self.collect_stats(Command::Stats)
+        let stats = self.collect_stats(Command::Stats)?;
+        Ok(if full { stats } else { brief_stats(stats) })
     }
 
     /// `SHOW STATS` as things stand, without first catching up or letting arrangements merge:

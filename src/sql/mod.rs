@@ -34,5 +34,5 @@ pub use ast::{
     Retain, RetainRule, Set, SetValue, Show, Spanned, Statement, StatementKind, Subscribe, name_of,
 };
 pub use depth::MAX_DEPTH;
-pub use parser::{is_complete, parse};
+pub use parser::{is_complete, parse, parse_each};
 pub use sqlparser::ast::{Expr, Ident, Query};
