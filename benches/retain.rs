@@ -175,7 +175,7 @@ fn parse_args() -> Args {
 /// the serialized bytes of the chunks paged through the spill hook (0 without a budget).
 fn records_held(session: &mut Session) -> (u64, u64) {
     let (mut records, mut raw_bytes) = (0, 0);
-    for output in session.execute("SHOW STATS").expect("SHOW STATS") {
+    for output in session.execute("SHOW STATS FULL").expect("SHOW STATS FULL") {
         if let Output::Rows { columns, rows } = output {
             let raw = columns.iter().position(|c| c == "raw_bytes");
             for row in rows {

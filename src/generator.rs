@@ -23,6 +23,24 @@
 use crate::error::{Error, Result, Span};
 use crate::repr::{Column, DataType, Datum};
 
+/// The greatest `rate` (and `auction_rate`), in rows per second. A generator makes its rows
+/// on a worker, however far behind the dataflow is (the open loop): past what a worker can
+/// make and process, the backlog and the memory it holds grow without bound.
+pub const MAX_RATE: u64 = 1_000_000;
+
+/// The greatest `keys`.
+pub const MAX_KEYS: u64 = 10_000_000;
+
+/// The greatest `duration_ms` (a day).
+pub const MAX_DURATION_MS: u64 = 86_400_000;
+
+/// The greatest `max_latency_ms`: a receipt waits in memory until it is due, so this bounds
+/// the receipts held, at most `rate × max_latency_ms / 1000`.
+pub const MAX_LATENCY_MS: u64 = 10_000;
+
+const OPTION_LIMITS_NOTE: &str =
+    "limits: rate and auction_rate 1000000 rows/s, keys 10000000, duration_ms 86400000, max_latency_ms 10000";
+
 /// What a generator produces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GeneratorKind {
@@ -84,6 +102,7 @@ impl Generator {
             GeneratorKind::Bids => &["rate", "auction_rate", "duration_ms"],
             GeneratorKind::Recvs => &["keys", "rate", "max_latency_ms"],
         };
+        let mut given: Vec<String> = Vec::new();
         for (name, value, span) in options {
             let name = name.to_lowercase();
             if !allowed.contains(&name.as_str()) {
@@ -93,8 +112,15 @@ impl Generator {
                 .with_span(*span)
                 .with_hint(format!("options: {}", allowed.join(", "))));
             }
-            if *value == 0 {
-                return Err(Error::bind(format!("option \"{name}\" must be at least 1")).with_span(*span));
+            if given.contains(&name) {
+                return Err(Error::bind(format!("generator option \"{name}\" is given twice")).with_span(*span));
+            }
+            given.push(name.clone());
+            let max = Self::max_option(&name);
+            if !(1..=max).contains(value) {
+                return Err(Error::bind(format!("option \"{name}\" must be between 1 and {max}, not {value}"))
+                    .with_span(*span)
+                    .with_note(OPTION_LIMITS_NOTE));
             }
             match name.as_str() {
                 "keys" => generator.keys = *value,
@@ -105,6 +131,16 @@ impl Generator {
             }
         }
         Ok(generator)
+    }
+
+    /// The greatest value `option` accepts (see [`MAX_RATE`] and its neighbours).
+    fn max_option(option: &str) -> u64 {
+        match option {
+            "keys" => MAX_KEYS,
+            "rate" | "auction_rate" => MAX_RATE,
+            "duration_ms" => MAX_DURATION_MS,
+            _ => MAX_LATENCY_MS,
+        }
     }
 
     /// The columns it produces; the last one, `ts`, is TIME.
@@ -236,5 +272,25 @@ mod tests {
             Generator::new("sensors", Span::empty(), &[("duration_ms".into(), 5, Span::empty())]).is_err()
         );
         assert!(Generator::new("sensors", Span::empty(), &[("rate".into(), 0, Span::empty())]).is_err());
+    }
+
+    #[test]
+    fn options_are_bounded_and_given_once() {
+        let option = |name: &str, value: u64| (name.to_string(), value, Span::empty());
+        let at_limit = [option("keys", MAX_KEYS), option("rate", MAX_RATE), option("max_latency_ms", MAX_LATENCY_MS)];
+        assert!(Generator::new("recvs", Span::empty(), &at_limit).is_ok());
+        for (kind, name, value) in [
+            ("sensors", "rate", MAX_RATE + 1),
+            ("sensors", "keys", MAX_KEYS + 1),
+            ("bids", "auction_rate", u64::MAX),
+            ("auctions", "duration_ms", MAX_DURATION_MS + 1),
+            ("recvs", "max_latency_ms", MAX_LATENCY_MS + 1),
+        ] {
+            let e = Generator::new(kind, Span::empty(), &[option(name, value)]).expect_err(name);
+            assert!(e.message().contains("must be between 1 and"), "{e}");
+        }
+        let e = Generator::new("sensors", Span::empty(), &[option("rate", 5), option("RATE", 6)])
+            .expect_err("twice");
+        assert_eq!(e.message(), "generator option \"rate\" is given twice");
     }
 }

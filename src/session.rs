@@ -11,11 +11,16 @@
 //! engine); event time never comes from the wall clock. The session owns each source's
 //! clock (see "Time" in `docs/architecture.md`).
 
+mod clocks;
+mod csv_input;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use self::clocks::{Clocks, Late};
+use self::csv_input::read_csv;
 use crate::engine::{Command, Engine, Reply};
 use crate::error::{Error, Result, Span};
 use crate::plan::catalog::Object;
@@ -26,8 +31,8 @@ use crate::sql::{self, Statement, StatementKind, ast};
 use crate::storage::spill::{self, Spill, SpillCounts, SpillTotals};
 use crate::{peek, plan};
 
-/// The columns of `SHOW STATS`. The spill columns are NULL for arrangements that cannot spill
-/// (view outputs and source histories); see `docs/language.md`.
+/// The columns of `SHOW STATS FULL` (`SHOW STATS` shows some of them). The spill columns are
+/// NULL for arrangements that cannot spill; see `docs/language.md`.
 pub const STATS_COLUMNS: [&str; 13] = [
     "view",
     "arrangement",
@@ -43,6 +48,29 @@ pub const STATS_COLUMNS: [&str; 13] = [
     "fetches",
     "disk_bytes",
 ];
+
+/// The `SHOW STATS` columns (indexes into [`STATS_COLUMNS`]) shown without `FULL`: the
+/// first six, then, when some arrangement has paged chunks (under a memory budget), the spill
+/// columns a person reads first: `resident_bytes`, `spilled_chunks`, `disk_bytes`.
+const BRIEF_STATS_COLUMNS: [usize; 6] = [0, 1, 2, 3, 4, 5];
+const BRIEF_SPILL_COLUMNS: [usize; 3] = [6, 7, 12];
+const SPILLED_CHUNKS_COLUMN: usize = 7;
+
+/// `SHOW STATS` narrowed to the columns that fit a terminal.
+fn brief_stats(stats: Output) -> Output {
+    let Output::Rows { columns, rows } = stats else { return stats };
+    let paged =
+        rows.iter().any(|row| row.get(SPILLED_CHUNKS_COLUMN).and_then(Datum::as_int).is_some_and(|n| n > 0));
+    let keep: Vec<usize> = if paged {
+        BRIEF_STATS_COLUMNS.iter().chain(&BRIEF_SPILL_COLUMNS).copied().collect()
+    } else {
+        BRIEF_STATS_COLUMNS.to_vec()
+    };
+    fn pick<T: Clone>(values: &[T], keep: &[usize]) -> Vec<T> {
+        keep.iter().filter_map(|&i| values.get(i).cloned()).collect()
+    }
+    Output::Rows { columns: pick(&columns, &keep), rows: rows.iter().map(|row| pick(row, &keep)).collect() }
+}
 
 /// How often `SUBSCRIBE` reads its view.
 pub const SUBSCRIBE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
@@ -92,19 +120,10 @@ impl Default for SessionOptions {
     }
 }
 
-/// A source's event-time clock.
-#[derive(Clone, Copy, Debug, Default)]
-struct Clock {
-    /// The newest event time seen.
-    newest: Option<u64>,
-    /// Rows older than this are late.
-    frontier: u64,
-}
-
 /// A running Ebb: a catalog, source clocks, and the engine.
 pub struct Session {
     catalog: Catalog,
-    clocks: BTreeMap<ObjectId, Clock>,
+    clocks: Clocks,
     engine: Engine,
     base_dir: PathBuf,
     next_worker: usize,
@@ -145,9 +164,6 @@ pub struct CopyProgress {
     pub total_bytes: u64,
 }
 
-/// A `COPY` reports its progress every this many lines, and once when it has read the file.
-const PROGRESS_EVERY_LINES: u64 = 16_384;
-
 impl Session {
     /// Start a session with its workers.
     pub fn new(options: SessionOptions) -> Result<Session> {
@@ -155,7 +171,7 @@ impl Session {
         let spill = Arc::new(Spill::new(options.spill_dir, spill::SEGMENT_BYTES));
         let mut session = Session {
             catalog: Catalog::default(),
-            clocks: BTreeMap::new(),
+            clocks: Clocks::default(),
             engine: Engine::start(options.workers, spill.clone())?,
             base_dir: options.base_dir,
             next_worker: 0,
@@ -188,15 +204,11 @@ impl Session {
         (self.spill.totals(), self.spill.dir_in_use())
     }
 
-    /// A spill fault (a write that failed; the chunk stayed in memory) or failure (a chunk
-    /// that cannot be read back; the engine has stopped) not reported yet, as an error.
+    /// A spill fault (a write that failed; the chunk stayed in memory) not reported yet, or why
+    /// the engine stopped (a chunk that cannot be read back, or a worker panic), as an error.
     fn spill_error(&self) -> Option<Error> {
         if let Some(failure) = self.spill.failure() {
-            return Some(
-                Error::engine(format!("the engine has stopped: {failure}"))
-                    .with_note("no result was returned after the failure, so none can be wrong")
-                    .with_hint("start a new session; the spill directory's file was damaged or removed"),
-            );
+            return Some(crate::engine::stopped(&failure));
         }
         let faults = self.spill.take_faults();
         let first = faults.first()?;
@@ -234,23 +246,35 @@ impl Session {
     /// it is ready; stop at the first error. Nothing runs if the text does not parse.
     pub fn execute_each(&mut self, text: &str, mut on_output: impl FnMut(Output)) -> Result<()> {
         for statement in sql::parse(text)? {
-            if self.interrupt.swap(false, Ordering::SeqCst) {
-                return Err(Error::engine("interrupted").with_span(statement.span));
-            }
-            if let Some(e) = self.spill.failure().and_then(|_| self.spill_error()) {
-                return Err(e.with_span(statement.span));
-            }
-            let result = match &statement.kind {
-                StatementKind::Subscribe(subscribe) => self.subscribe(subscribe, &mut on_output),
-                _ => self.execute_statement(&statement, text).map(&mut on_output),
-            };
-            // A spill problem during the statement is its error, whatever else happened.
-            if let Some(e) = self.spill_error() {
-                return Err(e.with_span(statement.span));
-            }
-            result?;
+            self.execute_streaming(&statement, text, &mut on_output)?;
         }
         Ok(())
+    }
+
+    /// Run one parsed statement, handing its outputs to `on_output` as they are ready (one,
+    /// or a stream of them for `SUBSCRIBE`); `text` is the script it came from. For a client
+    /// that goes through a script's statements itself (see [`sql::parse_each`]).
+    pub fn execute_streaming(
+        &mut self,
+        statement: &Statement,
+        text: &str,
+        on_output: &mut impl FnMut(Output),
+    ) -> Result<()> {
+        if self.interrupt.swap(false, Ordering::SeqCst) {
+            return Err(Error::engine("interrupted").with_span(statement.span));
+        }
+        if let Some(e) = self.spill.failure().and_then(|_| self.spill_error()) {
+            return Err(e.with_span(statement.span));
+        }
+        let result = match &statement.kind {
+            StatementKind::Subscribe(subscribe) => self.subscribe(subscribe, on_output),
+            _ => self.execute_statement(statement, text).map(on_output),
+        };
+        // A spill problem during the statement is its error, whatever else happened.
+        if let Some(e) = self.spill_error() {
+            return Err(e.with_span(statement.span));
+        }
+        result
     }
 
     /// Run every statement of `text`, collecting the outputs.
@@ -293,6 +317,10 @@ impl Session {
                     plan.without_feedback();
                 }
                 self.refuse_views_missing_history(&plan, span)?;
+                // A view's sources are aligned when it is created, as a read of it would.
+                let sources: Vec<ObjectId> =
+                    reads.iter().flat_map(|read| self.catalog.sources_under(*read)).collect();
+                self.seal(&sources)?;
                 let id = self.catalog.allocate_id();
                 let name = sql::name_of(&create.name);
                 let sql = slice(text, span).to_string();
@@ -336,8 +364,9 @@ impl Session {
                 Ok(Output::Status(format!("COPY {count}")))
             }
             StatementKind::AdvanceTo(advance) => {
-                let time = self.read_time().max(advance.time.value);
-                self.advance_all(time)?;
+                let time = bind::bind_advance_to(advance)?;
+                let frontiers = self.clocks.advance_all(time);
+                self.engine.broadcast(Command::Advance { frontiers })?;
                 Ok(Output::Status(format!("ADVANCE TO {time}")))
             }
             StatementKind::Query(query) => {
@@ -356,7 +385,8 @@ impl Session {
             },
             StatementKind::Show(ast::Show::Sources) => Ok(self.show_sources()),
             StatementKind::Show(ast::Show::Views) => Ok(self.show_views()),
-            StatementKind::Show(ast::Show::Stats) => self.show_stats(),
+            StatementKind::Show(ast::Show::Stats) => self.show_stats(false),
+            StatementKind::Show(ast::Show::StatsFull) => self.show_stats(true),
             StatementKind::Show(ast::Show::All) => Ok(self.show_all()),
             StatementKind::Show(ast::Show::Setting(name)) => self.show_setting(name),
             StatementKind::Drop(drop) => self.drop_object(drop),
@@ -548,18 +578,17 @@ impl Session {
     }
 
     /// Start a bound source on every worker, then enter it in the catalog. A source fed by
-    /// statements gets a clock starting at the current read time; a generated one follows the
+    /// statements gets a clock of its own that has seen nothing; a generated one follows the
     /// wall clock instead.
     fn create_source(&mut self, source: SourceDesc) -> Result<Output> {
-        let frontier = self.read_time();
         self.engine.broadcast(Command::CreateSource {
             id: source.id,
             keep_history: source.keep_history,
-            frontier,
+            frontier: 0,
             generator: source.generator.clone(),
         })?;
         if source.generator.is_none() {
-            self.clocks.insert(source.id, Clock { newest: None, frontier });
+            self.clocks.start(source.id, source.lateness);
         }
         self.catalog.insert(Object::Source(source));
         Ok(Output::Status("CREATE SOURCE".into()))
@@ -589,12 +618,11 @@ impl Session {
         self.spill_error().map_or(Ok(()), Err)
     }
 
-    /// Move every source's frontier past all input, as a read does, and return once every
-    /// view has caught up with it: what was inserted before is then fully processed.
+    /// Seal every source as a read of everything would, and return once every view has
+    /// caught up with it: what was inserted before is then fully processed.
     pub fn sync(&mut self) -> Result<()> {
-        let time = self.read_time();
-        self.advance_all(time)?;
-        self.engine.broadcast(Command::Sync { time })?;
+        self.seal_everything()?;
+        self.engine.broadcast(Command::Sync)?;
         self.spill_error().map_or(Ok(()), Err)
     }
 
@@ -621,8 +649,10 @@ impl Session {
         describe: impl Fn(usize) -> String,
         locate: impl Fn(usize) -> Span,
     ) -> Result<()> {
-        let clock = self.clocks.get(&source.id).copied().unwrap_or_default();
-        let mut newest = clock.newest;
+        let Some(clock) = self.clocks.get(source.id) else {
+            return Err(Error::bind(format!("source \"{}\" takes no rows from statements", source.name)));
+        };
+        let mut newest = None;
         for (i, row) in rows.iter().enumerate() {
             let time = match &row[source.time_column] {
                 Datum::Int(t) if *t >= 0 => *t as u64,
@@ -635,26 +665,19 @@ impl Session {
                     .with_span(locate(i)));
                 }
             };
-            if time < clock.frontier {
-                return Err(Error::data(format!(
-                    "{} ({}) is late: its time {time} is older than the frontier {} of source \"{}\"",
-                    describe(i),
-                    row.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),
-                    clock.frontier,
-                    source.name
-                ))
-                .with_span(locate(i))
-                .with_note("nothing of this statement was applied")
-                .with_hint(if source.lateness > 0 {
-                    "rows must arrive within the source's LATENESS of the newest time seen".to_string()
-                } else {
-                    "rows of a source must arrive in time order; declare the source with TIME ts LATENESS n to accept rows up to n older than the newest".to_string()
-                }));
+            if let Some(late) = clock.lateness_of(time) {
+                return Err(
+                    late_row_error(source, &clock, late, time, &describe(i), row).with_span(locate(i))
+                );
             }
-            newest = Some(newest.map_or(time, |n| n.max(time)));
+            newest = Some(newest.map_or(time, |n: u64| n.max(time)));
         }
         let Some(newest) = newest else { return Ok(()) };
-        let advance_to = clock.frontier.max((newest + 1).saturating_sub(source.lateness));
+        // Every row enters at the frontier before the statement: no later than any row's time.
+        let time = clock.frontier();
+        let advance_to =
+            clocks::Clock { newest: Some(clock.newest.map_or(newest, |n| n.max(newest))), ..clock }
+                .frontier();
         let workers = self.engine.workers();
         let mut shares: Vec<Vec<Vec<u8>>> = vec![Vec::with_capacity(rows.len() / workers + 1); workers];
         for row in &rows {
@@ -663,33 +686,49 @@ impl Session {
         }
         let commands = shares
             .into_iter()
-            .map(|rows| Command::Insert { source: source.id, rows, time: clock.frontier, advance_to })
+            .map(|rows| Command::Insert { source: source.id, rows, time, advance_to })
             .collect();
         self.engine.send_each(commands)?;
-        self.clocks.insert(source.id, Clock { newest: Some(newest), frontier: advance_to });
+        self.clocks.saw(source.id, newest);
         Ok(())
     }
 
-    /// The time a read happens at: past everything any source has seen.
-    fn read_time(&self) -> Time {
-        let scripted = self.clocks.values().map(|c| c.frontier.max(c.newest.map_or(0, |n| n + 1))).max();
-        let live = self.catalog.sources().any(|s| s.generator.is_some()).then(crate::generator::now_ms);
-        scripted.max(live).unwrap_or(0)
-    }
-
-    /// Move every source's frontier to `time`.
-    fn advance_all(&mut self, time: Time) -> Result<()> {
-        let mut frontiers = Vec::new();
-        for (id, clock) in &mut self.clocks {
-            clock.frontier = clock.frontier.max(time);
-            frontiers.push((*id, clock.frontier));
-        }
+    /// Seal `sources` for a read of them: move each to the newest time seen among them + 1.
+    /// Returns the read's time (0 when none of them is a scripted source).
+    fn seal(&mut self, sources: &[ObjectId]) -> Result<Time> {
+        let Some((time, frontiers)) = self.clocks.seal(sources) else { return Ok(0) };
         self.engine.broadcast(Command::Advance { frontiers })?;
+        Ok(time)
+    }
+
+    /// The time a read of `id` happens at, once the sources under it are sealed for it: the
+    /// wall clock for an object over live generators (their timeline), else just past the
+    /// newest time seen among its sources.
+    fn seal_for_read(&mut self, id: ObjectId) -> Result<Time> {
+        if self.catalog.live_source_under(id).is_some() {
+            return Ok(crate::generator::now_ms());
+        }
+        let sources = self.catalog.sources_under(id);
+        self.seal(&sources)
+    }
+
+    /// Seal the sources under every view and source as a read of each would: for reads of
+    /// everything at once (`SHOW STATS`, [`Session::sync`]).
+    fn seal_everything(&mut self) -> Result<()> {
+        let objects: Vec<ObjectId> =
+            self.catalog.views().map(|v| v.id).chain(self.catalog.sources().map(|s| s.id)).collect();
+        let mut frontiers = BTreeMap::new();
+        for id in objects {
+            if let Some((_, moved)) = self.clocks.seal(&self.catalog.sources_under(id)) {
+                frontiers.extend(moved);
+            }
+        }
+        self.engine.broadcast(Command::Advance { frontiers: frontiers.into_iter().collect() })?;
         Ok(())
     }
 
-    /// Every row of `id`, as of a read that first moves every frontier past all input, and the
-    /// time the read happened at.
+    /// Every row of `id`, as of a read that first seals the sources under it past all their
+    /// input, and the time the read happened at.
     fn read(&mut self, id: ObjectId) -> Result<(Time, Vec<Vec<Datum>>)> {
         if let Some(Object::Source(source)) = self.catalog.by_id(id)
             && !source.keep_history
@@ -703,8 +742,7 @@ impl Session {
         // A view over a live generator compacts behind the wall clock; a worker that has
         // already compacted past the read time says so, and the read is asked again, later.
         for _attempt in 0..100 {
-            let time = self.read_time();
-            self.advance_all(time)?;
+            let time = self.seal_for_read(id)?;
             let replies = self.engine.broadcast(Command::Peek { id, time })?;
             if replies.iter().any(|r| matches!(r, Reply::TooOld)) {
                 std::thread::sleep(std::time::Duration::from_millis(10));
@@ -732,7 +770,7 @@ impl Session {
         for id in sources {
             if let Ok(source) = self.catalog.source(id)
                 && !source.keep_history
-                && self.clocks.get(&id).is_some_and(|c| c.newest.is_some())
+                && self.clocks.get(id).is_some_and(|c| c.newest.is_some())
             {
                 return Err(Error::bind(format!(
                     "source \"{}\" keeps no history (KEEP NONE) and has already received rows, so a new view could not see them",
@@ -746,12 +784,16 @@ impl Session {
     }
 
     fn show_sources(&self) -> Output {
-        let columns = ["name", "columns", "time_column", "lateness", "history", "frontier"];
+        let columns = ["name", "columns", "time_column", "lateness", "history", "frontier", "newest"];
         let rows = self
             .catalog
             .sources()
             .map(|s| {
-                let clock = self.clocks.get(&s.id).copied().unwrap_or_default();
+                // A generator's timeline is the wall clock.
+                let (frontier, newest) = match self.clocks.get(s.id) {
+                    Some(clock) => (clock.frontier(), clock.newest),
+                    None => (crate::generator::now_ms(), None),
+                };
                 vec![
                     Datum::Text(s.name.clone()),
                     Datum::Text(
@@ -764,7 +806,8 @@ impl Session {
                     Datum::Text(s.columns[s.time_column].name.clone()),
                     Datum::Int(s.lateness as i64),
                     Datum::Text(if s.keep_history { "ALL (unbounded)" } else { "NONE" }.into()),
-                    Datum::Int(clock.frontier as i64),
+                    Datum::Int(frontier as i64),
+                    newest.map_or(Datum::Null, |n| Datum::Int(n as i64)),
                 ]
             })
             .collect();
@@ -794,10 +837,12 @@ impl Session {
         }
     }
 
-    fn show_stats(&mut self) -> Result<Output> {
-        let time = self.read_time();
-        self.advance_all(time)?;
-        self.collect_stats(Command::Stats { time })
+    /// `SHOW STATS [FULL]`; without FULL, the columns that fit a terminal (see
+    /// [`brief_stats`]).
+    fn show_stats(&mut self, full: bool) -> Result<Output> {
+        self.seal_everything()?;
+        let stats = self.collect_stats(Command::Stats)?;
+        Ok(if full { stats } else { brief_stats(stats) })
     }
 
     /// `SHOW STATS` as things stand, without first catching up or letting arrangements merge:
@@ -896,7 +941,7 @@ impl Session {
         }
         self.engine.broadcast(Command::Drop { id })?;
         self.catalog.remove(id);
-        self.clocks.remove(&id);
+        self.clocks.remove(id);
         Ok(Output::Status(format!("DROP {}", kind.to_uppercase())))
     }
 }
@@ -938,70 +983,36 @@ fn slice(text: &str, span: Span) -> &str {
     text.get(start..end.max(start)).unwrap_or("")
 }
 
-/// Read a CSV file into typed rows, each with its file line. Every value must parse as its
-/// column's type; an empty unquoted field is NULL.
-fn read_csv(
-    path: &Path,
+/// A late row's error: the row, its time, the source's frontier, and why the frontier is
+/// there (a read sealed it, or the newest time seen is too far ahead).
+fn late_row_error(
     source: &SourceDesc,
-    header: bool,
-    delimiter: u8,
-    progress: &mut dyn FnMut(&CopyProgress),
-) -> Result<Vec<(u64, Vec<Datum>)>> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| Error::io(format!("cannot open \"{}\": {e}", path.display())))?;
-    let total_bytes = file.metadata().map_or(0, |m| m.len());
-    let mut report =
-        |read_bytes| progress(&CopyProgress { path: path.to_path_buf(), read_bytes, total_bytes });
-    let mut reader =
-        csv::ReaderBuilder::new().has_headers(header).delimiter(delimiter).flexible(true).from_reader(file);
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            let at = e.position().map(|p| format!(":{}", p.line())).unwrap_or_default();
-            Error::data(format!("{}{at}: malformed CSV: {e}", path.display()))
-        })?;
-        let line = record.position().map_or(0, |p| p.line());
-        if line % PROGRESS_EVERY_LINES == 0 {
-            report(record.position().map_or(0, |p| p.byte()));
-        }
-        if record.len() != source.columns.len() {
-            return Err(Error::data(format!(
-                "{}:{line}:1: expected {} fields, found {}",
-                path.display(),
-                source.columns.len(),
-                record.len()
-            )));
-        }
-        let mut row = Vec::with_capacity(record.len());
-        let mut column = 1;
-        for (field, col) in record.iter().zip(&source.columns) {
-            let datum = if field.is_empty() {
-                Datum::Null
-            } else {
-                let parsed = match col.data_type {
-                    DataType::BigInt => field.trim().parse().ok().map(Datum::Int),
-                    DataType::Double => field.trim().parse().ok().map(Datum::Double),
-                    DataType::Text => Some(Datum::Text(field.to_string())),
-                    DataType::Boolean => match field.trim().to_ascii_lowercase().as_str() {
-                        "true" | "t" => Some(Datum::Bool(true)),
-                        "false" | "f" => Some(Datum::Bool(false)),
-                        _ => None,
-                    },
-                };
-                parsed.ok_or_else(|| {
-                    Error::data(format!(
-                        "{}:{line}:{column}: cannot read \"{field}\" as {} for column \"{}\"",
-                        path.display(),
-                        col.data_type,
-                        col.name
-                    ))
-                })?
-            };
-            column += field.chars().count() + 1;
-            row.push(datum);
-        }
-        rows.push((line, row));
+    clock: &clocks::Clock,
+    late: Late,
+    time: Time,
+    row_name: &str,
+    row: &[Datum],
+) -> Error {
+    let error = Error::data(format!(
+        "{row_name} ({}) is late: its time {time} is older than the frontier {} of source \"{}\"",
+        row.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),
+        clock.frontier(),
+        source.name
+    ))
+    .with_note("nothing of this statement was applied");
+    match late {
+        Late::Sealed => error
+            .with_note(format!(
+                "a read of \"{}\" (SELECT, SHOW STATS, SUBSCRIBE, a new view over it) or ADVANCE TO sealed the times before {}",
+                source.name,
+                clock.frontier()
+            ))
+            .with_hint("insert a source's rows before reading what they change; LATENESS does not reopen sealed times"),
+        Late::BehindNewest { newest } if source.lateness > 0 => error
+            .with_note(format!("the newest time source \"{}\" has seen is {newest}", source.name))
+            .with_hint("rows must arrive within the source's LATENESS of the newest time seen"),
+        Late::BehindNewest { newest } => error
+            .with_note(format!("the newest time source \"{}\" has seen is {newest}", source.name))
+            .with_hint("rows of a source must arrive in time order (equal times are on time); declare the source with TIME ts LATENESS n to accept rows up to n older than the newest"),
     }
-    report(total_bytes);
-    Ok(rows)
 }

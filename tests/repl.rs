@@ -15,7 +15,13 @@ type Pty = Session<UnixProcess, PtyStream>;
 /// Start `ebb` in a terminal; `history_flag` passes the history file with `--history`, else
 /// with `EBB_HISTORY`.
 fn start(history: &Path, history_flag: bool) -> Pty {
+    start_with(history, history_flag, &[])
+}
+
+/// [`start`], with more environment variables.
+fn start_with(history: &Path, history_flag: bool, env: &[(&str, &str)]) -> Pty {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ebb"));
+    command.envs(env.iter().copied());
     if history_flag {
         command.arg("--history").arg(history);
         command.env_remove("EBB_HISTORY");
@@ -211,4 +217,62 @@ fn history_is_kept_across_runs() {
     quit(pty);
     let saved = std::fs::read_to_string(&history).expect("the history file is still there");
     assert_eq!(saved.matches("CREATE SOURCE probe").count(), 2, "{saved}");
+}
+
+/// Results taller than the terminal go through `$EBB_PAGER` (here a command that saves what it
+/// is given), unless `\pset pager off`; `\x` expands rows (`\x auto` the rows of tables wider
+/// than the terminal); `\pset null` shows NULL as asked.
+#[test]
+fn pager_expanded_display_and_null_text() {
+    let dir = tempfile::tempdir().expect("a temp folder");
+    let paged = dir.path().join("paged.txt");
+    let pager = format!("cat > '{}'", paged.display());
+    let mut pty = start_with(&dir.path().join("history"), true, &[("EBB_PAGER", &pager)]);
+    pty.get_process_mut().set_window_size(100, 12).expect("the terminal takes a size");
+    run(&mut pty, "CREATE SOURCE s (k BIGINT, v TEXT, ts BIGINT) TIME ts;", "CREATE SOURCE");
+    let values: Vec<String> = (1..=20).map(|k| format!("({k}, NULL, {k})")).collect();
+    run(&mut pty, &format!("INSERT INTO s VALUES {};", values.join(", ")), "INSERT 20");
+    // 20 rows do not fit 12 lines: the pager gets them, the terminal only the next prompt.
+    send(&mut pty, "SELECT k FROM s ORDER BY k;");
+    let shown = expect(&mut pty, "ebb> ");
+    assert!(!shown.contains("(20 rows)"), "{shown}");
+    let saved = std::fs::read_to_string(&paged).expect("the pager ran");
+    assert!(saved.contains("│ 20 │") && saved.ends_with("(20 rows)\n"), "{saved}");
+    // A short result is not paged.
+    run(&mut pty, "SELECT k FROM s WHERE k = 3;", "(1 row)");
+    run(&mut pty, "\\pset pager off", "Pager usage is off.");
+    run(&mut pty, "SELECT k FROM s ORDER BY k;", "(20 rows)");
+    run(&mut pty, "\\x", "Expanded display is on.");
+    run(&mut pty, "\\pset null (unknown)", "Null display is \"(unknown)\".");
+    send(&mut pty, "SELECT k, v FROM s WHERE k = 2;");
+    expect(&mut pty, "-[ RECORD 1 ]");
+    expect(&mut pty, "k | 2");
+    expect(&mut pty, "v | (unknown)");
+    finish(&mut pty, "(1 row)");
+    // \x auto: tables that fit stay tables, wider ones (13 columns of SHOW STATS FULL) expand.
+    run(&mut pty, "\\x auto", "Expanded display is used automatically.");
+    run(&mut pty, "SELECT k FROM s WHERE k = 2;", "│ 2 │");
+    send(&mut pty, "SHOW STATS FULL;");
+    expect(&mut pty, "-[ RECORD 1 ]");
+    expect(&mut pty, "disk_bytes        | (unknown)");
+    finish(&mut pty, "(1 row)");
+    quit(pty);
+}
+
+/// `SUBSCRIBE` prints each change on its own line as it comes, until Ctrl-C.
+#[test]
+fn subscribe_prints_changes_as_they_come() {
+    let dir = tempfile::tempdir().expect("a temp folder");
+    let mut pty = start(&dir.path().join("history"), true);
+    run(&mut pty, "CREATE SOURCE g FROM GENERATOR sensors (keys = 1, rate = 50);", "CREATE SOURCE");
+    run(&mut pty, "CREATE VIEW last AS SELECT sensor, ts FROM g RETAIN LATEST 1 PER sensor;", "CREATE VIEW");
+    send(&mut pty, "SUBSCRIBE last;");
+    expect(&mut pty, "SUBSCRIBE last: one line per change, until Ctrl-C.");
+    // A newer reading replaces the last one: its row goes (-1) and the new one comes (+1).
+    expect(&mut pty, "  -1  sensor=");
+    expect(&mut pty, "  +1  sensor=");
+    pty.send(ControlCode::EndOfText).expect("Ctrl-C");
+    expect(&mut pty, "ebb> ");
+    run(&mut pty, "SELECT count(*) AS n FROM last;", "(1 row)");
+    quit(pty);
 }

@@ -71,9 +71,9 @@ fn read(s: &mut Session, view: &str) -> Vec<Vec<Datum>> {
     rows
 }
 
-/// SHOW STATS as (view, arrangement, records) and the rule arrangements' spill columns.
+/// SHOW STATS FULL: (view, arrangement, records) and the spill columns.
 fn stats(s: &mut Session) -> Vec<Vec<Datum>> {
-    let outputs = s.execute("SHOW STATS;").expect("stats");
+    let outputs = s.execute("SHOW STATS FULL;").expect("stats");
     let Some(Output::Rows { columns, rows }) = outputs.into_iter().next() else { panic!("no stats") };
     assert_eq!(columns.len(), 13, "{columns:?}");
     rows

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::plan::{ObjectId, Plan};
 use crate::render::Time;
 use crate::repr::EncodedRow;
-use crate::storage::spill::{Spill, SpillCounts};
+use crate::storage::spill::{Failure, Spill, SpillCounts};
 
 /// What a worker is told to do.
 #[derive(Clone, Debug)]
@@ -64,17 +64,11 @@ pub enum Command {
         /// The read time.
         time: Time,
     },
-    /// Reply once every dataflow has caught up with `time`.
-    Sync {
-        /// The time to catch up with.
-        time: Time,
-    },
-    /// Reply with the state held, once every dataflow has caught up with `time` and
-    /// arrangements have merged what they can.
-    Stats {
-        /// The read time.
-        time: Time,
-    },
+    /// Reply once every dataflow has caught up with the frontiers of the sources it reads.
+    Sync,
+    /// Reply with the state held, once every dataflow has caught up with the frontiers of the
+    /// sources it reads and arrangements have merged what they can.
+    Stats,
     /// Reply with the state held right now, without waiting for anything.
     StatsNow,
     /// Tear down a view or a source.
@@ -118,8 +112,8 @@ pub enum Reply {
     Stats(Vec<ArrangementStats>),
     /// The read time asked for is older than what this worker has compacted; ask again later.
     TooOld,
-    /// The worker has stopped: a spilled chunk could not be read back.
-    Failed(String),
+    /// The engine has stopped: a spilled chunk could not be read back, or a worker panicked.
+    Failed(Failure),
 }
 
 /// The client side of the workers.
@@ -181,13 +175,58 @@ impl Engine {
         let replies: Vec<Reply> = (0..self.senders.len())
             .map(|_| self.replies.recv().map_err(|_| Error::engine("a worker has stopped")))
             .collect::<Result<_>>()?;
-        if let Some(Reply::Failed(message)) = replies.iter().find(|r| matches!(r, Reply::Failed(_))) {
-            return Err(Error::engine(format!("the engine has stopped: {message}"))
-                .with_note("no result was returned for this statement, so none can be wrong")
-                .with_hint("start a new session; when the message names a spill file, that file was damaged or removed"));
+        if let Some(Reply::Failed(failure)) = replies.iter().find(|r| matches!(r, Reply::Failed(_))) {
+            return Err(stopped(failure));
         }
         Ok(replies)
     }
+}
+
+/// The error of every statement once the engine has stopped: what stopped it, once.
+pub fn stopped(failure: &Failure) -> Error {
+    match failure {
+        Failure::ChunkUnreadable(message) => Error::engine(format!("the engine has stopped: {message}"))
+            .with_note("no result was returned after the failure, so none can be wrong")
+            .with_hint("start a new session; the spill file named was damaged or removed"),
+        Failure::WorkerPanicked(message) => {
+            Error::engine(format!("the engine has stopped after an internal error: {message}"))
+                .with_note("this is a bug in Ebb, not in the statements; no result was returned after it, so none can be wrong")
+                .with_hint("start a new session, and please report the statements that led here")
+        }
+    }
+}
+
+thread_local! {
+    /// Set on Ebb's worker threads: their panics are reported as the engine's error.
+    static ON_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The last panic on this worker thread, with where it happened, taken by the worker
+    /// when it stops.
+    static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Keep worker panics off the terminal: install a process panic hook that, on Ebb's worker
+/// threads, only records the panic's message and location (the worker stops and every later
+/// statement fails with [`stopped`], naming them), and on any other thread defers to the hook
+/// installed before. For programs (the `ebb` binary) that show the library's errors
+/// themselves; without it, a worker panic is printed by the default hook and also returned as
+/// the error, without its location. Installing it more than once is harmless.
+pub fn quiet_worker_panics() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if ON_WORKER.with(|on| on.get()) {
+                let message = worker::panic_message(info.payload());
+                let described = match info.location() {
+                    Some(at) => format!("{message} (at {}:{})", at.file(), at.line()),
+                    None => message,
+                };
+                LAST_PANIC.with(|last| *last.borrow_mut() = Some(described));
+            } else {
+                previous(info);
+            }
+        }));
+    });
 }
 
 impl Drop for Engine {

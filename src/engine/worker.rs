@@ -15,7 +15,7 @@ use super::arrangement::{RowsArrangement, StateHandle};
 use super::{ArrangementStats, Command, Reply};
 use crate::plan::ObjectId;
 use crate::render::{self, Context, SourceInput, SourceInputs, Time};
-use crate::storage::spill::{self, Spill};
+use crate::storage::spill::{self, Failure, Spill};
 
 /// A readable collection on this worker: a view's output or a source's history.
 struct Readable {
@@ -69,10 +69,12 @@ pub(super) fn run(
         spill: spill.clone(),
         spilling: false,
     };
+    super::ON_WORKER.with(|on| on.set(true));
     let served = std::panic::catch_unwind(AssertUnwindSafe(|| {
         serve(worker, &mut state, &commands, &replies, &in_flight)
     }));
     let Err(panic) = served else { return };
+    let described = super::LAST_PANIC.with(|last| last.borrow_mut().take());
     // Dropping the traces would let them merge, reading the damaged chunks again, and a panic
     // while unwinding aborts the process: keep them, and never hand this worker back to timely
     // (which would drop its dataflows), below.
@@ -81,20 +83,16 @@ pub(super) fn run(
     // differential's `load` must return bytes), or on a bug. Either way its dataflows cannot
     // be trusted any more: answer every command with the failure, so the session stops
     // cleanly instead of waiting for this worker or returning wrong rows.
-    let message = spill.failure().unwrap_or_else(|| {
-        let what = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown panic".into());
-        format!("worker {} panicked: {what}", worker.index())
+    let failure = spill.failure().unwrap_or_else(|| {
+        let what = described.unwrap_or_else(|| panic_message(panic.as_ref()));
+        Failure::WorkerPanicked(format!("worker {} panicked: {what}", worker.index()))
     });
-    spill.fail(message.clone());
-    if in_flight.get() && replies.send(Reply::Failed(message.clone())).is_err() {
+    spill.fail(failure.clone());
+    if in_flight.get() && replies.send(Reply::Failed(failure.clone())).is_err() {
         return;
     }
     while commands.recv().is_ok() {
-        if replies.send(Reply::Failed(message.clone())).is_err() {
+        if replies.send(Reply::Failed(failure.clone())).is_err() {
             break;
         }
     }
@@ -103,6 +101,15 @@ pub(super) fn run(
     loop {
         std::thread::park();
     }
+}
+
+/// A panic's message, from its payload.
+pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 fn serve(
@@ -266,20 +273,22 @@ impl WorkerState {
                     return Reply::TooOld;
                 }
                 while readable.probe.less_than(&time) {
-                    if self.spill.has_failed() {
-                        return Reply::Failed(self.spill.failure().unwrap_or_default());
+                    if self.spill.has_failed()
+                        && let Some(failure) = self.spill.failure()
+                    {
+                        return Reply::Failed(failure);
                     }
                     worker.step();
                 }
                 Reply::Rows(readable.trace.read(time))
             }
-            Command::Sync { time } => {
-                self.catch_up(worker, time);
+            Command::Sync => {
+                self.catch_up(worker);
                 self.failed().unwrap_or(Reply::Done)
             }
             Command::StatsNow => Reply::Stats(self.stats()),
-            Command::Stats { time } => {
-                self.catch_up(worker, time);
+            Command::Stats => {
+                self.catch_up(worker);
                 let stats = self.settled_stats(worker);
                 self.failed().unwrap_or(Reply::Stats(stats))
             }
@@ -315,9 +324,11 @@ impl WorkerState {
         self.compact();
     }
 
-    /// Step until every dataflow is complete up to `time`, or a worker has failed.
-    fn catch_up(&self, worker: &mut Worker, time: Time) {
+    /// Step until every dataflow is complete up to the frontiers of the sources it reads (each
+    /// source has a clock of its own), or a worker has failed.
+    fn catch_up(&self, worker: &mut Worker) {
         for readable in self.readable.values() {
+            let time = sources_frontier(&self.sources, &readable.sources);
             while readable.probe.less_than(&time) && !self.spill.has_failed() {
                 worker.step();
             }
@@ -326,7 +337,7 @@ impl WorkerState {
 
     /// The reply to give when some worker has failed (the dataflows cannot be trusted).
     fn failed(&self) -> Option<Reply> {
-        self.spill.has_failed().then(|| Reply::Failed(self.spill.failure().unwrap_or_default()))
+        self.spill.has_failed().then(|| self.spill.failure().map(Reply::Failed)).flatten()
     }
 
     /// Move live generators' sources along with the wall clock (they compact
@@ -353,11 +364,8 @@ impl WorkerState {
     /// read of it can ask for: the earliest frontier among the sources it reads. A handle
     /// left behind would hold back consolidation of every arrangement it shares.
     fn compact(&mut self) {
-        let frontier_of = |sources: &SourceInputs, ids: &[ObjectId]| {
-            ids.iter().filter_map(|id| sources.get(id)).map(|s| s.frontier).min().unwrap_or(0)
-        };
         for readable in self.readable.values_mut() {
-            let frontier = frontier_of(&self.sources, &readable.sources);
+            let frontier = sources_frontier(&self.sources, &readable.sources);
             readable.compacted_to = readable.compacted_to.max(frontier);
             readable.trace.compact_to(frontier);
             for (_, handle) in &mut readable.state {
@@ -420,4 +428,10 @@ impl WorkerState {
         }
         out
     }
+}
+
+/// The earliest frontier among `ids`: a dataflow over them is complete, and may compact, up
+/// to it.
+fn sources_frontier(sources: &SourceInputs, ids: &[ObjectId]) -> Time {
+    ids.iter().filter_map(|id| sources.get(id)).map(|s| s.frontier).min().unwrap_or(0)
 }

@@ -21,6 +21,30 @@ use crate::error::{Error, Result, Span};
 use crate::repr::{Column, DataType, Datum};
 use crate::sql::{ast, name_of};
 
+/// The greatest `n` of `RETAIN LATEST n` and `RETAIN TOP n`: a rule holds up to `n` rows per
+/// key, and its per-key bookkeeping counts rows in an `i64`.
+pub const MAX_RETAIN_ROWS: u64 = 1_000_000;
+
+/// The greatest time or duration (`ADVANCE TO`, `LATENESS`, `DELAY`, `FORGET AFTER`): event
+/// time is a `BIGINT` column, so no row can ever be at a later time; and a time plus a duration
+/// stays within the dataflow's unsigned 64-bit time.
+pub const MAX_TIME: u64 = i64::MAX as u64;
+
+/// `n`, or an error at its span if it is past `max`; `what` names it ("LATENESS").
+fn at_most(what: &str, n: &ast::Spanned<u64>, max: u64) -> Result<u64> {
+    if n.value > max {
+        return Err(Error::bind(format!("{what} {} is too large (at most {max})", n.value))
+            .with_span(n.span));
+    }
+    Ok(n.value)
+}
+
+/// The time of `ADVANCE TO n`: at most [`MAX_TIME`].
+pub fn bind_advance_to(advance: &ast::AdvanceTo) -> Result<u64> {
+    at_most("ADVANCE TO", &advance.time, MAX_TIME)
+        .map_err(|e| e.with_hint("event time is a BIGINT, so no row can be later than 9223372036854775807"))
+}
+
 /// Columns visible to an expression: (qualifier, name, type).
 #[derive(Clone, Debug, Default)]
 struct Scope {
@@ -132,6 +156,9 @@ fn bind_expr(
         }
         Expr::Nested(inner) => bind_expr(inner, scope, aggregation),
         Expr::UnaryOp { op, expr: inner } => {
+            if let Some(min) = negative_bigint_literal(op, inner) {
+                return Ok((ScalarExpr::Literal(Datum::Int(min)), Some(DataType::BigInt)));
+            }
             let (e, t) = bind_expr(inner, scope, aggregation)?;
             match op {
                 UnaryOperator::Not if matches!(t, None | Some(DataType::Boolean)) => {
@@ -193,6 +220,16 @@ fn bind_expr(
             .with_hint("floor(n) and ceil(n) take one number")),
         other => Err(Error::bind(format!("expression \"{other}\" is not supported")).with_span(span)),
     }
+}
+
+/// `-9223372036854775808`: the one BIGINT whose digits alone do not fit a BIGINT.
+fn negative_bigint_literal(op: &UnaryOperator, inner: &Expr) -> Option<i64> {
+    let (UnaryOperator::Minus, Expr::Value(value)) = (op, strip_nested(inner)) else { return None };
+    let Value::Number(digits, _) = &value.value else { return None };
+    if digits.parse::<i64>().is_ok() {
+        return None;
+    }
+    format!("-{digits}").parse().ok()
 }
 
 fn strip_nested(expr: &Expr) -> &Expr {
@@ -539,7 +576,10 @@ pub fn bind_create_source(catalog: &Catalog, stmt: &ast::CreateSource, id: Objec
         name,
         columns,
         time_column,
-        lateness: stmt.lateness.as_ref().map_or(0, |l| l.value),
+        lateness: match &stmt.lateness {
+            Some(lateness) => at_most("LATENESS", lateness, MAX_TIME)?,
+            None => 0,
+        },
         keep_history: matches!(stmt.history, ast::History::KeepAll),
         generator: None,
     })
@@ -654,6 +694,7 @@ fn bind_view_input(catalog: &Catalog, select: &sql::Select, span: Span) -> Resul
     };
     let (mut plan, mut scope, first) = relation_plan(catalog, &table.relation)?;
     let mut reads = vec![first];
+    let mut read_spans = vec![table.relation.span()];
     for join in &table.joins {
         let (sql::JoinOperator::Join(constraint) | sql::JoinOperator::Inner(constraint)) =
             &join.join_operator
@@ -666,6 +707,7 @@ fn bind_view_input(catalog: &Catalog, select: &sql::Select, span: Span) -> Resul
         };
         let (right, right_scope, id) = relation_plan(catalog, &join.relation)?;
         reads.push(id);
+        read_spans.push(join.relation.span());
         let left_width = plan.columns.len();
         let mut both = scope.clone();
         both.columns.extend(right_scope.columns.iter().cloned());
@@ -704,7 +746,26 @@ fn bind_view_input(catalog: &Catalog, select: &sql::Select, span: Span) -> Resul
         plan = filtered(plan, rest);
         scope = both;
     }
+    refuse_mixed_timelines(catalog, &reads, &read_spans)?;
     Ok(ViewInput { plan, scope, reads })
+}
+
+/// A view reads either live generators, on the wall clock's timeline, or scripted sources,
+/// on their own event-time clocks; a join of the two could never be read at one time.
+fn refuse_mixed_timelines(catalog: &Catalog, reads: &[ObjectId], spans: &[Span]) -> Result<()> {
+    let live = reads.iter().zip(spans).find_map(|(id, span)| Some((catalog.live_source_under(*id)?, span)));
+    let scripted =
+        reads.iter().zip(spans).find_map(|(id, span)| Some((catalog.scripted_source_under(*id)?, span)));
+    let (Some((live, live_span)), Some((scripted, scripted_span))) = (live, scripted) else { return Ok(()) };
+    let at = |span: &Span| (span.start.line, span.start.column);
+    let span = if at(live_span) > at(scripted_span) { live_span } else { scripted_span };
+    Err(Error::bind(format!(
+        "a view cannot read both the live generator source \"{}\" and the scripted source \"{}\"",
+        live.name, scripted.name
+    ))
+    .with_span(*span)
+    .with_note("a generator's rows carry wall-clock times, while a scripted source's clock moves only with the rows and reads it is given")
+    .with_hint("read generated sources and scripted sources in separate views"))
 }
 
 /// The conjuncts of an AND tree.
@@ -1009,7 +1070,10 @@ fn bind_rule(
     input: &ViewInput,
 ) -> Result<Plan> {
     refuse_retracting(&plan, retain.span)?;
-    let delay = retain.delay.as_ref().map_or(1, |d| d.value);
+    let delay = match &retain.delay {
+        Some(delay) => at_most("DELAY", delay, MAX_TIME)?,
+        None => 1,
+    };
     let span = retain.span;
     match &retain.rule {
         ast::RetainRule::Latest { n, per } => {
@@ -1020,6 +1084,7 @@ fn bind_rule(
             if n.value == 0 {
                 return Err(Error::bind("RETAIN LATEST needs n of at least 1").with_span(n.span));
             }
+            at_most("RETAIN LATEST", n, MAX_RETAIN_ROWS)?;
             let rule = RetainRule {
                 kind: RetainKind::Latest,
                 key: bind_keys(per, &input.scope)?,
@@ -1034,6 +1099,7 @@ fn bind_rule(
             if n.value == 0 {
                 return Err(Error::bind("RETAIN TOP needs n of at least 1").with_span(n.span));
             }
+            at_most("RETAIN TOP", n, MAX_RETAIN_ROWS)?;
             let (rank, _) = bind_expr(by, &input.scope, None)?;
             let rule = RetainRule {
                 kind: RetainKind::Top,
@@ -1123,7 +1189,10 @@ fn bind_rule(
                     rank,
                     descending: *descending,
                     close_at,
-                    forget_after: forget_after.as_ref().map(|f| f.value),
+                    forget_after: match forget_after {
+                        Some(after) => Some(at_most("FORGET AFTER", after, MAX_TIME)?),
+                        None => None,
+                    },
                     delay,
                     feedback: true,
                 }),

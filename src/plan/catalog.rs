@@ -150,6 +150,38 @@ impl Catalog {
         })
     }
 
+    /// The sources `id` reads, directly or through views (itself, for a source), each once.
+    pub fn sources_under(&self, id: ObjectId) -> Vec<ObjectId> {
+        let mut out = Vec::new();
+        let mut pending = vec![id];
+        while let Some(id) = pending.pop() {
+            match self.objects.get(&id) {
+                Some(Object::Source(_)) if !out.contains(&id) => out.push(id),
+                Some(Object::View(view)) => pending.extend(view.reads.iter().copied()),
+                Some(Object::Source(_)) | None => {}
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The live generator source `id` reads, directly or through views, if any: such an
+    /// object lives on the wall clock's timeline, not on the scripted sources' clocks.
+    pub fn live_source_under(&self, id: ObjectId) -> Option<&SourceDesc> {
+        self.sources_under(id)
+            .into_iter()
+            .filter_map(|id| self.source(id).ok())
+            .find(|source| source.generator.is_some())
+    }
+
+    /// A scripted (not generated) source `id` reads, directly or through views, if any.
+    pub fn scripted_source_under(&self, id: ObjectId) -> Option<&SourceDesc> {
+        self.sources_under(id)
+            .into_iter()
+            .filter_map(|id| self.source(id).ok())
+            .find(|source| source.generator.is_none())
+    }
+
     /// Add an object; its name must be free (checked by the binder).
     pub fn insert(&mut self, object: Object) {
         self.objects.insert(object.id(), object);

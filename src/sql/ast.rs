@@ -296,7 +296,7 @@ pub struct AdvanceTo {
 ///
 /// # Syntax
 /// ```sql
-/// SHOW SOURCES | SHOW VIEWS | SHOW STATS | SHOW ALL | SHOW setting
+/// SHOW SOURCES | SHOW VIEWS | SHOW STATS [FULL] | SHOW ALL | SHOW setting
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Show {
@@ -304,8 +304,10 @@ pub enum Show {
     Sources,
     /// `SHOW VIEWS`
     Views,
-    /// `SHOW STATS`
+    /// `SHOW STATS`: the columns that fit a terminal.
     Stats,
+    /// `SHOW STATS FULL`: every column, the spill counts included.
+    StatsFull,
     /// `SHOW ALL`: every setting.
     All,
     /// `SHOW setting`: one setting's current value (see [`Set`]).
@@ -531,6 +533,7 @@ impl fmt::Display for Show {
             Show::Sources => f.write_str("SHOW SOURCES"),
             Show::Views => f.write_str("SHOW VIEWS"),
             Show::Stats => f.write_str("SHOW STATS"),
+            Show::StatsFull => f.write_str("SHOW STATS FULL"),
             Show::All => f.write_str("SHOW ALL"),
             Show::Setting(name) => write!(f, "SHOW {name}"),
         }

@@ -21,13 +21,18 @@
 //! - Every node prints, through `Display`, canonical text that parses back to an equal tree
 //!   (equality ignores spans, as sqlparser's does).
 //! - [`is_complete`] tells a REPL whether the text typed so far ends a statement.
+//! - No query or expression nests more than [`MAX_DEPTH`] levels, flat chains such as
+//!   `a AND b AND …` included (each operator is a level), so walking a parsed tree never
+//!   overflows the stack.
 
 pub mod ast;
+mod depth;
 mod parser;
 
 pub use ast::{
     AdvanceTo, ColumnDef, Copy, CreateGenerated, CreateSource, CreateView, Drop, History, Insert, ObjectKind,
     Retain, RetainRule, Set, SetValue, Show, Spanned, Statement, StatementKind, Subscribe, name_of,
 };
-pub use parser::{is_complete, parse};
+pub use depth::MAX_DEPTH;
+pub use parser::{is_complete, parse, parse_each};
 pub use sqlparser::ast::{Expr, Ident, Query};

@@ -1,7 +1,7 @@
 //! The parser: sqlparser's tokenizer over the whole script, then one small recursive-descent
 //! parser per statement that hands queries and expressions to sqlparser's own parser.
 
-use sqlparser::ast::{Expr, Ident, Query};
+use sqlparser::ast::{Expr, Ident, Query, Visit, VisitMut};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, TokenizerError};
@@ -10,6 +10,7 @@ use super::ast::{
     self, AdvanceTo, ColumnDef, CreateGenerated, CreateSource, CreateView, History, Insert, ObjectKind,
     Retain, RetainRule, Show, Spanned, Statement, StatementKind, Subscribe,
 };
+use super::depth;
 use crate::error::{Error, Result, Span};
 use crate::repr::DataType;
 
@@ -28,22 +29,26 @@ const STATEMENTS: &str = "CREATE SOURCE, CREATE VIEW, INSERT, COPY, ADVANCE TO, 
 /// Empty statements are skipped. The first syntax error stops parsing; its span points at
 /// the offending token, in lines and columns of `text`.
 pub fn parse(text: &str) -> Result<Vec<Statement>> {
+    parse_each(text)?.into_iter().collect()
+}
+
+/// Parse a whole script statement by statement, for a script that goes on after an error:
+/// each statement (the text between two `;`) parses or fails on its own, with spans in lines
+/// and columns of `text`. Empty statements are skipped. Only text that cannot be split into
+/// tokens at all (an unterminated string, say) fails as a whole.
+pub fn parse_each(text: &str) -> Result<Vec<Result<Statement>>> {
     let tokens = tokenize(text)?;
     let end = tokens.last().map(|t| Span::new(t.span.end, t.span.end)).unwrap_or(Span::empty());
     let mut statements = Vec::new();
     let mut start = 0;
     for (i, token) in tokens.iter().enumerate() {
         if token.token == Token::SemiColon {
-            if let Some(statement) = parse_statement(&tokens[start..i], token.span)? {
-                statements.push(statement);
-            }
+            statements.push(parse_statement(&tokens[start..i], token.span));
             start = i + 1;
         }
     }
-    if let Some(statement) = parse_statement(&tokens[start..], end)? {
-        statements.push(statement);
-    }
-    Ok(statements)
+    statements.push(parse_statement(&tokens[start..], end));
+    Ok(statements.into_iter().filter_map(Result::transpose).collect())
 }
 
 /// Whether `text` ends a statement, for a REPL deciding whether to read another line: true
@@ -61,7 +66,13 @@ pub fn is_complete(text: &str) -> bool {
 }
 
 fn tokenize(text: &str) -> Result<Vec<TokenWithSpan>> {
-    Tokenizer::new(&DIALECT, text).tokenize_with_location().map_err(tokenizer_error)
+    // A file saved with a UTF-8 byte-order mark: read the mark as a space, so that columns
+    // still count the characters of the text as given.
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => std::borrow::Cow::Owned(format!(" {rest}")),
+        None => std::borrow::Cow::Borrowed(text),
+    };
+    Tokenizer::new(&DIALECT, &text).tokenize_with_location().map_err(tokenizer_error)
 }
 
 fn tokenizer_error(e: TokenizerError) -> Error {
@@ -96,6 +107,9 @@ fn parse_statement(tokens: &[TokenWithSpan], end: Span) -> Result<Option<Stateme
     let Some(first) = solid.next() else { return Ok(None) };
     let last = solid.next_back().unwrap_or(first);
     let span = first.span.union(&last.span);
+    if let Some(run) = depth::operator_runs_too_long(tokens) {
+        return Err(depth::too_deep(run));
+    }
 
     let mut c = Cursor::new(tokens, end);
     let kind = if c.peek_word("CREATE") {
@@ -564,7 +578,7 @@ fn parse_explain_view(c: &mut Cursor) -> Result<Ident> {
     Ok(name)
 }
 
-/// `SHOW SOURCES | SHOW VIEWS | SHOW STATS | SHOW ALL | SHOW setting`
+/// `SHOW SOURCES | SHOW VIEWS | SHOW STATS [FULL] | SHOW ALL | SHOW setting`
 fn parse_show(c: &mut Cursor) -> Result<Show> {
     c.expect_word("SHOW")?;
     let show = if c.eat_word("SOURCES") {
@@ -572,7 +586,7 @@ fn parse_show(c: &mut Cursor) -> Result<Show> {
     } else if c.eat_word("VIEWS") {
         Show::Views
     } else if c.eat_word("STATS") {
-        Show::Stats
+        if c.eat_word("FULL") { Show::StatsFull } else { Show::Stats }
     } else if c.eat_word("ALL") {
         Show::All
     } else {
@@ -760,7 +774,9 @@ impl<'t> Cursor<'t> {
     }
 
     fn expr(&mut self) -> Result<Expr> {
-        self.parser.parse_expr().map_err(|e| self.sql_error(e))
+        let from = self.parser.index();
+        let expr = self.parser.parse_expr().map_err(|e| self.sql_error(e))?;
+        self.within_depth(expr, from)
     }
 
     fn exprs(&mut self) -> Result<Vec<Expr>> {
@@ -772,7 +788,26 @@ impl<'t> Cursor<'t> {
     }
 
     fn query(&mut self) -> Result<Box<Query>> {
-        self.parser.parse_query().map_err(|e| self.sql_error(e))
+        let from = self.parser.index();
+        let query = self.parser.parse_query().map_err(|e| self.sql_error(e))?;
+        self.within_depth(query, from)
+    }
+
+    /// `node`, parsed from the tokens at `from` up to the cursor, if it nests no deeper than
+    /// [`depth::MAX_DEPTH`]; else an error spanning those tokens.
+    fn within_depth<T: Visit + VisitMut>(&self, node: T, from: usize) -> Result<T> {
+        if depth::within_limit(&node) {
+            return Ok(node);
+        }
+        depth::dismantle(node);
+        let to = self.parser.index().min(self.tokens.len());
+        let mut solid = self.tokens[from.min(to)..to].iter().filter(|t| !is_whitespace(t));
+        let span = match (solid.next(), solid.next_back()) {
+            (Some(first), Some(last)) => first.span.union(&last.span),
+            (Some(only), None) => only.span,
+            _ => self.end,
+        };
+        Err(depth::too_deep(span))
     }
 
     /// Convert sqlparser's error, whose location is only in its message text
@@ -904,6 +939,7 @@ mod tests {
         "CREATE VIEW \"Mixed Case\" AS SELECT \"Col\" AS \"Out\" FROM \"Src\"",
         "INSERT INTO \"Src\" (\"Col\") VALUES (1)",
         "DROP VIEW \"Mixed Case\"",
+        "SHOW STATS FULL",
         "SUBSCRIBE latest3",
         "CREATE SOURCE readings FROM GENERATOR sensors",
         "CREATE SOURCE bids FROM GENERATOR bids (rate = 5000, auction_rate = 20)",
@@ -1079,6 +1115,18 @@ mod tests {
         let StatementKind::Insert(i) = kind("INSERT INTO \"Mixed\" (\"Val\") VALUES (1)") else { panic!() };
         assert_eq!(ast::name_of(&i.source), "Mixed");
         assert_eq!(i.to_string(), "INSERT INTO \"Mixed\" (\"Val\") VALUES (1)");
+    }
+
+    #[test]
+    fn parse_each_keeps_the_statements_around_a_bad_one() {
+        let text = "SHOW VIEWS;\nSHOW FROBS NOW;\nSHOW STATS FULL";
+        let statements = parse_each(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(statements.len(), 3);
+        assert_eq!(statements[0].as_ref().map(|s| s.kind.clone()), Ok(StatementKind::Show(Show::Views)));
+        let error = statements[1].as_ref().expect_err("SHOW FROBS NOW does not parse");
+        assert_eq!(error.span().map(|s| (s.start.line, s.start.column)), Some((2, 12)));
+        assert_eq!(statements[2].as_ref().map(|s| s.kind.clone()), Ok(StatementKind::Show(Show::StatsFull)));
+        assert!(parse_each("SELECT 'unterminated").is_err());
     }
 
     #[test]

@@ -1,30 +1,70 @@
 //! The `ebb` command: a thin client of the library.
+//!
+//! `ebb` with a terminal on stdin opens the REPL; `ebb FILE.sql`, `ebb run FILE.sql`,
+//! `ebb run -`, `ebb -c SQL` and `ebb < FILE.sql` run a script in batch (see [`batch`]);
+//! `ebb bench` runs the open-loop experiment.
 
+mod batch;
 mod bench;
 mod progress;
 mod repl;
 
-use std::io::Write;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use ebb::format::{Format, Printer};
-use ebb::{Session, SessionOptions};
+use ebb::SessionOptions;
+use ebb::format::Format;
 
 #[derive(Parser)]
-#[command(name = "ebb", version, about = "Streaming queries whose input never stops but whose state must")]
+#[command(
+    name = "ebb",
+    version,
+    about = "Streaming queries whose input never stops but whose state must",
+    args_conflicts_with_subcommands = true,
+    after_help = "With no FILE, no -c and a terminal on stdin, ebb opens the REPL; \
+                  with stdin from a pipe or a file (ebb < FILE.sql), it runs that script like `ebb run`."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Timely worker threads for the REPL (`ebb` with no subcommand).
-    #[arg(long, default_value_t = 1)]
-    workers: usize,
+    /// Run this script, like `ebb run FILE`.
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Run these statements and exit (may be given more than once; they run in order).
+    #[arg(short = 'c', long = "command", value_name = "SQL", conflicts_with = "file")]
+    commands: Vec<String>,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    session: SessionArgs,
     /// The REPL's history file [default: $EBB_HISTORY, else ~/.ebb_history].
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
+}
+
+/// How the session runs.
+#[derive(clap::Args, Clone)]
+struct SessionArgs {
+    /// Timely worker threads.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = parse_workers)]
+    workers: usize,
     #[command(flatten)]
     spill: SpillArgs,
+}
+
+impl SessionArgs {
+    /// Session options whose relative paths resolve against `base_dir`.
+    fn options(&self, base_dir: PathBuf) -> SessionOptions {
+        SessionOptions {
+            workers: self.workers,
+            base_dir,
+            memory_budget: self.spill.memory_budget,
+            spill_dir: self.spill.spill_dir.clone(),
+            ..SessionOptions::default()
+        }
+    }
 }
 
 /// Where state goes when it does not fit in memory.
@@ -39,24 +79,40 @@ struct SpillArgs {
     spill_dir: Option<PathBuf>,
 }
 
+/// How a script's results are printed, and what an error does.
+#[derive(clap::Args, Clone, Copy)]
+struct OutputArgs {
+    /// How to print result sets (a script's; the REPL's first format).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    format: OutputFormat,
+    /// Go on after a failing statement (each error is still reported; the exit status is 1 if
+    /// any failed). By default a script stops at its first error.
+    #[arg(long)]
+    continue_on_error: bool,
+}
+
 fn parse_size(text: &str) -> Result<u64, String> {
     ebb::storage::spill::parse_size(text).ok_or_else(|| format!("not a size: {text} (try 256MB, 64kB or 0)"))
+}
+
+fn parse_workers(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("ebb needs at least 1 worker thread".to_string()),
+        Ok(workers) => Ok(workers),
+        Err(_) => Err(format!("not a number of worker threads: {text}")),
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run a .sql file's statements in order; stop at the first error.
     Run {
-        /// The script.
+        /// The script (`-`: read it from stdin).
         file: PathBuf,
-        /// How to print result sets.
-        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-        format: OutputFormat,
-        /// Timely worker threads.
-        #[arg(long, default_value_t = 1)]
-        workers: usize,
         #[command(flatten)]
-        spill: SpillArgs,
+        output: OutputArgs,
+        #[command(flatten)]
+        session: SessionArgs,
     },
     /// The open-loop latency experiment: run a scenario's live generators at their offered
     /// rate and print, each second, the worst latency, the state held and resident memory.
@@ -79,7 +135,7 @@ enum Command {
         #[arg(long, conflicts_with = "no_retain")]
         compare: bool,
         /// Timely worker threads.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_name = "N", value_parser = parse_workers)]
         workers: usize,
         /// Where the CSVs and SVG plots go.
         #[arg(long, default_value = "bench-out")]
@@ -92,6 +148,16 @@ enum OutputFormat {
     Table,
     Csv,
     Json,
+}
+
+impl From<OutputFormat> for Format {
+    fn from(format: OutputFormat) -> Format {
+        match format {
+            OutputFormat::Table => Format::Table,
+            OutputFormat::Csv => Format::Csv,
+            OutputFormat::Json => Format::Json,
+        }
+    }
 }
 
 /// Have glibc serve blocks of 64 KiB and more from their own mappings, so the memory of a
@@ -111,62 +177,25 @@ fn give_large_blocks_back() {
 
 fn main() -> ExitCode {
     give_large_blocks_back();
+    // A worker panic is shown once, as the error of the statement it stopped.
+    ebb::engine::quiet_worker_panics();
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Run { file, format, workers, spill }) => run(&file, format, workers, spill),
+        Some(Command::Run { file, output, session }) => {
+            batch::run(&[batch::Script::file(&file)], output, &session)
+        }
         Some(Command::Bench { file, rate, keys, duration, no_retain, compare, workers, out }) => {
             bench::run(bench::BenchArgs { file, rate, keys, duration, no_retain, compare, workers, out })
         }
-        None => repl::run(cli.workers, cli.history, cli.spill.memory_budget, cli.spill.spill_dir),
-    }
-}
-
-fn run(file: &PathBuf, format: OutputFormat, workers: usize, spill: SpillArgs) -> ExitCode {
-    let origin = file.display().to_string();
-    let text = match std::fs::read_to_string(file) {
-        Ok(text) => text,
-        Err(e) => {
-            eprintln!("i/o error: cannot read \"{origin}\": {e}");
-            return ExitCode::from(2);
+        None if !cli.commands.is_empty() => {
+            batch::run(&batch::Script::commands(&cli.commands), cli.output, &cli.session)
         }
-    };
-    let base_dir = file.parent().map(PathBuf::from).unwrap_or_default();
-    let options = SessionOptions {
-        workers: workers.max(1),
-        base_dir,
-        memory_budget: spill.memory_budget,
-        spill_dir: spill.spill_dir,
-        ..SessionOptions::default()
-    };
-    let mut session = match Session::new(options) {
-        Ok(session) => session,
-        Err(e) => {
-            eprint!("{}", e.render(&text, &origin));
-            return ExitCode::FAILURE;
-        }
-    };
-    progress::install(&mut session);
-    let mut printer = Printer::new(match format {
-        OutputFormat::Table => Format::Table,
-        OutputFormat::Csv => Format::Csv,
-        OutputFormat::Json => Format::Json,
-    });
-    let mut stdout = std::io::stdout().lock();
-    let mut stdout_open = true;
-    let result = session.execute_each(&text, |output| {
-        // A closed stdout (`ebb run job.sql | head`) is not an error of the job: keep running
-        // the statements, print nothing more.
-        if stdout_open
-            && stdout.write_all(printer.render(&output).as_bytes()).and_then(|()| stdout.flush()).is_err()
-        {
-            stdout_open = false;
-        }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprint!("{}", e.render(&text, &origin));
-            ExitCode::FAILURE
-        }
+        None => match cli.file {
+            Some(file) => batch::run(&[batch::Script::file(&file)], cli.output, &cli.session),
+            None if !std::io::stdin().is_terminal() => {
+                batch::run(&[batch::Script::file(std::path::Path::new("-"))], cli.output, &cli.session)
+            }
+            None => repl::run(cli.session.options(PathBuf::from(".")), cli.output.format.into(), cli.history),
+        },
     }
 }

@@ -2,21 +2,25 @@
 //!
 //! Two layers. [`Repl`] is the core: it takes one typed line at a time, gathers lines until
 //! they end a statement (`ebb::sql::is_complete`), runs statements and meta commands (`\d`,
-//! `\i`, `\timing`, `\format`, `\watch`, `\q`, `\?`) against a [`Session`], and writes to any
-//! pair of writers, so tests drive it without a terminal. [`run`] is the thin terminal shell
-//! around it: a rustyline editor with completion and a persistent history file, and a Ctrl-C
-//! handler that cancels what runs instead of the session.
+//! `\i`, `\timing`, `\format`, `\x`, `\pset`, `\o`, `\watch`, `\q`, `\?`) against a
+//! [`Session`], and writes to any pair of writers, so tests drive it without a terminal.
+//! `SUBSCRIBE` prints one line per change as changes come. [`run`] is the thin terminal shell
+//! around it: a rustyline editor with completion and a persistent history file, a Ctrl-C
+//! handler that cancels what runs instead of the session, and a pager for results taller than
+//! the terminal.
 
 use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use ebb::format::{Format, Printer};
 use ebb::repr::Datum;
+use ebb::sql::StatementKind;
 use ebb::{Error, Output, Session, SessionOptions};
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::error::ReadlineError;
@@ -110,6 +114,13 @@ const META_COMMANDS: &[(&str, &str)] = &[
     ("\\i FILE", "run a script file (its COPY paths are relative to the file's folder)"),
     ("\\timing", "toggle printing how long each statement took"),
     ("\\format table|csv|json", "choose how results are printed (no argument: show the format)"),
+    (
+        "\\x [on|off|auto]",
+        "expanded tables: one block of `column | value` lines per row (auto: when too wide)",
+    ),
+    ("\\pset null TEXT", "show NULL as TEXT in tables"),
+    ("\\pset pager on|off", "page results taller than the terminal through $EBB_PAGER or $PAGER"),
+    ("\\o [FILE]", "send results to FILE (no FILE: back to the terminal)"),
     ("\\watch SECONDS [STATEMENT]", "run a statement (default: the last one) every SECONDS until Ctrl-C"),
     ("\\q", "quit (Ctrl-D too)"),
     ("\\?", "this help"),
@@ -142,6 +153,80 @@ pub struct Repl {
     names: Rc<RefCell<Vec<String>>>,
     /// Set (by Ctrl-C) to end a `\watch`.
     watch_stop: Arc<AtomicBool>,
+    /// Whether tables wider than the terminal are printed expanded (`\x auto`).
+    auto_expand: bool,
+    /// Where results go.
+    sink: Sink,
+}
+
+/// Asks the terminal for its size as (lines, columns); `None` when it does not say.
+type TerminalSize = dyn Fn() -> Option<(usize, usize)>;
+
+/// Where results go: the terminal (through the pager when taller than it), or a file (`\o`).
+struct Sink {
+    /// The `\o` file and its name.
+    file: Option<(String, std::fs::File)>,
+    /// Whether tall results are paged (`\pset pager`).
+    pager: bool,
+    /// The terminal's size, when output goes to a terminal (set by [`run`]).
+    terminal: Option<Box<TerminalSize>>,
+    /// The first failure to write to the `\o` file since it was last reported.
+    failure: Option<std::io::Error>,
+}
+
+impl Sink {
+    /// Write `text` where results go. `pageable` text taller than the terminal goes through
+    /// the pager (if that fails, to the terminal).
+    fn write(&mut self, text: &str, pageable: bool, out: &mut dyn Write) {
+        if let Some((_, file)) = &mut self.file {
+            if let Err(e) = file.write_all(text.as_bytes()).and_then(|()| file.flush()) {
+                self.failure.get_or_insert(e);
+            }
+            return;
+        }
+        let rows = if pageable && self.pager { self.size().map(|(rows, _)| rows) } else { None };
+        // Leave a line for the prompt.
+        if rows.is_some_and(|rows| text.lines().count() >= rows) && page(text).is_ok() {
+            return;
+        }
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    /// The size of the terminal results go to, if they go to one.
+    fn size(&self) -> Option<(usize, usize)> {
+        if self.file.is_some() { None } else { self.terminal.as_ref().and_then(|size| size()) }
+    }
+
+    /// Report a failed write to the `\o` file once.
+    fn report(&mut self, err: &mut dyn Write) {
+        if let (Some(e), Some((name, _))) = (self.failure.take(), &self.file) {
+            let _ =
+                err.write_all(Error::io(format!("cannot write \"{name}\": {e}")).render("", "").as_bytes());
+        }
+    }
+}
+
+/// Show `text` in `$EBB_PAGER`, else `$PAGER`, else `less -FRX`; an empty variable means no
+/// pager. Returns when the pager ends.
+fn page(text: &str) -> std::io::Result<()> {
+    let command = std::env::var("EBB_PAGER")
+        .or_else(|_| std::env::var("PAGER"))
+        .unwrap_or_else(|_| "less -FRX".to_string());
+    if command.trim().is_empty() {
+        return Err(std::io::Error::other("no pager"));
+    }
+    let mut child = Command::new("sh").arg("-c").arg(&command).stdin(Stdio::piped()).spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A pager quit before the end closes the pipe: what it did not show is not wanted.
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    let status = child.wait()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!("the pager ended with {status}")))
+    }
 }
 
 impl Repl {
@@ -158,9 +243,26 @@ impl Repl {
             base_dir,
             names: Rc::new(RefCell::new(Vec::new())),
             watch_stop: Arc::new(AtomicBool::new(false)),
+            auto_expand: false,
+            sink: Sink { file: None, pager: true, terminal: None, failure: None },
         };
         repl.refresh_names();
         repl
+    }
+
+    /// Print results as `format` (`\format`).
+    pub fn set_format(&mut self, format: Format) {
+        let mut printer = Printer::new(format);
+        printer.set_null(self.printer.null());
+        printer.set_expanded(self.printer.expanded());
+        self.format = format;
+        self.printer = printer;
+    }
+
+    /// Results go to a terminal of `size()` (lines, columns), when it says: results taller
+    /// than it are paged, and with `\x auto` tables wider than it are expanded.
+    pub fn set_terminal_size(&mut self, size: impl Fn() -> Option<(usize, usize)> + 'static) {
+        self.sink.terminal = Some(Box::new(size));
     }
 
     /// The prompt for the next line.
@@ -217,8 +319,9 @@ impl Repl {
     /// Run statements, printing each output as it comes; `origin` names the text in errors.
     /// Returns whether every statement ran.
     fn run_sql(&mut self, text: &str, origin: &str, out: &mut dyn Write, err: &mut dyn Write) -> bool {
-        let result = self.execute(text, out);
+        let result = self.execute(text, true, out);
         let _ = out.flush();
+        self.sink.report(err);
         match result {
             Ok(()) => true,
             Err(e) => {
@@ -228,19 +331,38 @@ impl Repl {
         }
     }
 
-    /// Run statements, printing each output as it comes.
-    fn execute(&mut self, text: &str, out: &mut dyn Write) -> ebb::Result<()> {
-        let Repl { session, printer, timing, .. } = self;
-        let mut started = Instant::now();
-        session.execute_each(text, |output| {
-            let elapsed = started.elapsed();
-            let _ = out.write_all(printer.render(&output).as_bytes());
-            if *timing {
-                let _ = writeln!(out, "Time: {:.1} ms", elapsed.as_secs_f64() * 1000.0);
+    /// Run statements, printing each output as it comes (through the pager if `pageable` and
+    /// taller than the terminal). In a table, `SUBSCRIBE` prints one line per change instead
+    /// (see [`change_lines`]).
+    fn execute(&mut self, text: &str, pageable: bool, out: &mut dyn Write) -> ebb::Result<()> {
+        let Repl { session, printer, timing, sink, auto_expand, .. } = self;
+        for statement in ebb::sql::parse(text)? {
+            let mut started = Instant::now();
+            let subscribe = match &statement.kind {
+                StatementKind::Subscribe(subscribe) if printer.format() == Format::Table => Some(subscribe),
+                _ => None,
+            };
+            if let Some(subscribe) = subscribe {
+                let until = if subscribe.for_millis.is_some() { "it ends or Ctrl-C" } else { "Ctrl-C" };
+                let header = format!("SUBSCRIBE {}: one line per change, until {until}.\n", subscribe.view);
+                sink.write(&header, false, out);
             }
-            let _ = out.flush();
-            started = Instant::now();
-        })
+            session.execute_streaming(&statement, text, &mut |output| {
+                if subscribe.is_some() {
+                    sink.write(&change_lines(&output, SystemTime::now(), printer.null()), false, out);
+                    return;
+                }
+                let elapsed = started.elapsed();
+                let width = sink.size().map(|(_, columns)| columns).filter(|_| *auto_expand);
+                let mut text = render(printer, &output, width);
+                if *timing {
+                    text.push_str(&format!("Time: {:.1} ms\n", elapsed.as_secs_f64() * 1000.0));
+                }
+                sink.write(&text, pageable, out);
+                started = Instant::now();
+            })?;
+        }
+        Ok(())
     }
 
     /// Run a meta command; false means quit.
@@ -291,15 +413,91 @@ impl Repl {
                     }
                 };
                 if let Some(format) = format {
-                    self.format = format;
-                    self.printer = Printer::new(format);
+                    self.set_format(format);
                 }
                 let _ = writeln!(out, "Output format is {}.", format_name(self.format));
             }
+            "\\x" => self.expanded_display(argument, "\\x", out, err),
+            "\\pset" => self.pset(argument, out, err),
+            "\\o" | "\\out" => self.output_to(argument, err),
             "\\watch" => self.watch(argument, out, err),
             _ => meta_error(err, &format!("unknown command \"{command}\"; \\? lists the commands")),
         }
         true
+    }
+
+    /// `\pset null TEXT`, `\pset pager [on|off]`, `\pset expanded [on|off]`; no option: the
+    /// settings.
+    fn pset(&mut self, argument: &str, out: &mut dyn Write, err: &mut dyn Write) {
+        let (option, value) = match argument.split_once(char::is_whitespace) {
+            Some((option, value)) => (option, value.trim()),
+            None => (argument, ""),
+        };
+        match option.to_lowercase().as_str() {
+            "" => {
+                let _ = writeln!(out, "Output format is {}.", format_name(self.format));
+                self.say_expanded(out);
+                let _ = writeln!(out, "Null display is \"{}\".", self.printer.null());
+                let _ = writeln!(out, "Pager usage is {}.", if self.sink.pager { "on" } else { "off" });
+            }
+            "null" => {
+                let text = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).unwrap_or(value);
+                self.printer.set_null(&text.replace("''", "'"));
+                let _ = writeln!(out, "Null display is \"{}\".", self.printer.null());
+            }
+            "pager" => {
+                let Some(pager) = on_off(value, self.sink.pager, "\\pset pager", err) else { return };
+                self.sink.pager = pager;
+                let _ = writeln!(out, "Pager usage is {}.", if pager { "on" } else { "off" });
+            }
+            "expanded" | "x" => self.expanded_display(value, "\\pset expanded", out, err),
+            _ => meta_error(
+                err,
+                &format!("unknown \\pset option \"{option}\"; choose null, pager or expanded"),
+            ),
+        }
+    }
+
+    /// `\x [on|off|auto]`: rows as blocks of `column | value` lines always, never, or when a
+    /// table is wider than the terminal; no argument turns it on, or off if it was not off.
+    fn expanded_display(&mut self, argument: &str, command: &str, out: &mut dyn Write, err: &mut dyn Write) {
+        let (expanded, auto) = match argument.to_lowercase().as_str() {
+            "" if self.printer.expanded() || self.auto_expand => (false, false),
+            "" | "on" => (true, false),
+            "off" => (false, false),
+            "auto" => (false, true),
+            _ => {
+                meta_error(err, &format!("{command} takes on, off, auto or nothing"));
+                return;
+            }
+        };
+        self.printer.set_expanded(expanded);
+        self.auto_expand = auto;
+        self.say_expanded(out);
+    }
+
+    fn say_expanded(&self, out: &mut dyn Write) {
+        let _ = match (self.printer.expanded(), self.auto_expand) {
+            (true, _) => writeln!(out, "Expanded display is on."),
+            (false, true) => writeln!(out, "Expanded display is used automatically."),
+            (false, false) => writeln!(out, "Expanded display is off."),
+        };
+    }
+
+    /// `\o FILE`: results go to FILE (created, or emptied) until `\o` alone.
+    fn output_to(&mut self, file: &str, err: &mut dyn Write) {
+        if file.is_empty() {
+            self.sink.file = None;
+            return;
+        }
+        let path = expand_home(file);
+        match std::fs::File::create(&path) {
+            Ok(handle) => self.sink.file = Some((path.display().to_string(), handle)),
+            Err(e) => {
+                let message = format!("cannot write \"{}\": {e}", path.display());
+                let _ = err.write_all(Error::io(message).render("", "").as_bytes());
+            }
+        }
     }
 
     /// `\d`: every source and view, with its columns.
@@ -408,7 +606,7 @@ impl Repl {
         let mut run = 1u64;
         loop {
             let _ = writeln!(out, "Every {seconds} s, run {run} (Ctrl-C stops): {}", statement.trim());
-            if let Err(e) = self.execute(&statement, out) {
+            if let Err(e) = self.execute(&statement, false, out) {
                 // A Ctrl-C that came while the statement ran stops the watch, quietly.
                 if !stopped() {
                     let _ = out.flush();
@@ -436,7 +634,9 @@ impl Repl {
     }
 
     fn print(&mut self, output: &Output, out: &mut dyn Write) {
-        let _ = out.write_all(self.printer.render(output).as_bytes());
+        let width = self.sink.size().map(|(_, columns)| columns).filter(|_| self.auto_expand);
+        let text = render(&mut self.printer, output, width);
+        self.sink.write(&text, true, out);
     }
 
     /// Refresh the completer's names from the catalog.
@@ -459,6 +659,85 @@ impl Repl {
 
 fn text(s: &str) -> Datum {
     Datum::Text(s.to_string())
+}
+
+/// `output` as `printer` prints it; a table with a line wider than `auto_expand_width`
+/// columns is printed expanded instead (`\x auto`).
+fn render(printer: &mut Printer, output: &Output, auto_expand_width: Option<usize>) -> String {
+    let text = printer.render(output);
+    let too_wide =
+        auto_expand_width.is_some_and(|width| text.lines().any(|line| line.chars().count() > width));
+    if too_wide
+        && printer.format() == Format::Table
+        && !printer.expanded()
+        && matches!(output, Output::Rows { .. })
+    {
+        printer.set_expanded(true);
+        let expanded = printer.render(output);
+        printer.set_expanded(false);
+        return expanded;
+    }
+    text
+}
+
+/// `on`, `off`, or nothing (the opposite of `current`); `None` after reporting anything else.
+fn on_off(argument: &str, current: bool, command: &str, err: &mut dyn Write) -> Option<bool> {
+    match argument.to_lowercase().as_str() {
+        "" => Some(!current),
+        "on" => Some(true),
+        "off" => Some(false),
+        _ => {
+            meta_error(err, &format!("{command} takes on, off or nothing"));
+            None
+        }
+    }
+}
+
+/// A `SUBSCRIBE` output as one line per change: the wall-clock time it was seen (local),
+/// the diff, the row as `column=value`, and the event time it belongs to. For example
+/// `14:03:07.250  +1  sensor=3, value=20.5  (time 1005)`. Rows that went come before rows that
+/// came, so a replaced row reads as the old one going, then the new one coming.
+fn change_lines(output: &Output, seen: SystemTime, null: &str) -> String {
+    let Output::Rows { columns, rows } = output else { return String::new() };
+    let clock = clock(seen);
+    let mut rows: Vec<&Vec<Datum>> = rows.iter().collect();
+    rows.sort_by_key(|row| row.get(1).and_then(Datum::as_int).is_some_and(|diff| diff > 0));
+    let mut lines = String::new();
+    for row in rows {
+        let (Some(time), Some(diff)) = (row.first(), row.get(1)) else { continue };
+        let diff = diff.as_int().map_or_else(|| diff.to_string(), |d| format!("{d:+}"));
+        let values: Vec<String> = columns
+            .iter()
+            .zip(row)
+            .skip(2)
+            .map(|(column, value)| {
+                let value = if value.is_null() { null.to_string() } else { value.to_string() };
+                format!("{column}={value}")
+            })
+            .collect();
+        lines.push_str(&format!("{clock}  {diff}  {}  (time {time})\n", values.join(", ")));
+    }
+    lines
+}
+
+/// `HH:MM:SS.mmm` of `time`, in the local time zone where the C library knows it, else UTC.
+fn clock(time: SystemTime) -> String {
+    let since_epoch = time.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let seconds = since_epoch.as_secs();
+    let millis = since_epoch.subsec_millis();
+    let utc = ((seconds / 3600) % 24, (seconds / 60) % 60, seconds % 60);
+    #[cfg(unix)]
+    let (hours, minutes, seconds) = {
+        let when = libc::time_t::try_from(seconds).unwrap_or(libc::time_t::MAX);
+        // SAFETY: an all-zero `tm` is a valid value (integers and a null zone pointer), and
+        // `localtime_r` writes only into it, which lives through the call.
+        let mut local: libc::tm = unsafe { std::mem::zeroed() };
+        let found = unsafe { !libc::localtime_r(&when, &mut local).is_null() };
+        if found { (local.tm_hour as u64, local.tm_min as u64, local.tm_sec as u64) } else { utc }
+    };
+    #[cfg(not(unix))]
+    let (hours, minutes, seconds) = utc;
+    format!("{hours:02}:{minutes:02}:{seconds:02}.{millis:03}")
 }
 
 fn format_name(format: Format) -> &'static str {
@@ -537,7 +816,7 @@ impl Completer for EbbHelper {
 
     fn complete(&self, line: &str, pos: usize, ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
         let trimmed = line.trim_start();
-        if trimmed.starts_with("\\i ") || trimmed.starts_with("\\include ") {
+        if ["\\i ", "\\include ", "\\o ", "\\out "].iter().any(|command| trimmed.starts_with(command)) {
             return self.files.complete(line, pos, ctx);
         }
         let (start, candidates) = self.candidates(line, pos);
@@ -573,20 +852,9 @@ pub fn history_path(flag: Option<PathBuf>) -> Option<PathBuf> {
         .or_else(|| home::home_dir().map(|home| home.join(".ebb_history")))
 }
 
-/// Run the interactive REPL until `\q` or Ctrl-D.
-pub fn run(
-    workers: usize,
-    history: Option<PathBuf>,
-    memory_budget: Option<u64>,
-    spill_dir: Option<PathBuf>,
-) -> std::process::ExitCode {
-    let mut session = match Session::new(SessionOptions {
-        workers: workers.max(1),
-        base_dir: PathBuf::from("."),
-        memory_budget,
-        spill_dir,
-        ..SessionOptions::default()
-    }) {
+/// Run the interactive REPL until `\q` or Ctrl-D, printing results as `format`.
+pub fn run(options: SessionOptions, format: Format, history: Option<PathBuf>) -> std::process::ExitCode {
+    let mut session = match Session::new(options) {
         Ok(session) => session,
         Err(e) => {
             eprint!("{}", e.render("", ""));
@@ -595,6 +863,10 @@ pub fn run(
     };
     crate::progress::install(&mut session);
     let mut repl = Repl::new(session, PathBuf::from("."));
+    repl.set_format(format);
+    if std::io::stdout().is_terminal() {
+        repl.set_terminal_size(terminal_size);
+    }
     let flags = repl.cancel_flags();
     if let Err(e) = ctrlc::set_handler(move || {
         for flag in &flags {
@@ -615,18 +887,14 @@ pub fn run(
         }
     };
     editor.set_helper(Some(EbbHelper::new(repl.names())));
-    // Piped input (`ebb < script.sql`) is run as typed, but leaves the history alone.
-    let interactive = std::io::stdin().is_terminal();
-    let history = if interactive { history_path(history) } else { None };
+    let history = history_path(history);
     if let Some(path) = &history
         && path.exists()
         && let Err(e) = editor.load_history(path)
     {
         eprintln!("warning: cannot read the history file \"{}\": {e}", path.display());
     }
-    if interactive {
-        println!("ebb {} — statements end with `;`; \\? for help, \\q to quit.", env!("CARGO_PKG_VERSION"));
-    }
+    println!("ebb {} — statements end with `;`; \\? for help, \\q to quit.", env!("CARGO_PKG_VERSION"));
     let mut history_warned = false;
     let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
     loop {
@@ -657,6 +925,20 @@ pub fn run(
         }
     }
     std::process::ExitCode::SUCCESS
+}
+
+/// The size of the terminal on stdout as (lines, columns), if it says.
+fn terminal_size() -> Option<(usize, usize)> {
+    #[cfg(unix)]
+    {
+        // SAFETY: an all-zero `winsize` is valid, and TIOCGWINSZ only writes one into it.
+        let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+        let found = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+        (found && size.ws_row > 0 && size.ws_col > 0)
+            .then_some((usize::from(size.ws_row), usize::from(size.ws_col)))
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 fn append_history(history: &mut DefaultHistory, path: &Path) -> rustyline::Result<()> {
@@ -799,6 +1081,116 @@ mod tests {
         // A bare \watch re-runs the last statement; a bad interval is refused.
         let (_, err, _) = feed(&mut repl, &["\\watch zero"]);
         assert!(err.contains("positive number of seconds"), "{err}");
+    }
+
+    #[test]
+    fn expanded_display_null_text_and_output_file() {
+        let mut repl = repl();
+        feed(
+            &mut repl,
+            &["CREATE SOURCE s (k BIGINT, v TEXT, ts BIGINT) TIME ts;", "INSERT INTO s VALUES (1, NULL, 2);"],
+        );
+        let (out, err, _) = feed(&mut repl, &["\\x", "\\pset null '(none)'", "SELECT k, v FROM s;"]);
+        assert_eq!(err, "");
+        assert_eq!(
+            out,
+            "Expanded display is on.\nNull display is \"(none)\".\n-[ RECORD 1 ]\nk | 1\nv | (none)\n(1 row)\n"
+        );
+        // \format keeps the settings; \pset alone lists them.
+        let (out, _, _) = feed(&mut repl, &["\\format table", "\\pset"]);
+        assert!(
+            out.contains("Expanded display is on.") && out.contains("Null display is \"(none)\"."),
+            "{out}"
+        );
+        let (out, _, _) = feed(&mut repl, &["\\x off", "\\pset pager off", "\\pset null ''"]);
+        assert_eq!(out, "Expanded display is off.\nPager usage is off.\nNull display is \"\".\n");
+        let (_, err, _) = feed(&mut repl, &["\\x sideways", "\\pset colour red"]);
+        assert!(
+            err.contains("\\x takes on, off, auto or nothing")
+                && err.contains("unknown \\pset option \"colour\""),
+            "{err}"
+        );
+
+        let dir = tempfile::tempdir().expect("a temp folder");
+        let file = dir.path().join("results.txt");
+        let (out, err, _) = feed(
+            &mut repl,
+            &[&format!("\\o {}", file.display()), "SELECT k FROM s;", "\\d s", "\\o", "SELECT k FROM s;"],
+        );
+        assert_eq!(err, "");
+        assert_eq!(out.matches("(1 row)").count(), 1, "only the last read reaches the terminal: {out}");
+        let written = std::fs::read_to_string(&file).expect("\\o wrote the file");
+        assert!(written.contains("(1 row)") && written.contains("BIGINT"), "{written}");
+        let (_, err, _) = feed(&mut repl, &["\\o /no/such/dir/x.txt"]);
+        assert!(err.contains("cannot write \"/no/such/dir/x.txt\""), "{err}");
+    }
+
+    #[test]
+    fn auto_expanded_display_expands_tables_wider_than_the_terminal() {
+        let mut repl = repl();
+        repl.set_terminal_size(|| Some((1000, 20)));
+        feed(&mut repl, &["CREATE SOURCE s (k BIGINT, ts BIGINT) TIME ts;", "INSERT INTO s VALUES (1, 2);"]);
+        let (out, err, _) = feed(
+            &mut repl,
+            &["\\x auto", "SELECT k FROM s;", "SELECT k, ts, k AS again, ts AS later FROM s;"],
+        );
+        assert_eq!(err, "");
+        let (narrow, wide) = out.split_once("(1 row)\n").expect("two results");
+        assert!(narrow.starts_with("Expanded display is used automatically.\n┌───┐"), "{out}");
+        assert_eq!(wide, "-[ RECORD 1 ]\nk     | 1\nts    | 2\nagain | 1\nlater | 2\n(1 row)\n");
+        let (out, _, _) = feed(&mut repl, &["\\x", "\\x", "\\x off", "\\pset expanded auto"]);
+        assert_eq!(
+            out,
+            "Expanded display is off.\nExpanded display is on.\nExpanded display is off.\n\
+             Expanded display is used automatically.\n"
+        );
+    }
+
+    #[test]
+    fn subscribe_prints_one_line_per_change() {
+        let mut repl = repl();
+        feed(
+            &mut repl,
+            &[
+                "CREATE SOURCE r (k BIGINT, note TEXT, ts BIGINT) TIME ts;",
+                "CREATE VIEW v AS SELECT k, note, ts FROM r RETAIN LATEST 1 PER k;",
+                "INSERT INTO r VALUES (1, 'a', 4), (2, NULL, 3);",
+            ],
+        );
+        let (out, err, _) = feed(&mut repl, &["SUBSCRIBE v FOR 150 MILLISECONDS;"]);
+        assert_eq!(err, "");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "SUBSCRIBE v: one line per change, until it ends or Ctrl-C.");
+        assert_eq!(lines.len(), 3, "{out}");
+        for (line, change) in lines[1..]
+            .iter()
+            .zip(["  +1  k=1, note=a, ts=4  (time 4)", "  +1  k=2, note=NULL, ts=3  (time 4)"])
+        {
+            let (clock, rest) = line.split_at(12);
+            assert_eq!(rest, change);
+            assert!(clock.chars().all(|c| c.is_ascii_digit() || c == ':' || c == '.'), "{line}");
+        }
+        // In CSV it prints result sets, as a script does.
+        let (out, _, _) = feed(&mut repl, &["\\format csv", "SUBSCRIBE v FOR 50 MILLISECONDS;"]);
+        assert!(out.ends_with("time,diff,k,note,ts\r\n4,1,1,a,4\r\n4,1,2,,3\r\n"), "{out:?}");
+    }
+
+    #[test]
+    fn change_lines_show_a_clock_the_diff_and_the_row() {
+        let output = Output::Rows {
+            columns: ["time", "diff", "k"].map(String::from).to_vec(),
+            rows: vec![
+                vec![Datum::Int(9), Datum::Int(1), Datum::Int(2)],
+                vec![Datum::Int(9), Datum::Int(-1), Datum::Null],
+            ],
+        };
+        let seen = SystemTime::UNIX_EPOCH + Duration::from_millis(86_400_000 + 61_250);
+        let text = change_lines(&output, seen, "-");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].ends_with(":01.250  -1  k=-  (time 9)"), "the row that went comes first: {text}");
+        assert!(lines[1].ends_with(":01.250  +1  k=2  (time 9)"), "{text}");
+        assert_eq!(clock(seen).len(), "00:01:01.250".len());
     }
 
     #[test]

@@ -56,10 +56,29 @@ pub struct Spill {
     dir: Mutex<SpillDir>,
     /// Write faults not yet reported.
     faults: Mutex<Vec<String>>,
-    /// A read failure: the session cannot go on.
-    failure: Mutex<Option<String>>,
+    /// Why the engine stopped, if it did: the session cannot go on.
+    failure: Mutex<Option<Failure>>,
     failed: AtomicBool,
     pub(crate) totals: Totals,
+}
+
+/// Why the engine stopped. The spill state is the one thing every worker and the session
+/// share, so it carries the stop whatever its cause: every worker checks
+/// [`Spill::has_failed`] to stop waiting for progress that will never come.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// A spilled chunk could not be read back; the message names its file.
+    ChunkUnreadable(String),
+    /// A worker panicked: a bug in Ebb. The message is the panic's, with where it happened.
+    WorkerPanicked(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::ChunkUnreadable(message) | Failure::WorkerPanicked(message) => f.write_str(message),
+        }
+    }
 }
 
 /// The spill directory: as configured, and once made.
@@ -194,21 +213,21 @@ impl Spill {
         self.faults.lock().map(|mut f| std::mem::take(&mut *f)).unwrap_or_default()
     }
 
-    /// Record a read failure: the session cannot go on.
-    pub(crate) fn fail(&self, message: String) {
+    /// Record why the engine stops (the first cause recorded is kept): the session cannot go on.
+    pub(crate) fn fail(&self, cause: Failure) {
         if let Ok(mut failure) = self.failure.lock() {
-            failure.get_or_insert(message);
+            failure.get_or_insert(cause);
         }
         self.failed.store(true, Relaxed);
     }
 
-    /// Whether a worker has failed to read a spilled chunk back.
+    /// Whether the engine has stopped: a worker failed to read a spilled chunk back, or panicked.
     pub fn has_failed(&self) -> bool {
         self.failed.load(Relaxed)
     }
 
-    /// The read failure, if there was one.
-    pub fn failure(&self) -> Option<String> {
+    /// Why the engine stopped, if it did.
+    pub fn failure(&self) -> Option<Failure> {
         self.failure.lock().ok().and_then(|f| f.clone())
     }
 

@@ -277,7 +277,7 @@ impl BytesSource for Handle {
         match fetched {
             Ok(bytes) => bytes,
             Err(message) => {
-                self.policy.borrow().shared.fail(message.clone());
+                self.policy.borrow().shared.fail(super::Failure::ChunkUnreadable(message.clone()));
                 // `load` must return bytes and wrong bytes would give wrong rows: stop this
                 // worker. The engine catches the panic and stops the session cleanly.
                 panic!("{message}");
