@@ -924,9 +924,7 @@ impl Session {
             (None, _) if drop.if_exists => {
                 return Ok(Output::Status(format!("DROP {} (did not exist)", kind.to_uppercase())));
             }
-            (None, _) => {
-                return Err(Error::bind(format!("{kind} \"{name}\" not found")).with_span(drop.name.span));
-            }
+            (None, _) => return Err(self.catalog.not_found(&drop.name, kind)),
         };
         let id = object.id();
         let dependents: Vec<String> =

@@ -290,3 +290,14 @@ fn double_sums_are_exact_and_the_same_with_any_number_of_workers() {
     assert_eq!(rows(&mut s, "SELECT * FROM totals ORDER BY k;"), expected);
     assert_eq!(rows(&mut s, "SELECT k, sum(x) FROM r GROUP BY k ORDER BY k;"), expected);
 }
+
+#[test]
+fn drop_hints_at_a_name_that_differs_only_in_case() {
+    let mut s = session();
+    run(&mut s, "CREATE SOURCE \"Readings\" (ts BIGINT) TIME ts;");
+    let e = s.execute("DROP SOURCE readings;").expect_err("readings is not \"Readings\"");
+    assert!(e.message().contains("source \"readings\" not found"), "{e}");
+    assert!(e.render("DROP SOURCE readings;", "test.sql").contains("there is \"Readings\""), "{e}");
+    assert_eq!(status(&mut s, "DROP SOURCE IF EXISTS readings;"), "DROP SOURCE (did not exist)");
+    assert_eq!(status(&mut s, "DROP SOURCE \"Readings\";"), "DROP SOURCE");
+}

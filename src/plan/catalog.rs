@@ -104,21 +104,23 @@ impl Catalog {
         self.objects.values().find(|o| o.name() == name)
     }
 
-    /// The object named as `ident` names it, or a bind error at `ident` ("source or view
-    /// \"x\" not found", with a hint when only the case differs).
+    /// The object named as `ident` names it, or [`Catalog::not_found`].
     pub fn resolve(&self, ident: &sqlparser::ast::Ident, what: &str) -> Result<&Object> {
+        self.get(&crate::sql::name_of(ident)).ok_or_else(|| self.not_found(ident, what))
+    }
+
+    /// The bind error for `ident` naming no object ("source or view \"x\" not found", where
+    /// `what` is "source or view"), at `ident`, with a hint when only the case differs.
+    pub fn not_found(&self, ident: &sqlparser::ast::Ident, what: &str) -> Error {
         let name = crate::sql::name_of(ident);
-        if let Some(object) = self.get(&name) {
-            return Ok(object);
-        }
-        let mut error = Error::bind(format!("{what} \"{name}\" not found")).with_span(ident.span);
-        if let Some(other) = self.objects.values().find(|o| o.name().to_lowercase() == name.to_lowercase()) {
-            error = error.with_hint(format!(
+        let error = Error::bind(format!("{what} \"{name}\" not found")).with_span(ident.span);
+        match self.objects.values().find(|o| o.name().to_lowercase() == name.to_lowercase()) {
+            Some(other) => error.with_hint(format!(
                 "there is \"{}\": a quoted name keeps its case, an unquoted one is read in lower case",
                 other.name()
-            ));
+            )),
+            None => error,
         }
-        Err(error)
     }
 
     /// Look an object up by id.
