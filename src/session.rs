@@ -28,7 +28,7 @@ use crate::plan::{Catalog, ObjectId, SourceDesc, ViewDesc, bind, explain};
 use crate::render::Time;
 use crate::repr::{DataType, Datum, row};
 use crate::sql::{self, Statement, StatementKind, ast};
-use crate::storage::spill::{self, Spill, SpillCounts, SpillTotals};
+use crate::storage::spill::{self, Spill, SpillCounts, SpillStore, SpillTotals};
 use crate::{peek, plan};
 
 /// The columns of `SHOW STATS FULL` (`SHOW STATS` shows some of them). The spill columns are
@@ -106,6 +106,8 @@ pub struct SessionOptions {
     pub memory_budget: Option<u64>,
     /// Where spilled chunks go (default: a fresh temporary directory removed at the end).
     pub spill_dir: Option<PathBuf>,
+    /// What chunks past the memory tiers are written to: files in `spill_dir`, or memory.
+    pub spill_store: SpillStore,
 }
 
 impl Default for SessionOptions {
@@ -116,6 +118,7 @@ impl Default for SessionOptions {
             retain_feedback: true,
             memory_budget: None,
             spill_dir: None,
+            spill_store: SpillStore::Files,
         }
     }
 }
@@ -168,7 +171,7 @@ impl Session {
     /// Start a session with its workers.
     pub fn new(options: SessionOptions) -> Result<Session> {
         let settings = Settings { memory_budget: None, spill_dir: options.spill_dir.clone() };
-        let spill = Arc::new(Spill::new(options.spill_dir, spill::SEGMENT_BYTES));
+        let spill = Arc::new(Spill::new(options.spill_store, options.spill_dir, spill::SEGMENT_BYTES));
         let mut session = Session {
             catalog: Catalog::default(),
             clocks: Clocks::default(),

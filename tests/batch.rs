@@ -151,8 +151,11 @@ fn error_on_line_3_stops_with_caret_on_stderr() {
 fn a_script_that_does_not_parse_prints_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("job.sql");
-    std::fs::write(&script, "CREATE SOURCE r (k BIGINT, ts BIGINT) TIME ts;\nSHOW SOURCES;\nSHOW FROBS NOW;\n")
-        .unwrap();
+    std::fs::write(
+        &script,
+        "CREATE SOURCE r (k BIGINT, ts BIGINT) TIME ts;\nSHOW SOURCES;\nSHOW FROBS NOW;\n",
+    )
+    .unwrap();
     let out = ebb(&["run", &script.display().to_string(), "--format", "csv"]);
     assert!(!out.status.success());
     assert_eq!(stdout(&out), "");

@@ -114,9 +114,11 @@ fn select() -> impl Strategy<Value = String> {
 fn retain() -> impl Strategy<Value = String> {
     let rule = prop_oneof![
         (edge_uint(), any_expr()).prop_map(|(n, per)| format!("LATEST {n} PER {per}")),
-        (edge_uint(), any_expr(), any_expr()).prop_map(|(n, per, by)| format!("TOP {n} PER {per} BY {by} ASC")),
-        (any_expr(), any_expr(), any_expr(), edge_uint())
-            .prop_map(|(per, by, close, after)| format!("WINNER PER {per} BY {by} CLOSE AT {close} FORGET AFTER {after}")),
+        (edge_uint(), any_expr(), any_expr())
+            .prop_map(|(n, per, by)| format!("TOP {n} PER {per} BY {by} ASC")),
+        (any_expr(), any_expr(), any_expr(), edge_uint()).prop_map(|(per, by, close, after)| format!(
+            "WINNER PER {per} BY {by} CLOSE AT {close} FORGET AFTER {after}"
+        )),
         Just("UNMATCHED".to_string()),
     ];
     (rule, prop::option::of(edge_uint())).prop_map(|(rule, delay)| match delay {
@@ -127,14 +129,22 @@ fn retain() -> impl Strategy<Value = String> {
 
 fn statement() -> impl Strategy<Value = String> {
     prop_oneof![
-        (name(&["q", "r", "s2"]), name(TYPES), prop::option::of(edge_uint()), name(&["", " KEEP ALL", " KEEP NONE"]))
+        (
+            name(&["q", "r", "s2"]),
+            name(TYPES),
+            prop::option::of(edge_uint()),
+            name(&["", " KEEP ALL", " KEEP NONE"])
+        )
             .prop_map(|(n, t, lateness, keep)| {
                 let lateness = lateness.map(|l| format!(" LATENESS {l}")).unwrap_or_default();
                 format!("CREATE SOURCE {n} (k {t}, ts BIGINT) TIME ts{lateness}{keep}")
             }),
         (
             name(&["sensors", "bids", "recvs", "tweets"]),
-            prop::collection::vec((name(&["keys", "rate", "duration_ms", "max_latency_ms", "colour"]), edge_uint()), 0..4)
+            prop::collection::vec(
+                (name(&["keys", "rate", "duration_ms", "max_latency_ms", "colour"]), edge_uint()),
+                0..4
+            )
         )
             .prop_map(|(kind, options)| {
                 let options: Vec<String> = options.iter().map(|(k, v)| format!("{k} = {v}")).collect();
@@ -167,9 +177,43 @@ fn statement() -> impl Strategy<Value = String> {
 }
 
 const VOCABULARY: &[&str] = &[
-    "CREATE", "SOURCE", "VIEW", "AS", "SELECT", "FROM", "WHERE", "RETAIN", "LATEST", "TOP", "PER", "BY", "(", ")",
-    ",", "'", "\"", "/*", "--", "1", "r", "k", "*", "=", "INSERT", "INTO", "VALUES", "ADVANCE", "TO", "TIME",
-    "GENERATOR", "UNION", "JOIN", "ON", "NULL", "-", ";",
+    "CREATE",
+    "SOURCE",
+    "VIEW",
+    "AS",
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "RETAIN",
+    "LATEST",
+    "TOP",
+    "PER",
+    "BY",
+    "(",
+    ")",
+    ",",
+    "'",
+    "\"",
+    "/*",
+    "--",
+    "1",
+    "r",
+    "k",
+    "*",
+    "=",
+    "INSERT",
+    "INTO",
+    "VALUES",
+    "ADVANCE",
+    "TO",
+    "TIME",
+    "GENERATOR",
+    "UNION",
+    "JOIN",
+    "ON",
+    "NULL",
+    "-",
+    ";",
 ];
 
 fn cases() -> u32 {
