@@ -10,7 +10,7 @@
 //! compares values.
 //!
 //! Sums do not depend on the order rows are folded in (so not on the number of workers, nor
-//! on how batches merge): BIGINT values add up in an `i128`, and DOUBLE values in an
+//! on how batches merge): BIGINT values add up in 128 bits, and DOUBLE values in an
 //! [`ExactSum`], exactly, rounded to a DOUBLE only when the value is read. Floating-point
 //! addition is not associative, so a plain `f64` running sum would differ in its last digits
 //! with the order of the partial sums.
@@ -19,7 +19,7 @@ use std::cmp::Ordering;
 
 use differential_dataflow::difference::{IsZero, Multiply, Semigroup};
 use num_bigint::{BigInt, Sign};
-use num_traits::{ToPrimitive, Zero};
+use num_traits::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
 use super::{AggregateExpr, AggregateFunc};
@@ -30,17 +30,81 @@ use crate::repr::{Datum, EncodedRow, row};
 pub struct Accumulator {
     /// Non-NULL values (rows, for `count(*)`).
     count: i64,
-    /// Sum of the BIGINT values (wide, so that no order of folding overflows first).
-    int_sum: i128,
-    /// Whether `int_sum` overflowed even so (the sum is then NULL).
-    overflowed: bool,
-    /// Sum of the DOUBLE values, exact.
-    float_sum: ExactSum,
-    /// Whether any value was a DOUBLE (the sum is then a DOUBLE). An aggregate's argument
-    /// has one type, so then every value was.
-    any_double: bool,
+    /// What the values fold into.
+    folded: Folded,
+}
+
+/// What an aggregate's values fold into: by its function, and for sums by the values' type
+/// (an aggregate's argument has one type). Kept small: an aggregate's arrangement holds one
+/// per aggregate per input row until its batches merge.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+enum Folded {
+    /// No value yet, or `count`.
+    #[default]
+    Nothing,
+    /// The sum of BIGINT values, in 128 bits so that no order of folding overflows first.
+    IntSum(Wide),
+    /// A BIGINT sum beyond even that: NULL from then on.
+    IntOverflow,
+    /// The sum of DOUBLE values, exact.
+    DoubleSum(ExactSum),
     /// The best value for min/max, encoded.
-    best: Option<EncodedRow>,
+    Best(EncodedRow),
+}
+
+/// An `i128` in two halves, so that it needs no more than 8-byte alignment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+struct Wide {
+    high: i64,
+    low: u64,
+}
+
+impl Wide {
+    fn new(value: i128) -> Wide {
+        Wide { high: (value >> 64) as i64, low: value as u64 }
+    }
+
+    fn get(self) -> i128 {
+        (i128::from(self.high) << 64) | i128::from(self.low)
+    }
+}
+
+impl Folded {
+    /// A BIGINT sum, or an overflow.
+    fn int_sum(sum: Option<i128>) -> Folded {
+        sum.map_or(Folded::IntOverflow, |sum| Folded::IntSum(Wide::new(sum)))
+    }
+
+    /// Fold in `other`, of the same aggregate `func`.
+    fn merge(&mut self, func: AggregateFunc, other: &Folded) {
+        match (&mut *self, other) {
+            (_, Folded::Nothing) => {}
+            (Folded::Nothing, other) => *self = other.clone(),
+            (Folded::IntSum(a), Folded::IntSum(b)) => *self = Folded::int_sum(a.get().checked_add(b.get())),
+            (Folded::IntSum(_) | Folded::IntOverflow, Folded::IntOverflow) => *self = Folded::IntOverflow,
+            (Folded::DoubleSum(a), Folded::DoubleSum(b)) => a.merge(b),
+            (Folded::Best(best), Folded::Best(candidate)) => {
+                let better = match func {
+                    AggregateFunc::Min => candidate < best,
+                    _ => candidate > best,
+                };
+                if better {
+                    *best = candidate.clone();
+                }
+            }
+            // One aggregate's values have one type, so its folds are of one kind.
+            (Folded::IntOverflow, _) | (Folded::IntSum(_) | Folded::DoubleSum(_) | Folded::Best(_), _) => {}
+        }
+    }
+
+    /// Multiply by `times` (min/max cannot be: a best value stays as it is).
+    fn scale(&mut self, times: i64) {
+        match self {
+            Folded::IntSum(sum) => *self = Folded::int_sum(sum.get().checked_mul(i128::from(times))),
+            Folded::DoubleSum(sum) => sum.scale(times),
+            Folded::Nothing | Folded::IntOverflow | Folded::Best(_) => {}
+        }
+    }
 }
 
 impl Accumulator {
@@ -57,74 +121,57 @@ impl Accumulator {
             return;
         }
         self.count += times;
-        match &value {
-            Datum::Int(i) => match self.int_sum.checked_add(i128::from(*i) * i128::from(times)) {
-                Some(sum) => self.int_sum = sum,
-                None => self.overflowed = true,
-            },
-            Datum::Double(d) => {
-                self.any_double = true;
-                self.float_sum.add(*d, times);
+        let folded = match (agg.func, &value) {
+            (AggregateFunc::Count, _) => return,
+            (AggregateFunc::Min | AggregateFunc::Max, value) => {
+                let mut encoded = Vec::new();
+                row::encode_datum(value, &mut encoded);
+                Folded::Best(encoded)
             }
-            _ => {}
-        }
-        if matches!(agg.func, AggregateFunc::Min | AggregateFunc::Max) {
-            let mut encoded = Vec::new();
-            row::encode_datum(&value, &mut encoded);
-            self.offer_best(agg.func, encoded);
-        }
-    }
-
-    fn offer_best(&mut self, func: AggregateFunc, candidate: EncodedRow) {
-        let better = match &self.best {
-            None => true,
-            Some(best) => match func {
-                AggregateFunc::Min => candidate < *best,
-                _ => candidate > *best,
-            },
+            // A product of two i64 fits in an i128.
+            (_, Datum::Int(i)) => Folded::IntSum(Wide::new(i128::from(*i) * i128::from(times))),
+            (_, Datum::Double(d)) => {
+                let mut sum = ExactSum::default();
+                sum.add(*d, times);
+                Folded::DoubleSum(sum)
+            }
+            // The binder allows sum and avg of numbers only.
+            _ => return,
         };
-        if better {
-            self.best = Some(candidate);
+        if matches!(self.folded, Folded::Nothing) {
+            self.folded = folded;
+        } else {
+            self.folded.merge(agg.func, &folded);
         }
     }
 
     /// Fold in another accumulator of the same aggregate.
     pub fn merge(&mut self, func: AggregateFunc, other: &Accumulator) {
         self.count += other.count;
-        match self.int_sum.checked_add(other.int_sum) {
-            Some(sum) => self.int_sum = sum,
-            None => self.overflowed = true,
-        }
-        self.overflowed |= other.overflowed;
-        self.float_sum.merge(&other.float_sum);
-        self.any_double |= other.any_double;
-        if let Some(best) = &other.best {
-            self.offer_best(func, best.clone());
-        }
+        self.folded.merge(func, &other.folded);
     }
 
     /// The aggregate's value.
     pub fn finish(&self, agg: &AggregateExpr) -> Datum {
-        match agg.func {
-            AggregateFunc::Count => Datum::Int(self.count),
+        match (agg.func, &self.folded) {
+            (AggregateFunc::Count, _) => Datum::Int(self.count),
             _ if self.count == 0 => Datum::Null,
-            AggregateFunc::Sum if self.any_double => Datum::Double(self.float_sum.value()),
-            AggregateFunc::Sum if self.overflowed => Datum::Null,
-            AggregateFunc::Sum => i64::try_from(self.int_sum).map_or(Datum::Null, Datum::Int),
-            AggregateFunc::Avg if self.any_double => {
-                Datum::Double(self.float_sum.value() / self.count as f64)
+            (AggregateFunc::Sum, Folded::IntSum(sum)) => {
+                i64::try_from(sum.get()).map_or(Datum::Null, Datum::Int)
             }
-            AggregateFunc::Avg if self.overflowed => Datum::Null,
+            (AggregateFunc::Sum, Folded::DoubleSum(sum)) => Datum::Double(sum.value()),
             // `as` rounds an i128 to the nearest double.
-            AggregateFunc::Avg => Datum::Double(self.int_sum as f64 / self.count as f64),
-            AggregateFunc::Min | AggregateFunc::Max => {
-                self.best.as_deref().map_or(Datum::Null, |bytes| row::decode(bytes).swap_remove(0))
+            (AggregateFunc::Avg, Folded::IntSum(sum)) => Datum::Double(sum.get() as f64 / self.count as f64),
+            (AggregateFunc::Avg, Folded::DoubleSum(sum)) => Datum::Double(sum.value() / self.count as f64),
+            (AggregateFunc::Min | AggregateFunc::Max, Folded::Best(bytes)) => {
+                row::decode(bytes).swap_remove(0)
             }
+            _ => Datum::Null,
         }
     }
 
-    fn sort_key(&self) -> (i64, i128, bool, &ExactSum, bool, Option<&[u8]>) {
-        (self.count, self.int_sum, self.overflowed, &self.float_sum, self.any_double, self.best.as_deref())
+    fn sort_key(&self) -> (i64, &Folded) {
+        (self.count, &self.folded)
     }
 }
 
@@ -189,7 +236,8 @@ impl IsZero for GroupState {
     fn is_zero(&self) -> bool {
         // Min/max cannot be taken back, so a group that once had a value is never zero again
         // in them; only an empty group with nothing folded is.
-        self.rows == 0 && self.accumulators.iter().all(|a| a.count == 0 && a.best.is_none())
+        self.rows == 0
+            && self.accumulators.iter().all(|a| a.count == 0 && !matches!(a.folded, Folded::Best(_)))
     }
 }
 
@@ -208,11 +256,7 @@ impl Multiply<i64> for GroupState {
         self.rows *= times;
         for acc in &mut self.accumulators {
             acc.count *= times;
-            match acc.int_sum.checked_mul(i128::from(*times)) {
-                Some(product) => acc.int_sum = product,
-                None => acc.overflowed = true,
-            }
-            acc.float_sum.scale(*times);
+            acc.folded.scale(*times);
         }
         self
     }
@@ -223,12 +267,54 @@ impl Multiply<i64> for GroupState {
 /// in, and [`ExactSum::value`] is that sum correctly rounded (to nearest, ties to even).
 ///
 /// Finite values add up in `mantissa × 2^exponent`, kept canonical (an odd mantissa, or zero
-/// with exponent 0) so that equal sums are equal records; infinities and NaNs are counted, as
-/// a float sum would give infinity or NaN whatever else it held.
+/// with exponent 0; in an `i64` whenever it fits) so that equal sums are equal records;
+/// infinities and NaNs are counted, as a float sum would give infinity or NaN whatever else it
+/// held. A record is one per aggregate per input row in an aggregate's arrangement, so the
+/// common case (one value, or a sum that fits in 64 bits, nothing infinite) takes no allocation.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ExactSum {
-    mantissa: BigInt,
-    exponent: i64,
+    mantissa: Mantissa,
+    exponent: i32,
+    /// `None` when every count is zero.
+    non_finite: Option<Box<NonFinite>>,
+}
+
+/// An integer, in an `i64` exactly when it fits (so that equal values are equal records).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+enum Mantissa {
+    Small(i64),
+    Big(Box<BigInt>),
+}
+
+impl Default for Mantissa {
+    fn default() -> Self {
+        Mantissa::Small(0)
+    }
+}
+
+impl Mantissa {
+    fn of(big: BigInt) -> Mantissa {
+        match big.to_i64() {
+            Some(small) => Mantissa::Small(small),
+            None => Mantissa::Big(Box::new(big)),
+        }
+    }
+
+    fn to_big(&self) -> BigInt {
+        match self {
+            Mantissa::Small(small) => BigInt::from(*small),
+            Mantissa::Big(big) => (**big).clone(),
+        }
+    }
+
+    fn is_zero(&self) -> bool {
+        matches!(self, Mantissa::Small(0))
+    }
+}
+
+/// How many infinities of each sign, and NaNs, were added.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+struct NonFinite {
     positive_infinities: i64,
     negative_infinities: i64,
     nans: i64,
@@ -237,65 +323,109 @@ pub struct ExactSum {
 impl ExactSum {
     /// Add `value`, `times` times.
     pub fn add(&mut self, value: f64, times: i64) {
-        if value.is_nan() {
-            self.nans += times;
-        } else if value == f64::INFINITY {
-            self.positive_infinities += times;
-        } else if value == f64::NEG_INFINITY {
-            self.negative_infinities += times;
-        } else {
-            let bits = value.to_bits();
-            let biased = ((bits >> 52) & 0x7ff) as i64;
-            let fraction = bits & ((1 << 52) - 1);
-            // A subnormal has no implicit leading bit and the exponent of the smallest normal.
-            let (mantissa, exponent) =
-                if biased == 0 { (fraction, -1074) } else { (fraction | (1 << 52), biased - 1075) };
-            let mut mantissa = BigInt::from(mantissa) * times;
-            if value.is_sign_negative() {
-                mantissa = -mantissa;
-            }
-            self.add_scaled(mantissa, exponent);
+        if !value.is_finite() {
+            let mut counts = self.non_finite.take().unwrap_or_default();
+            let count = if value.is_nan() {
+                &mut counts.nans
+            } else if value > 0.0 {
+                &mut counts.positive_infinities
+            } else {
+                &mut counts.negative_infinities
+            };
+            *count += times;
+            self.set_non_finite(counts);
+            return;
         }
+        let bits = value.to_bits();
+        let biased = ((bits >> 52) & 0x7ff) as i32;
+        let fraction = (bits & ((1 << 52) - 1)) as i64;
+        // A subnormal has no implicit leading bit and the exponent of the smallest normal.
+        let (mantissa, exponent) =
+            if biased == 0 { (fraction, -1074) } else { (fraction | (1 << 52), biased - 1075) };
+        let signed = if value.is_sign_negative() { -mantissa } else { mantissa };
+        let mantissa = match signed.checked_mul(times) {
+            Some(product) => Mantissa::Small(product),
+            None => Mantissa::of(BigInt::from(signed) * times),
+        };
+        self.add_scaled(mantissa, exponent);
     }
 
     /// Add another sum.
     pub fn merge(&mut self, other: &ExactSum) {
-        self.nans += other.nans;
-        self.positive_infinities += other.positive_infinities;
-        self.negative_infinities += other.negative_infinities;
+        if let Some(theirs) = &other.non_finite {
+            let mut counts = self.non_finite.take().unwrap_or_default();
+            counts.positive_infinities += theirs.positive_infinities;
+            counts.negative_infinities += theirs.negative_infinities;
+            counts.nans += theirs.nans;
+            self.set_non_finite(counts);
+        }
         self.add_scaled(other.mantissa.clone(), other.exponent);
     }
 
     /// Multiply by `times`.
     pub fn scale(&mut self, times: i64) {
-        self.nans *= times;
-        self.positive_infinities *= times;
-        self.negative_infinities *= times;
-        let mantissa = std::mem::take(&mut self.mantissa) * times;
-        let exponent = std::mem::take(&mut self.exponent);
-        self.add_scaled(mantissa, exponent);
+        if let Some(mut counts) = self.non_finite.take() {
+            counts.positive_infinities *= times;
+            counts.negative_infinities *= times;
+            counts.nans *= times;
+            self.set_non_finite(counts);
+        }
+        let scaled = match &self.mantissa {
+            Mantissa::Small(small) => small.checked_mul(times).map(Mantissa::Small),
+            Mantissa::Big(_) => None,
+        };
+        let scaled = scaled.unwrap_or_else(|| Mantissa::of(self.mantissa.to_big() * times));
+        let exponent = self.exponent;
+        self.mantissa = Mantissa::default();
+        self.exponent = 0;
+        self.add_scaled(scaled, exponent);
+    }
+
+    fn set_non_finite(&mut self, counts: Box<NonFinite>) {
+        self.non_finite = (*counts != NonFinite::default()).then_some(counts);
     }
 
     /// Add `mantissa × 2^exponent`, and make the result canonical.
-    fn add_scaled(&mut self, mantissa: BigInt, exponent: i64) {
+    fn add_scaled(&mut self, mantissa: Mantissa, exponent: i32) {
         if mantissa.is_zero() {
             return;
         }
         if self.mantissa.is_zero() {
             self.mantissa = mantissa;
             self.exponent = exponent;
-        } else if exponent >= self.exponent {
-            self.mantissa += mantissa << (exponent - self.exponent) as u64;
         } else {
-            self.mantissa =
-                (std::mem::take(&mut self.mantissa) << (self.exponent - exponent) as u64) + mantissa;
-            self.exponent = exponent;
+            let low = self.exponent.min(exponent);
+            let aligned = |m: &Mantissa, e: i32| -> Option<i64> {
+                let Mantissa::Small(m) = m else { return None };
+                let shift = (e - low) as u32;
+                let shifted = m.checked_shl(shift)?;
+                (shifted >> shift == *m).then_some(shifted)
+            };
+            let small = aligned(&self.mantissa, self.exponent)
+                .zip(aligned(&mantissa, exponent))
+                .and_then(|(a, b)| a.checked_add(b));
+            self.mantissa = match small {
+                Some(sum) => Mantissa::Small(sum),
+                None => {
+                    let shift = |m: &Mantissa, e: i32| m.to_big() << (e - low) as u64;
+                    Mantissa::of(shift(&self.mantissa, self.exponent) + shift(&mantissa, exponent))
+                }
+            };
+            self.exponent = low;
         }
-        match self.mantissa.trailing_zeros() {
-            None => self.exponent = 0,
-            Some(zeros) => {
-                self.mantissa >>= zeros;
-                self.exponent += zeros as i64;
+        // Canonical: an odd mantissa (or zero, with exponent 0).
+        match &mut self.mantissa {
+            Mantissa::Small(0) => self.exponent = 0,
+            Mantissa::Small(small) => {
+                let zeros = small.trailing_zeros();
+                *small >>= zeros;
+                self.exponent += zeros as i32;
+            }
+            Mantissa::Big(big) => {
+                let zeros = big.trailing_zeros().unwrap_or(0);
+                let shifted = std::mem::take(&mut **big) >> zeros;
+                self.mantissa = Mantissa::of(shifted);
+                self.exponent += zeros as i32;
             }
         }
     }
@@ -303,28 +433,29 @@ impl ExactSum {
     /// The sum, rounded to the nearest double (ties to even); infinite past the largest
     /// double, NaN if a NaN or infinities of both signs were added.
     pub fn value(&self) -> f64 {
-        if self.nans > 0 || (self.positive_infinities > 0 && self.negative_infinities > 0) {
-            return f64::NAN;
+        if let Some(counts) = &self.non_finite {
+            match (counts.nans > 0, counts.positive_infinities > 0, counts.negative_infinities > 0) {
+                (true, _, _) | (_, true, true) => return f64::NAN,
+                (_, true, _) => return f64::INFINITY,
+                (_, _, true) => return f64::NEG_INFINITY,
+                _ => {}
+            }
         }
-        if self.positive_infinities > 0 {
-            return f64::INFINITY;
-        }
-        if self.negative_infinities > 0 {
-            return f64::NEG_INFINITY;
-        }
-        let negative = self.mantissa.sign() == Sign::Minus;
-        let magnitude = self.mantissa.magnitude();
+        let mantissa = self.mantissa.to_big();
+        let negative = mantissa.sign() == Sign::Minus;
+        let magnitude = mantissa.magnitude();
         let Some(bits) = magnitude.bits().checked_sub(1) else { return 0.0 };
+        let exponent = i64::from(self.exponent);
         // The weights of the leading bit and of the last bit a double can keep: 53 bits, but
         // none below 2^-1074 (the subnormals).
-        let top = self.exponent + bits as i64;
+        let top = exponent + bits as i64;
         let magnitude_value = if top > 1023 {
             f64::INFINITY
         } else {
             let last = (top - 52).max(-1074);
-            let dropped = last - self.exponent;
-            let (kept, exponent) = if dropped <= 0 {
-                (magnitude.to_u64().unwrap_or(0), self.exponent)
+            let dropped = last - exponent;
+            let (kept, kept_exponent) = if dropped <= 0 {
+                (magnitude.to_u64().unwrap_or(0), exponent)
             } else {
                 let dropped = dropped as u64;
                 let kept = magnitude >> dropped;
@@ -335,18 +466,16 @@ impl ExactSum {
                 (kept + u64::from(round_up), last)
             };
             // `kept` has at most 54 bits (53, or 2^53 after rounding up), so it converts
-            // exactly, and `kept × 2^exponent` is a double (or beyond the largest: infinity).
-            times_power_of_two(kept as f64, exponent)
+            // exactly, and `kept × 2^kept_exponent` is a double (or beyond the largest:
+            // infinity).
+            times_power_of_two(kept as f64, kept_exponent)
         };
         if negative { -magnitude_value } else { magnitude_value }
     }
 
     /// Whether the sum is empty (zero, and no infinity or NaN).
     pub fn is_zero(&self) -> bool {
-        self.mantissa.is_zero()
-            && self.nans == 0
-            && self.positive_infinities == 0
-            && self.negative_infinities == 0
+        self.mantissa.is_zero() && self.non_finite.is_none()
     }
 }
 
@@ -424,6 +553,28 @@ mod tests {
         added.add(0.1, 3);
         assert_eq!(tripled, added);
         assert_eq!(tripled, exact(&[0.1, 0.1, 0.1]));
+    }
+
+    #[test]
+    fn wide_sums_go_big_and_come_back() {
+        // 1e300 and 1e-300 are 2000 bits apart: the mantissa no longer fits in 128 bits.
+        let mut wide = exact(&[1e300, 1e-300]);
+        assert!(matches!(wide.mantissa, Mantissa::Big(_)));
+        assert_eq!(wide.value(), 1e300);
+        wide.scale(3);
+        assert_eq!(wide, exact(&[1e300, 1e-300, 1e300, 1e-300, 1e300, 1e-300]));
+        wide.add(1e300, -3);
+        assert_eq!(wide, exact(&[1e-300, 1e-300, 1e-300]));
+        assert!(matches!(wide.mantissa, Mantissa::Small(_)));
+        assert_eq!(wide.value(), 3e-300);
+        // Far past the largest double, and back.
+        let mut many = ExactSum::default();
+        many.add(f64::MAX, i64::MAX);
+        many.add(f64::MAX, i64::MAX);
+        assert_eq!(many.value(), f64::INFINITY);
+        many.add(f64::MAX, -i64::MAX);
+        many.add(f64::MAX, 1 - i64::MAX);
+        assert_eq!(many.value(), f64::MAX);
     }
 
     #[test]
