@@ -210,11 +210,6 @@ impl Generator {
             }
         }
     }
-
-    /// How much later than its sequence time a row can happen.
-    pub fn max_skew(&self) -> u64 {
-        if self.kind == GeneratorKind::Recvs { self.max_latency_ms + 1 } else { 0 }
-    }
 }
 
 /// Wall-clock milliseconds since the Unix epoch.

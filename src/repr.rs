@@ -42,6 +42,17 @@ pub enum Datum {
 }
 
 impl Datum {
+    /// The type of this value (`None` for NULL, a value of every type).
+    pub fn data_type(&self) -> Option<DataType> {
+        match self {
+            Datum::Null => None,
+            Datum::Bool(_) => Some(DataType::Boolean),
+            Datum::Int(_) => Some(DataType::BigInt),
+            Datum::Double(_) => Some(DataType::Double),
+            Datum::Text(_) => Some(DataType::Text),
+        }
+    }
+
     /// Whether this is NULL.
     pub fn is_null(&self) -> bool {
         matches!(self, Datum::Null)

@@ -260,3 +260,30 @@ fn set_statements() {
     let e = s.execute("SET colour = 'blue';").expect_err("unknown");
     assert!(e.message().contains("unknown setting \"colour\""), "{}", e.message());
 }
+
+/// The memory chunk store is a backend like the files: every chunk past the memory tiers
+/// goes to it, the results are the same, and nothing is written to the spill directory.
+#[test]
+fn the_memory_store_holds_what_would_go_to_disk() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut in_memory = Session::new(SessionOptions {
+        memory_budget: Some(0),
+        spill_dir: Some(dir.path().to_path_buf()),
+        spill_store: ebb::storage::spill::SpillStore::Memory,
+        ..SessionOptions::default()
+    })
+    .expect("session starts");
+    let mut reference = session(None, None, 1);
+    for s in [&mut in_memory, &mut reference] {
+        setup(s);
+        for batch in generate(7, 20, 3, 200) {
+            s.execute(&insert_sql(&batch)).expect("insert");
+        }
+    }
+    for view in ["v0", "v1", "v2"] {
+        assert_eq!(read(&mut in_memory, view), read(&mut reference, view), "{view}");
+    }
+    let (totals, _) = in_memory.spill_totals();
+    assert!(totals.written_bytes > 0, "chunks went to the store: {totals:?}");
+    assert!(spill_files(dir.path()).is_empty(), "no spill file was written");
+}

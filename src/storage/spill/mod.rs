@@ -44,12 +44,26 @@ pub use tiered::{ArrangementSpill, SpillCounts};
 /// Segment files are closed and a new one started once they reach this size.
 pub const SEGMENT_BYTES: u64 = 64 << 20;
 
+/// Where chunks go once both memory tiers are full: the backend of the [`store::ChunkStore`]
+/// each worker opens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SpillStore {
+    /// Segment files in the spill directory (see [`store::FileStore`]).
+    #[default]
+    Files,
+    /// A map in memory ([`store::MemStore`]): the whole policy without a disk, for machines
+    /// that have none and for tests.
+    Memory,
+}
+
 /// Process-wide spill state, shared by the session and every worker.
 pub struct Spill {
     /// Prefix of this session's spill files, unique in the process and across processes.
     pub(crate) name: String,
     /// Size at which a segment file is rotated.
     pub(crate) segment_bytes: u64,
+    /// What each worker's chunk store is.
+    store: SpillStore,
     /// Lz4 bytes every worker together may keep in memory, and what they keep now.
     pool_budget: AtomicUsize,
     pool_used: AtomicUsize,
@@ -132,11 +146,13 @@ pub struct SpillTotals {
 static SESSIONS: AtomicU64 = AtomicU64::new(0);
 
 impl Spill {
-    /// Spill state for a new session, spilling to `dir` (or a fresh temporary directory).
-    pub fn new(dir: Option<PathBuf>, segment_bytes: u64) -> Spill {
+    /// Spill state for a new session, spilling into `store`: for files, in `dir` (or a fresh
+    /// temporary directory).
+    pub fn new(store: SpillStore, dir: Option<PathBuf>, segment_bytes: u64) -> Spill {
         Spill {
             name: format!("{}-{}", std::process::id(), SESSIONS.fetch_add(1, Relaxed)),
             segment_bytes,
+            store,
             pool_budget: AtomicUsize::new(0),
             pool_used: AtomicUsize::new(0),
             dir: Mutex::new(SpillDir { configured: dir, ready: None }),
@@ -154,6 +170,18 @@ impl Spill {
         let per_worker = total / 2 / workers.max(1);
         self.pool_budget.store(total - per_worker * workers.max(1), Relaxed);
         per_worker
+    }
+
+    /// A worker's chunk store, of the session's kind.
+    pub(crate) fn open_store(&self, worker: usize) -> Result<Box<dyn store::ChunkStore>, String> {
+        Ok(match self.store {
+            SpillStore::Files => {
+                let dir = self.dir()?;
+                let prefix = format!("{}-w{worker}", self.name);
+                Box::new(store::FileStore::new(&dir, &prefix, self.segment_bytes))
+            }
+            SpillStore::Memory => Box::<store::MemStore>::default(),
+        })
     }
 
     /// Spill to `dir` from now on. Refused once a spill file has been written elsewhere.

@@ -111,18 +111,13 @@ pub struct Location {
 }
 
 /// A store operation that failed, with the file it was about.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("\"{}\": {message}", path.display())]
 pub struct StoreError {
     /// The file (or directory) concerned.
     pub path: PathBuf,
     /// What went wrong.
     pub message: String,
-}
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "\"{}\": {}", self.path.display(), self.message)
-    }
 }
 
 /// Somewhere to keep blocks until they are freed.

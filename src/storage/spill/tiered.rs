@@ -7,7 +7,8 @@
 //!
 //! 1. **raw in memory**, charged to this worker's byte budget;
 //! 2. **lz4 in memory**, charged to the process-wide pool ([`Spill`]);
-//! 3. **on disk** in a segment file ([`FileStore`]), raw or lz4, whichever is smaller.
+//! 3. **in the session's chunk store** ([`ChunkStore`]: segment files on disk by default, see
+//!    [`super::SpillStore`]), raw or lz4, whichever is smaller.
 //!
 //! A new chunk always enters tier 1. When the worker is over its budget, its **oldest**
 //! tier-1 chunks are compressed into tier 2, or, when the pool is full, written to tier 3; when
@@ -43,7 +44,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use differential_dataflow::columnar::trace::spill::{BytesSource, BytesStore};
 
 use super::Spill;
-use super::store::{Block, ChunkStore, Codec, FileStore, Location, unpack_lz4};
+use super::store::{Block, ChunkStore, Codec, Location, unpack_lz4};
 
 /// What one arrangement holds through the spill hook on one worker, now (and fetches so far).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -165,7 +166,7 @@ impl Slot {
 
 type SlotRef = Rc<RefCell<Slot>>;
 
-/// One worker's side of the policy: its budget, its in-memory slots by age, its files.
+/// One worker's side of the policy: its budget, its in-memory slots by age, its chunk store.
 pub struct WorkerSpill {
     shared: Arc<Spill>,
     worker: usize,
@@ -177,7 +178,8 @@ pub struct WorkerSpill {
     raw: BTreeMap<u64, SlotRef>,
     /// Tier-2 slots, by age.
     lz4: BTreeMap<u64, SlotRef>,
-    files: Option<FileStore>,
+    /// Where chunks past both memory tiers go, made on first use.
+    store: Option<Box<dyn ChunkStore>>,
     /// Set after a failed write: the disk tier is not tried again.
     disk_broken: bool,
     next_id: u64,
@@ -213,7 +215,7 @@ pub fn set_worker_budget(shared: &Arc<Spill>, worker: usize, budget: Option<usiz
                     used: 0,
                     raw: BTreeMap::new(),
                     lz4: BTreeMap::new(),
-                    files: None,
+                    store: None,
                     disk_broken: false,
                     next_id: 0,
                     unclaimed: Vec::new(),
@@ -342,8 +344,8 @@ impl WorkerSpill {
             Body::Lz4(payload) => unpack_lz4(payload, raw_len)
                 .map_err(|e| format!("spilled chunk in memory is corrupt: {e}"))?,
             Body::Disk { at, .. } => {
-                let files = self.files.as_ref().ok_or("spilled chunk's file store is gone")?;
-                let block = files.get(*at).map_err(|e| format!("cannot read spilled chunk from {e}"))?;
+                let store = self.store.as_ref().ok_or("spilled chunk's store is gone")?;
+                let block = store.get(*at).map_err(|e| format!("cannot read spilled chunk from {e}"))?;
                 block.into_bytes().map_err(|e| format!("spilled chunk is corrupt: {e}"))?
             }
             Body::Cached => {
@@ -387,8 +389,8 @@ impl WorkerSpill {
                 self.lz4.remove(&s.id);
             }
             Body::Disk { at, .. } => {
-                if let Some(files) = self.files.as_mut() {
-                    files.free(*at);
+                if let Some(store) = self.store.as_mut() {
+                    store.free(*at);
                 }
             }
             Body::Cached => self.shared.decoded(s.raw_len, false),
@@ -443,12 +445,12 @@ impl WorkerSpill {
         }
     }
 
-    /// Write `block` to this worker's files; on failure keep it in memory as lz4 (compressing
-    /// it if it was raw) and record the fault.
+    /// Write `block` to this worker's chunk store; on failure keep it in memory as lz4
+    /// (compressing it if it was raw) and record the fault.
     fn write(&mut self, block: Block) -> Body {
         if !self.disk_broken {
-            match self.files() {
-                Ok(files) => match files.put(&block) {
+            match self.store() {
+                Ok(store) => match store.put(&block) {
                     Ok(at) => {
                         self.shared.totals.written_bytes.fetch_add(at.len, Relaxed);
                         return Body::Disk { at, codec: block.codec, stored: block.payload.len() };
@@ -469,13 +471,11 @@ impl WorkerSpill {
         self.shared.fault(message);
     }
 
-    /// This worker's file store, made on first use in the spill directory.
-    fn files(&mut self) -> Result<&mut FileStore, String> {
-        if self.files.is_none() {
-            let dir = self.shared.dir()?;
-            let prefix = format!("{}-w{}", self.shared.name, self.worker);
-            self.files = Some(FileStore::new(&dir, &prefix, self.shared.segment_bytes));
+    /// This worker's chunk store, made on first use.
+    fn store(&mut self) -> Result<&mut Box<dyn ChunkStore>, String> {
+        if self.store.is_none() {
+            self.store = Some(self.shared.open_store(self.worker)?);
         }
-        self.files.as_mut().ok_or_else(|| "spill file store missing".to_string())
+        self.store.as_mut().ok_or_else(|| "spill chunk store missing".to_string())
     }
 }
