@@ -529,10 +529,15 @@ impl Repl {
     fn describe(&mut self, name: &str, out: &mut dyn Write, err: &mut dyn Write) {
         let catalog = self.session.catalog();
         let name = name.trim_end_matches(';').trim();
+        // Names as in SQL: a quoted name keeps its case, an unquoted one is read in lower case.
+        let name = match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+            Some(quoted) => quoted.replace("\"\"", "\""),
+            None => name.to_lowercase(),
+        };
         let (columns, time_column, definition) =
-            if let Some(source) = catalog.sources().find(|s| s.name == name.to_lowercase()) {
+            if let Some(source) = catalog.sources().find(|s| s.name == name) {
                 (source.columns.clone(), Some(source.time_column), None)
-            } else if let Some(view) = catalog.views().find(|v| v.name == name.to_lowercase()) {
+            } else if let Some(view) = catalog.views().find(|v| v.name == name) {
                 (view.plan.columns.clone(), None, Some(view.sql.clone()))
             } else {
                 meta_error(err, &format!("no source or view named \"{name}\""));
@@ -982,6 +987,23 @@ mod tests {
         );
         assert!(out.contains("INSERT 2"), "{out}");
         assert!(out.contains("(2 rows)") && out.contains("┆ a ┆"), "{out}");
+    }
+
+    #[test]
+    fn describe_reads_names_as_sql_does() {
+        let mut repl = repl();
+        feed(
+            &mut repl,
+            &[
+                "CREATE SOURCE \"Mixed\" (k BIGINT, ts BIGINT) TIME ts;",
+                "CREATE SOURCE plain (ts BIGINT) TIME ts;",
+            ],
+        );
+        let (out, err, _) = feed(&mut repl, &["\\d \"Mixed\"", "\\d PLAIN"]);
+        assert_eq!(err, "");
+        assert!(out.contains("k") && out.matches("TIME").count() == 2, "{out}");
+        let (_, err, _) = feed(&mut repl, &["\\d Mixed"]);
+        assert!(err.contains("no source or view named \"mixed\""), "{err}");
     }
 
     #[test]
