@@ -39,11 +39,21 @@ impl Stage {
     }
 }
 
+/// What kind of thing went wrong, where a caller must tell errors of one stage apart (most
+/// errors have no kind: their message is for people, never for code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A name that resolves to no column.
+    UnknownColumn,
+}
+
 /// What went wrong, and where.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ErrorDetail {
     /// The stage that refused the input.
     pub stage: Stage,
+    /// What kind of error it is, when code must know.
+    pub kind: Option<ErrorKind>,
     /// Lowercase, with identifiers quoted.
     pub message: String,
     /// Where in the statement text, when known.
@@ -66,6 +76,7 @@ impl Error {
     pub fn new(stage: Stage, message: impl Into<String>) -> Self {
         Error(Box::new(ErrorDetail {
             stage,
+            kind: None,
             message: message.into(),
             span: None,
             notes: Vec::new(),
@@ -104,6 +115,17 @@ impl Error {
             self.0.span = Some(span);
         }
         self
+    }
+
+    /// Say what kind of error this is (see [`ErrorKind`]).
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.0.kind = Some(kind);
+        self
+    }
+
+    /// What kind of error this is, when code must know.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        self.0.kind
     }
 
     /// Add a note.
