@@ -1,7 +1,6 @@
 //! Data statements: `INSERT`'s values coerced to the source's columns, and `ADVANCE TO`'s
 //! time bounded.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 /// The time of `ADVANCE TO n`: at most [`MAX_TIME`].

@@ -2,7 +2,6 @@
 //! [`Scope`]; operators and functions type-check; aggregates are collected into an
 //! [`Aggregation`] where a statement allows them. Evaluation is total (see `plan::expr`).
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 /// Aggregation context: group keys (as written) and the aggregates found so far.

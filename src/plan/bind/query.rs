@@ -1,6 +1,5 @@
 //! `SELECT`: a [`QueryPlan`] out, read over one source or view by `crate::peek`.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 /// Bind a read.

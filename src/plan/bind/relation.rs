@@ -1,7 +1,6 @@
 //! What a statement reads: a named source or view (one resolver for reads and views), and for
 //! views a chain of inner equi-joins of them, with the timelines they live on checked.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 /// A source or view named in FROM or JOIN, with the columns its alias makes visible.

@@ -1,7 +1,6 @@
 //! The clauses a view and a read share: the projection (with its column names), `WHERE`,
 //! `GROUP BY` aggregates, and the clauses neither supports.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 pub(super) fn select_of(query: &sql::Query) -> Result<&sql::Select> {

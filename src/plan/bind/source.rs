@@ -1,7 +1,6 @@
 //! `CREATE SOURCE` and `CREATE SOURCE … FROM GENERATOR`: a [`SourceDesc`] out, its columns,
 //! TIME column, LATENESS and history checked.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 /// A bound `CREATE SOURCE`.

@@ -1,7 +1,6 @@
 //! `CREATE VIEW`: a [`Plan`] out, with its retention rule (`RETAIN LATEST`, `TOP`, `WINNER`,
 //! `UNMATCHED`) refused over inputs that can retract.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 /// The position of the TIME column in the rows `plan` produces, if they carry it unchanged.
