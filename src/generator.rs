@@ -113,14 +113,18 @@ impl Generator {
                 .with_hint(format!("options: {}", allowed.join(", "))));
             }
             if given.contains(&name) {
-                return Err(Error::bind(format!("generator option \"{name}\" is given twice")).with_span(*span));
+                return Err(
+                    Error::bind(format!("generator option \"{name}\" is given twice")).with_span(*span)
+                );
             }
             given.push(name.clone());
             let max = Self::max_option(&name);
             if !(1..=max).contains(value) {
-                return Err(Error::bind(format!("option \"{name}\" must be between 1 and {max}, not {value}"))
-                    .with_span(*span)
-                    .with_note(OPTION_LIMITS_NOTE));
+                return Err(Error::bind(format!(
+                    "option \"{name}\" must be between 1 and {max}, not {value}"
+                ))
+                .with_span(*span)
+                .with_note(OPTION_LIMITS_NOTE));
             }
             match name.as_str() {
                 "keys" => generator.keys = *value,
@@ -277,7 +281,8 @@ mod tests {
     #[test]
     fn options_are_bounded_and_given_once() {
         let option = |name: &str, value: u64| (name.to_string(), value, Span::empty());
-        let at_limit = [option("keys", MAX_KEYS), option("rate", MAX_RATE), option("max_latency_ms", MAX_LATENCY_MS)];
+        let at_limit =
+            [option("keys", MAX_KEYS), option("rate", MAX_RATE), option("max_latency_ms", MAX_LATENCY_MS)];
         assert!(Generator::new("recvs", Span::empty(), &at_limit).is_ok());
         for (kind, name, value) in [
             ("sensors", "rate", MAX_RATE + 1),

@@ -24,7 +24,8 @@ fn run(dir: &Path, sql: &str) -> Output {
 
 /// The REPL, fed `sql` through a pipe.
 fn repl(sql: &str) -> Output {
-    let mut child = ebb().stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("ebb");
+    let mut child =
+        ebb().stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("ebb");
     child.stdin.take().expect("stdin").write_all(sql.as_bytes()).expect("write");
     child.wait_with_output().expect("ebb ends")
 }
@@ -57,7 +58,10 @@ fn long_operator_chains_are_errors_in_batch_and_in_the_repl() {
             let stderr = text(&out.stderr);
             assert_no_crash(&stderr);
             assert_eq!(out.status.code(), Some(1), "{stderr}");
-            assert!(stderr.contains("nests more than 256 levels deep") && stderr.contains("job.sql:2:"), "{stderr}");
+            assert!(
+                stderr.contains("nests more than 256 levels deep") && stderr.contains("job.sql:2:"),
+                "{stderr}"
+            );
 
             let out = repl(&format!("{sql}CREATE VIEW still_here AS SELECT k FROM r;\nSHOW VIEWS;\n"));
             let stderr = text(&out.stderr);
@@ -105,7 +109,8 @@ fn the_deepest_expression_accepted_runs_everywhere() {
     .expect("accepted");
     let outputs = s.execute(&format!("SELECT k FROM v WHERE {deep};")).expect("read");
     assert_eq!(outputs, vec![Rows::Rows { columns: vec!["k".into()], rows: vec![vec![Datum::Int(1)]] }]);
-    let e = s.execute(&format!("SELECT k FROM v WHERE {deep} AND k <> 1 AND k <> 2;")).expect_err("one too deep");
+    let e =
+        s.execute(&format!("SELECT k FROM v WHERE {deep} AND k <> 1 AND k <> 2;")).expect_err("one too deep");
     assert!(e.message().contains("nests more than 256 levels deep"), "{e}");
 }
 
@@ -144,8 +149,9 @@ fn spill_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn insert(batch: usize) -> String {
-    let rows: Vec<String> =
-        (0..2_000).map(|i| format!("({}, {}, {})", (i * 7919) % 300, i % 41, batch * 1000 + i % 1000)).collect();
+    let rows: Vec<String> = (0..2_000)
+        .map(|i| format!("({}, {}, {})", (i * 7919) % 300, i % 41, batch * 1000 + i % 1000))
+        .collect();
     format!("INSERT INTO r VALUES {};\n", rows.join(", "))
 }
 

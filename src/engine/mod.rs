@@ -266,8 +266,11 @@ mod tests {
         quiet_worker_panics();
         let spill = Arc::new(Spill::new(None, crate::storage::spill::SEGMENT_BYTES));
         let engine = Engine::start(2, spill.clone()).expect("workers start");
-        let plan = Plan { node: PlanNode::Source { id: ObjectId(999), name: "ghost".into() }, columns: Vec::new() };
-        let e = engine.broadcast(Command::CreateView { id: ObjectId(1000), plan: Arc::new(plan) }).expect_err("panics");
+        let plan =
+            Plan { node: PlanNode::Source { id: ObjectId(999), name: "ghost".into() }, columns: Vec::new() };
+        let e = engine
+            .broadcast(Command::CreateView { id: ObjectId(1000), plan: Arc::new(plan) })
+            .expect_err("panics");
         assert!(
             e.message().starts_with("the engine has stopped after an internal error: worker ")
                 && e.message().contains("panicked: ")

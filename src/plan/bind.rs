@@ -33,8 +33,7 @@ pub const MAX_TIME: u64 = i64::MAX as u64;
 /// `n`, or an error at its span if it is past `max`; `what` names it ("LATENESS").
 fn at_most(what: &str, n: &ast::Spanned<u64>, max: u64) -> Result<u64> {
     if n.value > max {
-        return Err(Error::bind(format!("{what} {} is too large (at most {max})", n.value))
-            .with_span(n.span));
+        return Err(Error::bind(format!("{what} {} is too large (at most {max})", n.value)).with_span(n.span));
     }
     Ok(n.value)
 }

@@ -179,7 +179,8 @@ impl VisitorMut for Cutter {
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         if matches!(*query.body, SetExpr::SetOperation { .. }) {
-            let empty = SetExpr::Values(Values { explicit_row: false, value_keyword: false, rows: Vec::new() });
+            let empty =
+                SetExpr::Values(Values { explicit_row: false, value_keyword: false, rows: Vec::new() });
             let mut stack = vec![std::mem::replace(query.body.as_mut(), empty)];
             while let Some(node) = stack.pop() {
                 match node {
