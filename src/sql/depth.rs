@@ -103,10 +103,10 @@ pub(super) fn dismantle<T: VisitMut>(mut node: T) {
         cutter.depth = 0;
         match piece {
             Piece::Expr(mut expr) => {
-                let _ = VisitMut::visit(&mut expr, &mut cutter);
+                let _ = VisitMut::visit(expr.as_mut(), &mut cutter);
             }
             Piece::SetExpr(mut set) => {
-                let _ = VisitMut::visit(&mut set, &mut cutter);
+                let _ = VisitMut::visit(set.as_mut(), &mut cutter);
             }
         }
     }
@@ -163,8 +163,8 @@ impl Visitor for Depth {
 
 /// A subtree cut out of a tree being taken apart.
 enum Piece {
-    Expr(Expr),
-    SetExpr(SetExpr),
+    Expr(Box<Expr>),
+    SetExpr(Box<SetExpr>),
 }
 
 /// Cuts every expression at the limit out of the tree, and every long chain of set
@@ -181,14 +181,14 @@ impl VisitorMut for Cutter {
         if matches!(*query.body, SetExpr::SetOperation { .. }) {
             let empty =
                 SetExpr::Values(Values { explicit_row: false, value_keyword: false, rows: Vec::new() });
-            let mut stack = vec![std::mem::replace(query.body.as_mut(), empty)];
+            let mut stack = vec![std::mem::replace(&mut query.body, Box::new(empty))];
             while let Some(node) = stack.pop() {
-                match node {
+                match *node {
                     SetExpr::SetOperation { left, right, .. } => {
-                        stack.push(*left);
-                        stack.push(*right);
+                        stack.push(left);
+                        stack.push(right);
                     }
-                    operand => self.pieces.push(Piece::SetExpr(operand)),
+                    operand => self.pieces.push(Piece::SetExpr(Box::new(operand))),
                 }
             }
         }
@@ -199,7 +199,7 @@ impl VisitorMut for Cutter {
         self.depth += 1;
         if self.depth >= MAX_DEPTH {
             let placeholder = Expr::value(sqlparser::ast::Value::Null);
-            self.pieces.push(Piece::Expr(std::mem::replace(expr, placeholder)));
+            self.pieces.push(Piece::Expr(Box::new(std::mem::replace(expr, placeholder))));
         }
         ControlFlow::Continue(())
     }
