@@ -11,7 +11,7 @@ use ebb::{Session, SessionOptions};
 use proptest::prelude::*;
 
 /// Scripts per run unless `PROPTEST_CASES` says otherwise.
-const DEFAULT_CASES: u32 = 48;
+const DEFAULT_CASES: u32 = 256;
 
 /// Names that exist after the setup, and a few that do not.
 const SETUP: &str = "
