@@ -17,6 +17,9 @@
 //! | `sends` | flow, seq, ts | keys (100), rate (1000) |
 //! | `recvs` | flow, seq, ts | keys (100), rate (1000), max_latency_ms (50) |
 //!
+//! Every option is at least 1 and at most its limit ([`MAX_RATE`], [`MAX_KEYS`],
+//! [`MAX_DURATION_MS`], [`MAX_LATENCY_MS`]), and may be given once.
+//!
 //! A `recvs` row is the receipt of the `sends` row with the same `seq`, arriving
 //! 1..=max_latency_ms after it.
 

@@ -513,3 +513,61 @@ fn trim_of_other_characters_is_not_supported() {
     let (_, rendered) = fail(&mut s, "SELECT trim(LEADING 'x' FROM 'xax') FROM r;");
     insta::assert_snapshot!(rendered);
 }
+
+#[test]
+fn retain_count_past_the_limit() {
+    let mut s = session();
+    let (e, rendered) =
+        fail(&mut s, "CREATE VIEW big AS SELECT * FROM r\n  RETAIN TOP 18446744073709551615 PER k BY v;");
+    assert_eq!(e.stage(), Stage::Bind);
+    insta::assert_snapshot!(rendered);
+    // Nothing was made: the session reads on.
+    s.execute("INSERT INTO r VALUES (1, 1, 1); SELECT * FROM w;").unwrap();
+}
+
+#[test]
+fn advance_to_past_the_largest_time() {
+    let mut s = session();
+    s.execute("INSERT INTO r VALUES (1, 1, 10);").unwrap();
+    let (e, rendered) = fail(&mut s, "ADVANCE TO 9223372036854775808;");
+    assert_eq!(e.stage(), Stage::Bind);
+    insta::assert_snapshot!(rendered);
+    // The frontier did not move, so later rows are not late.
+    assert_eq!(frontier(&mut s, "r"), Datum::Int(10));
+    s.execute("INSERT INTO r VALUES (1, 2, 11);").unwrap();
+}
+
+#[test]
+fn lateness_past_the_largest_time() {
+    let mut s = session();
+    let (e, rendered) =
+        fail(&mut s, "CREATE SOURCE q (k BIGINT, ts BIGINT) TIME ts LATENESS 18446744073709551615;");
+    assert_eq!(e.stage(), Stage::Bind);
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn generator_option_given_twice() {
+    let mut s = session();
+    let (e, rendered) =
+        fail(&mut s, "CREATE SOURCE g FROM GENERATOR sensors (rate = 10, keys = 5, rate = 20);");
+    assert_eq!(e.stage(), Stage::Bind);
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn generator_rate_past_the_limit() {
+    let mut s = session();
+    let (e, rendered) = fail(&mut s, "CREATE SOURCE g FROM GENERATOR sensors (keys = 1, rate = 1000000000);");
+    assert_eq!(e.stage(), Stage::Bind);
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn a_chain_nested_too_deeply() {
+    let mut s = session();
+    let sql = format!("SELECT k FROM r\nWHERE TRUE{}", "\n  AND TRUE".repeat(10_000));
+    let (e, rendered) = fail(&mut s, &sql);
+    assert_eq!(e.stage(), Stage::Parse);
+    insta::assert_snapshot!(rendered);
+}

@@ -247,3 +247,36 @@ impl Drop for Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::PlanNode;
+
+    /// A plan over a source no worker knows makes every worker panic while rendering it: a
+    /// bug in Ebb (the session never sends one), reported as such, not as a spill failure.
+    #[test]
+    fn a_worker_panic_stops_the_engine_as_an_internal_error() {
+        quiet_worker_panics();
+        let spill = Arc::new(Spill::new(None, crate::storage::spill::SEGMENT_BYTES));
+        let engine = Engine::start(2, spill.clone()).expect("workers start");
+        let plan =
+            Plan { node: PlanNode::Source { id: ObjectId(999), name: "ghost".into() }, columns: Vec::new() };
+        let e = engine
+            .broadcast(Command::CreateView { id: ObjectId(1000), plan: Arc::new(plan) })
+            .expect_err("panics");
+        assert!(
+            e.message().starts_with("the engine has stopped after an internal error: worker ")
+                && e.message().contains("panicked: ")
+                && e.message().contains("src/render/source.rs:"),
+            "{}",
+            e.message()
+        );
+        let blame = format!("{:?} {:?}", e.detail().notes, e.detail().hint);
+        assert!(!blame.contains("spill"), "a panic is not blamed on spilling: {blame}");
+        assert!(matches!(spill.failure(), Some(Failure::WorkerPanicked(_))));
+        // Every later command fails the same way, at once.
+        let again = engine.broadcast(Command::StatsNow).expect_err("stopped");
+        assert_eq!(again.message(), e.message());
+    }
+}

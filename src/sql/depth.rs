@@ -181,12 +181,12 @@ impl VisitorMut for Cutter {
         if matches!(*query.body, SetExpr::SetOperation { .. }) {
             let empty =
                 SetExpr::Values(Values { explicit_row: false, value_keyword: false, rows: Vec::new() });
-            let mut stack = vec![std::mem::replace(query.body.as_mut(), empty)];
+            let mut stack = vec![std::mem::replace(&mut query.body, Box::new(empty))];
             while let Some(node) = stack.pop() {
-                match node {
+                match *node {
                     SetExpr::SetOperation { left, right, .. } => {
-                        stack.push(*left);
-                        stack.push(*right);
+                        stack.push(left);
+                        stack.push(right);
                     }
                     operand => self.pieces.push(Piece::SetExpr(Box::new(operand))),
                 }
