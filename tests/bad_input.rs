@@ -1,12 +1,11 @@
-//! Bad input never kills the process, through the real binary (`ebb run`, and the REPL fed
-//! through a pipe): huge numbers, long operator chains and damaged spill files are errors,
+//! Bad input never kills the process, through the real binary (`ebb run`, a script piped in,
+//! and the REPL in a terminal): huge numbers, long operator chains and damaged spill files are errors,
 //! the session goes on where it can, and no Rust panic or stack overflow reaches the terminal.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use ebb::repr::Datum;
 use ebb::{Output as Rows, Session, SessionOptions};
@@ -22,10 +21,16 @@ fn run(dir: &Path, sql: &str) -> Output {
     ebb().arg("run").arg(&file).output().expect("ebb runs")
 }
 
-/// The REPL, fed `sql` through a pipe.
+/// `ebb < script` with `--continue-on-error`: every statement runs, as a person at the REPL
+/// would go on after an error.
 fn repl(sql: &str) -> Output {
-    let mut child =
-        ebb().stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("ebb");
+    let mut child = ebb()
+        .arg("--continue-on-error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ebb");
     child.stdin.take().expect("stdin").write_all(sql.as_bytes()).expect("write");
     child.wait_with_output().expect("ebb ends")
 }
@@ -114,30 +119,27 @@ fn the_deepest_expression_accepted_runs_everywhere() {
     assert!(e.message().contains("nests more than 256 levels deep"), "{e}");
 }
 
-/// Lines the child writes to stdout, as they come.
-fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().expect("stdout");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
+type Pty =
+    expectrl::session::Session<expectrl::process::unix::UnixProcess, expectrl::process::unix::PtyStream>;
 
-fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match lines.recv_timeout(left) {
-            Ok(line) if line.contains(needle) => return,
-            Ok(_) => continue,
-            Err(e) => panic!("waiting for {needle:?}: {e}"),
+/// Type `line` into the REPL, wait for what it prints to match `pattern` (the line's echo
+/// shows the prompt too, so the prompt alone says nothing), then for the next prompt; return
+/// the text up to the match, and the match.
+fn type_line(pty: &mut Pty, line: &str, pattern: &str) -> String {
+    use expectrl::Expect;
+    pty.send(line).expect("typing works");
+    pty.send("\r").expect("typing works");
+    let printed = match pty.expect(expectrl::Regex(pattern)) {
+        Ok(found) => {
+            let matched = found.get(0).map(|m| String::from_utf8_lossy(m).into_owned()).unwrap_or_default();
+            String::from_utf8_lossy(found.before()).into_owned() + &matched
         }
+        Err(e) => panic!("nothing matching {pattern:?} after {line:?}: {e}"),
+    };
+    if let Err(e) = pty.expect("ebb> ") {
+        panic!("no prompt after {line:?}: {e}");
     }
-    panic!("waiting for {needle:?}: timed out");
+    printed
 }
 
 fn spill_files(dir: &Path) -> Vec<PathBuf> {
@@ -148,40 +150,42 @@ fn spill_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn insert(batch: usize) -> String {
-    let rows: Vec<String> = (0..2_000)
-        .map(|i| format!("({}, {}, {})", (i * 7919) % 300, i % 41, batch * 1000 + i % 1000))
-        .collect();
-    format!("INSERT INTO r VALUES {};\n", rows.join(", "))
+/// Batch `batch` of rows, as a CSV file in `dir`; returns its path.
+fn batch_file(dir: &Path, batch: usize) -> PathBuf {
+    let rows: Vec<String> =
+        (0..2_000).map(|i| format!("{},{},{}", (i * 7919) % 300, i % 41, batch * 1000 + i % 1000)).collect();
+    let path = dir.join(format!("batch{batch}.csv"));
+    std::fs::write(&path, rows.join("\n")).expect("write a batch");
+    path
 }
 
-/// A spill file damaged under a running REPL: the engine stops with one clean error per
-/// statement, naming the file, and no panic trace.
+/// A spill file damaged under a running REPL (in a terminal): the engine stops with one
+/// clean error per statement, naming the file, and no panic trace.
 #[test]
 fn a_damaged_spill_file_stops_the_repl_without_a_panic_trace() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = ebb()
-        .args(["--memory-budget", "0", "--spill-dir"])
-        .arg(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ebb");
-    let lines = lines_of(&mut child);
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut setup = "CREATE SOURCE r (k BIGINT, v BIGINT, ts BIGINT) TIME ts KEEP NONE;\n\
-                     CREATE VIEW v0 AS SELECT k, v, ts FROM r RETAIN LATEST 2 PER k;\n\
-                     CREATE VIEW v1 AS SELECT k, v, ts FROM r RETAIN TOP 3 PER k BY v DELAY 500;\n"
-        .to_string();
-    for batch in 0..3 {
-        setup.push_str(&insert(batch));
+    let (spill, data) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let mut command = ebb();
+    command.args(["--memory-budget", "0", "--spill-dir"]).arg(spill.path());
+    command.env("EBB_HISTORY", data.path().join("history")).env("TERM", "xterm").env("NO_COLOR", "1");
+    let mut pty = expectrl::session::Session::spawn(command).expect("ebb starts in a terminal");
+    pty.set_expect_timeout(Some(Duration::from_secs(60)));
+    let mut transcript = match expectrl::Expect::expect(&mut pty, "ebb> ") {
+        Ok(found) => String::from_utf8_lossy(found.before()).into_owned(),
+        Err(e) => panic!("no first prompt: {e}"),
+    };
+    for line in [
+        "CREATE SOURCE r (k BIGINT, v BIGINT, ts BIGINT) TIME ts KEEP NONE;",
+        "CREATE VIEW v0 AS SELECT k, v, ts FROM r RETAIN LATEST 2 PER k;",
+        "CREATE VIEW v1 AS SELECT k, v, ts FROM r RETAIN TOP 3 PER k BY v DELAY 500;",
+    ] {
+        transcript.push_str(&type_line(&mut pty, line, "CREATE (SOURCE|VIEW)"));
     }
-    setup.push_str("SHOW STATS;\nSHOW SOURCES;\n");
-    stdin.write_all(setup.as_bytes()).expect("write");
-    stdin.flush().expect("flush");
-    wait_for(&lines, "time_column");
-    let files = spill_files(dir.path());
+    for batch in 0..3 {
+        let file = batch_file(data.path(), batch);
+        transcript.push_str(&type_line(&mut pty, &format!("COPY r FROM '{}';", file.display()), "COPY 2000"));
+    }
+    transcript.push_str(&type_line(&mut pty, "SHOW STATS;", r"\(\d+ rows\)"));
+    let files = spill_files(spill.path());
     assert!(!files.is_empty(), "something spilled");
     for file in &files {
         let mut bytes = std::fs::read(file).expect("read");
@@ -190,21 +194,22 @@ fn a_damaged_spill_file_stops_the_repl_without_a_panic_trace() {
         }
         std::fs::write(file, bytes).expect("write");
     }
-    let mut rest = String::new();
+    let mut after = String::new();
     for batch in 3..6 {
-        rest.push_str(&insert(batch));
-        rest.push_str("SELECT * FROM v0;\nSHOW STATS;\n");
+        let file = batch_file(data.path(), batch);
+        for line in
+            [format!("COPY r FROM '{}';", file.display()), "SELECT * FROM v0;".into(), "SHOW STATS;".into()]
+        {
+            after.push_str(&type_line(&mut pty, &line, r"COPY 2000|\(\d+ rows?\)|error: .*"));
+        }
     }
-    rest.push_str("SELECT * FROM v1;\n");
-    stdin.write_all(rest.as_bytes()).expect("write");
-    drop(stdin);
-    let out = child.wait_with_output().expect("ebb ends");
-    let stderr = text(&out.stderr);
-    assert_no_crash(&stderr);
-    let stops = stderr.matches("engine error: the engine has stopped: ").count();
-    assert!(stops >= 1, "{stderr}");
+    after.push_str(&type_line(&mut pty, "SELECT * FROM v1;", r"\(\d+ rows?\)|error: .*"));
+    assert_no_crash(&transcript);
+    assert_no_crash(&after);
+    let stops = after.matches("engine error: the engine has stopped: ").count();
+    assert!(stops >= 1, "{after}");
     // Once per failed statement, in its error: never again in a panic report.
-    assert_eq!(stderr.matches("spilled chunk").count(), stops, "{stderr}");
-    assert!(stderr.contains(&dir.path().display().to_string()), "names the file: {stderr}");
-    assert!(!stderr.contains("internal error"), "{stderr}");
+    assert_eq!(after.matches("spilled chunk").count(), stops, "{after}");
+    assert!(after.contains(&spill.path().display().to_string()), "names the file: {after}");
+    assert!(!after.contains("internal error"), "{after}");
 }

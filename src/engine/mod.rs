@@ -258,7 +258,11 @@ mod tests {
     #[test]
     fn a_worker_panic_stops_the_engine_as_an_internal_error() {
         quiet_worker_panics();
-        let spill = Arc::new(Spill::new(None, crate::storage::spill::SEGMENT_BYTES));
+        let spill = Arc::new(Spill::new(
+            crate::storage::spill::SpillStore::Files,
+            None,
+            crate::storage::spill::SEGMENT_BYTES,
+        ));
         let engine = Engine::start(2, spill.clone()).expect("workers start");
         let plan =
             Plan { node: PlanNode::Source { id: ObjectId(999), name: "ghost".into() }, columns: Vec::new() };
