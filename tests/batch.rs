@@ -479,3 +479,16 @@ fn copy_from_a_fifo_ends() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "n\r\n2\r\n");
 }
+
+/// A stray `@` before a `;` is reported where it stands, not on the next statement (the
+/// tokenizer would glue the `;` onto it and join the two statements).
+#[test]
+fn a_stray_at_sign_does_not_join_two_statements() {
+    let text = "CREATE SOURCE r (k BIGINT, ts BIGINT) TIME ts;\n\
+                SELECT k FROM r WHERE k = @;\n\
+                SELECT k FROM r;\n";
+    let out = ebb_with_stdin(&["--continue-on-error"], text);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("unexpected character \"@\"") && err.contains("--> <stdin>:2:27"), "{err}");
+}
