@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+use unicode_width::UnicodeWidthChar;
+
 pub use sqlparser::tokenizer::{Location, Span};
 
 /// The pipeline stage an error comes from.
@@ -150,13 +152,25 @@ impl Error {
             out.push_str(&format!("  --> {origin}:{line_no}:{column}\n"));
             if let Some(text) = source.lines().nth(line_no - 1) {
                 let gutter = line_no.to_string().len();
-                let width = if span.end.line == span.start.line && span.end.column > span.start.column {
+                let chars = if span.end.line == span.start.line && span.end.column > span.start.column {
                     (span.end.column - span.start.column) as usize
                 } else {
-                    text.chars().count().saturating_sub(column - 1).max(1)
+                    usize::MAX
                 };
-                let pad: String =
-                    text.chars().take(column - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+                // Pad and caret by the columns a terminal gives each character (2 for most
+                // CJK and emoji, none for a combining accent or a byte-order mark).
+                let pad: String = text
+                    .chars()
+                    .take(column - 1)
+                    .map(|c| if c == '\t' { "\t".to_string() } else { " ".repeat(c.width().unwrap_or(0)) })
+                    .collect();
+                let width = text
+                    .chars()
+                    .skip(column - 1)
+                    .take(chars)
+                    .map(|c| c.width().unwrap_or(0))
+                    .sum::<usize>()
+                    .max(1);
                 out.push_str(&format!("{:gutter$} |\n", ""));
                 out.push_str(&format!("{line_no} | {text}\n"));
                 out.push_str(&format!("{:gutter$} | {pad}{}\n", "", "^".repeat(width)));
@@ -218,5 +232,20 @@ mod tests {
             rendered,
             "error: view or source \"nowhere\" not found\n  --> job.sql:2:6\n  |\n2 | FROM nowhere;\n  |      ^^^^^^^\n"
         );
+    }
+
+    #[test]
+    fn caret_counts_the_columns_a_terminal_shows() {
+        let caret = |source: &str, start: u64, end: u64| {
+            let span = Span::new(Location::new(1, start), Location::new(1, end));
+            let rendered = Error::bind("x").with_span(span).render(source, "job.sql");
+            rendered.lines().last().map(String::from).unwrap_or_default()
+        };
+        // Two columns per emoji and CJK character.
+        assert_eq!(caret("SELECT '🎉' || nope", 15, 19), "  |                ^^^^");
+        assert_eq!(caret("SELECT 日本 FROM r", 8, 10), "  |        ^^^^");
+        // None for a combining accent or a byte-order mark.
+        assert_eq!(caret("SELECT 'e\u{301}' || nope", 16, 20), "  |               ^^^^");
+        assert_eq!(caret("\u{feff}SELECT nope", 9, 13), "  |        ^^^^");
     }
 }
