@@ -10,6 +10,13 @@
 
 use std::fmt;
 
+use unicode_width::UnicodeWidthChar;
+
+/// The characters of a source line an error shows at most, and how many of them come before
+/// the span when the line is cut.
+const SHOWN_CHARS: usize = 160;
+const SHOWN_BEFORE: usize = 60;
+
 pub use sqlparser::tokenizer::{Location, Span};
 
 /// The pipeline stage an error comes from.
@@ -172,15 +179,31 @@ impl Error {
             out.push_str(&format!("  --> {origin}:{line_no}:{column}\n"));
             if let Some(text) = source.lines().nth(line_no - 1) {
                 let gutter = line_no.to_string().len();
-                let width = if span.end.line == span.start.line && span.end.column > span.start.column {
+                let spanned = if span.end.line == span.start.line && span.end.column > span.start.column {
                     (span.end.column - span.start.column) as usize
                 } else {
-                    text.chars().count().saturating_sub(column - 1).max(1)
+                    usize::MAX
                 };
-                let pad: String =
-                    text.chars().take(column - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+                // A long line (a generated script on one line) is shown as a window around the
+                // span, so that each error on it prints a screenful, not the whole line.
+                let chars: Vec<char> = text.chars().collect();
+                let at = (column - 1).min(chars.len());
+                let from = if chars.len() > SHOWN_CHARS { at.saturating_sub(SHOWN_BEFORE) } else { 0 };
+                let to = (from + SHOWN_CHARS).min(chars.len());
+                let (before, after) =
+                    (if from > 0 { "…" } else { "" }, if to < chars.len() { "…" } else { "" });
+                let shown: String = chars[from..to].iter().collect();
+                // Pad and caret by the columns a terminal gives each character (2 for most
+                // CJK and emoji, none for a combining accent or a byte-order mark).
+                let pad: String = before
+                    .chars()
+                    .chain(chars[from..at].iter().copied())
+                    .map(|c| if c == '\t' { "\t".to_string() } else { " ".repeat(c.width().unwrap_or(0)) })
+                    .collect();
+                let width =
+                    chars[at..to].iter().take(spanned).map(|c| c.width().unwrap_or(0)).sum::<usize>().max(1);
                 out.push_str(&format!("{:gutter$} |\n", ""));
-                out.push_str(&format!("{line_no} | {text}\n"));
+                out.push_str(&format!("{line_no} | {before}{shown}{after}\n"));
                 out.push_str(&format!("{:gutter$} | {pad}{}\n", "", "^".repeat(width)));
             }
         } else if !origin.is_empty() {
@@ -240,5 +263,34 @@ mod tests {
             rendered,
             "error: view or source \"nowhere\" not found\n  --> job.sql:2:6\n  |\n2 | FROM nowhere;\n  |      ^^^^^^^\n"
         );
+    }
+
+    #[test]
+    fn caret_counts_the_columns_a_terminal_shows() {
+        let caret = |source: &str, start: u64, end: u64| {
+            let span = Span::new(Location::new(1, start), Location::new(1, end));
+            let rendered = Error::bind("x").with_span(span).render(source, "job.sql");
+            rendered.lines().last().map(String::from).unwrap_or_default()
+        };
+        // Two columns per emoji and CJK character.
+        assert_eq!(caret("SELECT '🎉' || nope", 15, 19), "  |                ^^^^");
+        assert_eq!(caret("SELECT 日本 FROM r", 8, 10), "  |        ^^^^");
+        // None for a combining accent or a byte-order mark.
+        assert_eq!(caret("SELECT 'e\u{301}' || nope", 16, 20), "  |               ^^^^");
+        assert_eq!(caret("\u{feff}SELECT nope", 9, 13), "  |        ^^^^");
+    }
+
+    #[test]
+    fn a_long_line_is_shown_around_the_span() {
+        let source = format!("{}SELECT nope;{}", "SELECT 1;".repeat(1000), "SELECT 1;".repeat(1000));
+        let span = Span::new(Location::new(1, 9008), Location::new(1, 9012));
+        let rendered = Error::bind("x").with_span(span).render(&source, "job.sql");
+        let lines: Vec<&str> = rendered.lines().collect();
+        assert!(lines.iter().all(|line| line.chars().count() < 200), "{rendered}");
+        let (shown, caret) = (lines[3], lines[4]);
+        assert!(shown.starts_with("1 | …") && shown.ends_with('…'), "{shown}");
+        let at = caret.find('^').expect("a caret");
+        assert_eq!(caret[at..].trim_end(), "^^^^");
+        assert_eq!(shown.chars().skip(caret[..at].chars().count()).take(4).collect::<String>(), "nope");
     }
 }

@@ -8,7 +8,8 @@
 //!   is `""`, quoted. One exception keeps the separator unambiguous: in a result set of one
 //!   column, a NULL would make an empty line, so it is written `""` as well.
 //! - JSON prints each result set as one line holding one JSON document: an array with an
-//!   object per row, its keys in column order. NULL is `null`, a non-finite double too.
+//!   object per row, its keys in column order and unique (a repeated column name gets `_2`,
+//!   `_3`, ...). NULL is `null`, a non-finite double too.
 //! - Only outputs with rows are printed in CSV and JSON; EXPLAIN counts as rows there (one
 //!   column `plan`, one row per line). Status lines (`INSERT 2`) are printed in tables only.
 //! - Tables show NULL as the printer's null text (`NULL` unless set), and may be expanded: one
@@ -185,8 +186,21 @@ fn json_value(datum: &Datum) -> serde_json::Value {
 /// One line: `[{"a":1,"b":"x"},...]`, each object's keys in column order. serde_json's own map
 /// sorts keys (without its `preserve_order` feature), so objects are written here.
 fn json_text(columns: &[String], rows: &[Vec<Datum>]) -> String {
-    let keys: Vec<String> =
-        columns.iter().map(|c| serde_json::Value::String(c.clone()).to_string()).collect();
+    // A read may name two columns alike (`SELECT k, ts AS k`); a JSON parser keeps only one
+    // member of a name, so a repeated name gets a suffix: `k`, `k_2`.
+    let mut taken = std::collections::HashSet::new();
+    let keys: Vec<String> = columns
+        .iter()
+        .map(|column| {
+            let mut key = column.clone();
+            let mut n = 1;
+            while !taken.insert(key.clone()) {
+                n += 1;
+                key = format!("{column}_{n}");
+            }
+            serde_json::Value::String(key).to_string()
+        })
+        .collect();
     let objects: Vec<String> = rows
         .iter()
         .map(|row| {
@@ -246,6 +260,16 @@ mod tests {
         let parsed: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
         assert_eq!(parsed[0]["m"], "q\"\n");
         assert_eq!(printer.render(&rows(&["a"], Vec::new())), "[]\n");
+    }
+
+    #[test]
+    fn json_keys_are_unique() {
+        let mut printer = Printer::new(Format::Json);
+        let output = rows(&["k", "k", "k_2"], vec![vec![Datum::Int(1), Datum::Int(2), Datum::Int(3)]]);
+        let text = printer.render(&output);
+        assert_eq!(text, "[{\"k\":1,\"k_2\":2,\"k_2_2\":3}]\n");
+        let parsed: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(parsed[0].as_object().map(|o| o.len()), Some(3));
     }
 
     #[test]

@@ -446,3 +446,49 @@ fn show_stats_fits_a_terminal_and_full_shows_every_column() {
     let table = stdout(&out);
     assert!(table.lines().all(|line| line.chars().count() <= 80), "{table}");
 }
+
+/// `COPY` from a FIFO reads what its writer sends and ends: it does not open the path a second
+/// time (which would wait for a writer that has gone).
+#[test]
+fn copy_from_a_fifo_ends() {
+    let dir = tempfile::tempdir().expect("a temp folder");
+    let fifo = dir.path().join("feed.csv");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success(), "mkfifo failed");
+    let sql = "CREATE SOURCE r (k BIGINT, ts BIGINT) TIME ts;\n\
+               COPY r FROM 'feed.csv' WITH (HEADER true);\n\
+               SELECT count(*) AS n FROM r;\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ebb"))
+        .args(["--format", "csv", "-c", sql])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ebb runs");
+    // Opening a FIFO for writing waits for its reader: the COPY.
+    std::fs::write(&fifo, "k,ts\n1,1\n2,2\n").expect("the COPY opens the FIFO");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().expect("ebb can be waited for").is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().expect("ebb can be killed");
+            panic!("COPY from a FIFO never ended");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("ebb ends");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "n\r\n2\r\n");
+}
+
+/// A stray `@` before a `;` is reported where it stands, not on the next statement (the
+/// tokenizer would glue the `;` onto it and join the two statements).
+#[test]
+fn a_stray_at_sign_does_not_join_two_statements() {
+    let text = "CREATE SOURCE r (k BIGINT, ts BIGINT) TIME ts;\n\
+                SELECT k FROM r WHERE k = @;\n\
+                SELECT k FROM r;\n";
+    let out = ebb_with_stdin(&["--continue-on-error"], text);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("unexpected character \"@\"") && err.contains("--> <stdin>:2:27"), "{err}");
+}

@@ -571,3 +571,13 @@ fn a_chain_nested_too_deeply() {
     assert_eq!(e.stage(), Stage::Parse);
     insta::assert_snapshot!(rendered);
 }
+
+/// `@` and `#` start no name; the tokenizer would glue the `;` after one onto it, and the
+/// error would land on the next statement.
+#[test]
+fn a_stray_at_sign_is_refused_where_it_stands() {
+    let mut s = session();
+    let (e, rendered) = fail(&mut s, "SELECT k FROM r WHERE k = @;\nSELECT k FROM r;");
+    assert_eq!(e.stage(), Stage::Parse);
+    insta::assert_snapshot!(rendered);
+}

@@ -177,3 +177,23 @@ fn advance_to_moves_every_source() {
     let (e, _) = fail(&mut s, "INSERT INTO b VALUES (1, 19);");
     assert!(e.message().contains("older than the frontier 20"), "{}", e.message());
 }
+
+/// A read after a row at the largest BIGINT seals every time: `SHOW SOURCES` says NULL, not a
+/// negative number, and the next row is late.
+#[test]
+fn a_frontier_past_the_largest_bigint_is_shown_as_null() {
+    let mut s = session();
+    s.execute(
+        "CREATE SOURCE a (k BIGINT, ts BIGINT) TIME ts;
+         INSERT INTO a VALUES (1, 9223372036854775807);
+         SELECT count(*) FROM a;",
+    )
+    .unwrap();
+    let Some(Output::Rows { columns, rows }) = s.execute("SHOW SOURCES;").unwrap().pop() else {
+        panic!("SHOW SOURCES returns rows")
+    };
+    let at = columns.iter().position(|c| c == "frontier").expect("a frontier column");
+    assert_eq!(rows[0][at], Datum::Null);
+    let (e, _) = fail(&mut s, "INSERT INTO a VALUES (2, 9223372036854775807);");
+    assert_eq!(e.stage(), Stage::Data);
+}

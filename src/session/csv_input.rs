@@ -35,7 +35,11 @@ pub(super) fn read_csv(
 ) -> Result<Vec<(u64, Vec<Datum>)>> {
     let open = || File::open(path).map_err(|e| Error::io(format!("cannot open \"{}\": {e}", path.display())));
     let file = open()?;
-    let total_bytes = file.metadata().map_or(0, |m| m.len());
+    let metadata = file.metadata().ok();
+    let total_bytes = metadata.as_ref().map_or(0, |m| m.len());
+    // Only a regular file can be opened again to look for an open quote: a FIFO's writer has
+    // gone by then, and opening it again would wait for another one forever.
+    let reopens = metadata.is_some_and(|m| m.is_file());
     let mut report =
         |read_bytes| progress(&CopyProgress { path: path.to_path_buf(), read_bytes, total_bytes });
     let (input, skipped) = without_byte_order_mark(file)
@@ -64,6 +68,9 @@ pub(super) fn read_csv(
     };
     let width = if header { reader.headers().map_err(malformed)?.len() } else { source.columns.len() };
     let unterminated = |start_byte: u64, line: u64| -> Option<Error> {
+        if !reopens {
+            return None;
+        }
         let mut file = open().ok()?;
         file.seek(SeekFrom::Start(start_byte + skipped)).ok()?;
         ends_inside_quotes(file, delimiter).then(|| {

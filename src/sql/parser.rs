@@ -54,9 +54,11 @@ pub fn parse_each(text: &str) -> Result<Vec<Result<Statement>>> {
 /// Whether `text` ends a statement, for a REPL deciding whether to read another line: true
 /// when its last token (comments and whitespace aside) is `;`, or when it holds no token at
 /// all. Text that ends inside a string or a block comment is incomplete; text with any other
-/// tokenizer error is complete, so that [`parse`] gets to report the error.
+/// tokenizer error, or a word starting with `@` or `#` (which may have swallowed the `;`), is
+/// complete, so that [`parse`] gets to report the error.
 pub fn is_complete(text: &str) -> bool {
     match Tokenizer::new(&DIALECT, text).tokenize_with_location() {
+        Ok(tokens) if stray_sigil(&tokens).is_some() => true,
         Ok(tokens) => match tokens.iter().rev().find(|t| !is_whitespace(t)) {
             None => true,
             Some(last) => last.token == Token::SemiColon,
@@ -72,7 +74,29 @@ fn tokenize(text: &str) -> Result<Vec<TokenWithSpan>> {
         Some(rest) => std::borrow::Cow::Owned(format!(" {rest}")),
         None => std::borrow::Cow::Borrowed(text),
     };
-    Tokenizer::new(&DIALECT, &text).tokenize_with_location().map_err(tokenizer_error)
+    let tokens = Tokenizer::new(&DIALECT, &text).tokenize_with_location().map_err(tokenizer_error)?;
+    match stray_sigil(&tokens) {
+        Some(e) => Err(e),
+        None => Ok(tokens),
+    }
+}
+
+/// A word that starts with `@` or `#`. No name does (see the grammar), and the generic
+/// dialect's tokenizer glues the character after either onto the word, whatever it is: `@;`
+/// would hide the `;` that ends a statement, and a script would split in the wrong places.
+fn stray_sigil(tokens: &[TokenWithSpan]) -> Option<Error> {
+    tokens.iter().find_map(|t| match &t.token {
+        Token::Word(word) if word.quote_style.is_none() => {
+            let sigil = word.value.chars().next().filter(|c| matches!(c, '@' | '#'))?;
+            let start = t.span.start;
+            Some(
+                Error::parse(format!("unexpected character \"{sigil}\""))
+                    .with_span(Span::new(start, Location::new(start.line, start.column + 1)))
+                    .with_hint("a name is letters, digits and _; write any other name in double quotes"),
+            )
+        }
+        _ => None,
+    })
 }
 
 fn tokenizer_error(e: TokenizerError) -> Error {
@@ -1261,5 +1285,17 @@ mod tests {
         assert!(!is_complete("SELECT 1 -- not yet;"));
         assert!(!is_complete("SELECT ';"));
         assert!(!is_complete("SELECT 1 /* ; "));
+        assert!(is_complete("SELECT k FROM r WHERE k = @;"));
+        assert!(is_complete("SELECT k FROM r WHERE #\n"));
+    }
+
+    #[test]
+    fn a_word_starting_with_at_or_hash_is_refused_where_it_starts() {
+        for (text, column) in [("SELECT 1 AND @;\nSELECT 2;", 14), ("SELECT #x FROM r;", 8)] {
+            let e = parse(text).unwrap_err();
+            assert!(e.message().starts_with("unexpected character"), "{}", e.message());
+            let span = e.span().expect("a span");
+            assert_eq!((span.start.line, span.start.column), (1, column), "{text}");
+        }
     }
 }
