@@ -85,7 +85,7 @@ pub(super) fn too_deep(span: Span) -> Error {
     Error::parse(format!("the expression nests more than {MAX_DEPTH} levels deep"))
         .with_span(span)
         .with_note("each operator of a chain such as a AND b AND c nests one level")
-        .with_hint("split a long chain with parentheses, (a AND b) AND (c AND d), or use IN (...) for a list of values")
+        .with_hint("split a long chain with parentheses, (a AND b) AND (c AND d)")
 }
 
 /// Whether `node` nests at most [`MAX_DEPTH`] levels.
