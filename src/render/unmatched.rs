@@ -32,7 +32,9 @@
 //! loop is at a fixed point. State: each side's arrangement holds its unmatched rows plus the
 //! rows matched within the last DELAY.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashSet, HashSetExt};
 
 use differential_dataflow::AsCollection;
 use timely::dataflow::Scope;
