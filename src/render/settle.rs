@@ -84,16 +84,17 @@ fn settle(updates: KeyedRows<'_>) -> KeyedRows<'_> {
                         pending.entry(time).or_default().push((update, diff));
                     }
                 });
-                while let Some(entry) = pending.first_entry() {
-                    if frontier.less_equal(entry.key()) {
-                        break;
-                    }
-                    let Some(capability) = held.as_ref() else { break };
-                    let (time, mut updates) = entry.remove_entry();
-                    consolidate(&mut updates);
-                    if !updates.is_empty() {
-                        let capability = capability.delayed(&time);
-                        let mut session = output.session(&capability);
+                // Every time released goes out under the one capability held, the earliest
+                // pending time: a session (and its buffer) per time would cost more than the
+                // updates of a time when times are many and sparse.
+                if let Some(capability) = held.as_ref() {
+                    let mut session = output.session(capability);
+                    while let Some(entry) = pending.first_entry() {
+                        if frontier.less_equal(entry.key()) {
+                            break;
+                        }
+                        let (time, mut updates) = entry.remove_entry();
+                        consolidate(&mut updates);
                         for (update, diff) in updates {
                             session.give((update, time, diff));
                         }

@@ -162,7 +162,9 @@ fn best_per_key<'scope>(
 }
 
 /// Each closing row's key, at the time `close_at + extra` (or when it arrives, if later). A
-/// row whose close time is NULL never closes.
+/// row whose close time is NULL never closes. Only the updates' times move: each stays in the
+/// message it came in, whose capability is no later than any of them, so no capability or
+/// message is made per row.
 fn at_close<'scope>(closing: KeyedRows<'scope>, close_at: ScalarExpr, extra: u64) -> KeyedRows<'scope> {
     let mut datums = Vec::new();
     closing
@@ -170,11 +172,12 @@ fn at_close<'scope>(closing: KeyedRows<'scope>, close_at: ScalarExpr, extra: u64
         .unary(Pipeline, "AtClose", move |_, _| {
             move |input, output| {
                 input.for_each(|capability, data| {
+                    let mut session = output.session(&capability);
                     for ((key, encoded), time, diff) in data.drain(..) {
                         row::decode_into(&encoded, &mut datums);
                         let Datum::Int(close) = close_at.eval(&datums) else { continue };
                         let when = (close.max(0) as u64).saturating_add(extra).max(time);
-                        output.session(&capability.delayed(&when, 0)).give(((key, encoded), when, diff));
+                        session.give(((key, encoded), when, diff));
                     }
                 });
             }
