@@ -179,7 +179,8 @@ fn records_held(session: &mut Session) -> u64 {
 }
 
 fn run_case(args: &Args) {
-    let options = SessionOptions { workers: args.workers, retain_feedback: args.feedback, ..SessionOptions::default() };
+    let options =
+        SessionOptions { workers: args.workers, retain_feedback: args.feedback, ..SessionOptions::default() };
     let mut session = Session::new(options).expect("session");
     session.execute(args.scenario.program()).expect("create");
     let (first, second) = match args.scenario {

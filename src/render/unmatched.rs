@@ -66,10 +66,8 @@ pub(super) fn render<'scope>(
     let right_keyed = join::key_rows(right, &join.right_key);
     let (left_live, left_feedback) = fed_back(scope, left_keyed, plan.feedback, step);
     let (right_live, right_feedback) = fed_back(scope, right_keyed, plan.feedback, step);
-    let left_arranged =
-        join::arrange(left_live, format!("unmatched left {}", join.left.label()), ctx);
-    let right_arranged =
-        join::arrange(right_live, format!("unmatched right {}", join.right.label()), ctx);
+    let left_arranged = join::arrange(left_live, format!("unmatched left {}", join.left.label()), ctx);
+    let right_arranged = join::arrange(right_live, format!("unmatched right {}", join.right.label()), ctx);
 
     let (left_time, right_time) = (plan.left_time, join.left.columns.len() + plan.right_time);
     let predicate = plan.predicate.clone();

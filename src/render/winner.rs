@@ -101,8 +101,8 @@ pub(super) fn render<'scope>(
             ctx,
         );
         // Closed keys' candidates, except their winners'.
-        let mut unneeded =
-            semijoin(candidate_arranged, closed.clone()).concat(semijoin(winner_candidates.clone(), closed).negate());
+        let mut unneeded = semijoin(candidate_arranged, closed.clone())
+            .concat(semijoin(winner_candidates.clone(), closed).negate());
         if let (Some(forget_after), Some(closing_feedback)) = (plan.forget_after, closing_feedback) {
             let forgotten = distinct_keys(
                 at_close(closing_live, plan.close_at.clone(), forget_after),
