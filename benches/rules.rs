@@ -7,6 +7,7 @@
 //! cargo bench --bench rules                          # 10,000,000 events per case
 //! cargo bench --bench rules -- --events 1000000      # or EBB_BENCH_EVENTS=1000000
 //! cargo bench --bench rules -- --case --scenario winner --mode retain --events 1000000
+//! cargo bench --bench rules -- --events 1000000 --workers 2   # default: one worker
 //! ```
 //!
 //! Each case runs in its own child process, so each peak RSS (VmHWM) is its own.
@@ -86,6 +87,7 @@ struct Args {
     open: u64,
     timeout: u64,
     scale: u64,
+    workers: usize,
 }
 
 fn parse_args() -> Args {
@@ -98,6 +100,7 @@ fn parse_args() -> Args {
         open: 10_000,
         timeout: 900,
         scale: 5,
+        workers: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -117,6 +120,7 @@ fn parse_args() -> Args {
             "--open" => args.open = parse_num(&value()),
             "--timeout" => args.timeout = parse_num(&value()),
             "--scale" => args.scale = parse_num(&value()),
+            "--workers" => args.workers = parse_num(&value()).max(1) as usize,
             // `cargo bench` passes this to every bench target.
             "--bench" => {}
             other => panic!("unknown argument {other}"),
@@ -175,7 +179,8 @@ fn records_held(session: &mut Session) -> u64 {
 }
 
 fn run_case(args: &Args) {
-    let options = SessionOptions { workers: 1, retain_feedback: args.feedback, ..SessionOptions::default() };
+    let options =
+        SessionOptions { workers: args.workers, retain_feedback: args.feedback, ..SessionOptions::default() };
     let mut session = Session::new(options).expect("session");
     session.execute(args.scenario.program()).expect("create");
     let (first, second) = match args.scenario {
@@ -230,6 +235,8 @@ fn spawn_case(args: &Args, scenario: Scenario, feedback: bool, events: u64) -> R
         &args.batch.to_string(),
         "--open",
         &args.open.to_string(),
+        "--workers",
+        &args.workers.to_string(),
     ]
     .iter()
     .map(|a| a.to_string())
@@ -245,8 +252,8 @@ fn spawn_case(args: &Args, scenario: Scenario, feedback: bool, events: u64) -> R
 
 fn driver(args: &Args) {
     println!(
-        "ebb rules benchmark: 1 worker, batches of {} events, auctions open {} events, limit {} s per case\n",
-        args.batch, args.open, args.timeout
+        "ebb rules benchmark: {} worker(s), batches of {} events, auctions open {} events, limit {} s per case\n",
+        args.workers, args.batch, args.open, args.timeout
     );
     println!(
         "| scenario | mode | events | secs | events/s | gen % | records held | peak RSS MB | RSS vs 1× |"

@@ -1,12 +1,16 @@
 //! The feedback loop around a join input that a rule retracts from ([`fed_back`]), and
 //! `settle`: consolidate keyed updates per time before they enter the loop's `Variable`.
 //!
-//! A rule whose retractions are written as `input − needed`, where `needed` is computed from
-//! the input after earlier retractions, feeds every earlier retraction around the loop again
-//! (as `+r` from the input side and `−r` once it has landed). Unconsolidated, such pairs
-//! would circulate forever, one step of DELAY per round, and the loop would never go quiet.
-//! This operator routes updates by key, holds each time's updates until the frontier passes
-//! it, and passes on only what does not cancel.
+//! A rule retracts `input − needed`, where `needed` is `live − unneeded`: the live rows (the
+//! input minus the retractions fed back so far) less those the rule no longer needs, computed
+//! from the live rows. Since `input − live` is the loop's own output (the retractions that
+//! have landed), what goes around the loop is `landed + unneeded`
+//! ([`Feedback::retract_unneeded`]): the same collection as `input − needed`, with two fewer
+//! updates per row than spelling it out (the input and the live rows each carry every row).
+//! A row that lands leaves `unneeded` at the time it joins `landed`; the two updates cancel,
+//! but unconsolidated such pairs would circulate forever, one step of DELAY per round, and
+//! the loop would never go quiet. [`settle`] routes updates by key, holds each time's updates
+//! until the frontier passes it, and passes on only what does not cancel.
 //!
 //! Invariant: it holds only updates of times not yet complete, so its state is the updates in
 //! flight, not the history. One capability, at the earliest held time, covers them all.
@@ -35,13 +39,16 @@ type KeyedUpdates = Vec<((EncodedRow, EncodedRow), Time, i64)>;
 /// The loop that carries a join input's retractions back to it, DELAY later.
 pub(super) struct Feedback<'scope> {
     variable: Variable<'scope, Time, KeyedUpdates>,
+    /// The retractions as they land (DELAY after they were fed in): the input minus the live
+    /// rows.
+    landed: KeyedRows<'scope>,
 }
 
 impl<'scope> Feedback<'scope> {
-    /// From now on, retract every row of `input` that `needed` does not hold. `needed` is
-    /// computed from the input after retraction, so what enters the loop is settled first.
-    pub(super) fn retract_all_but(self, input: KeyedRows<'scope>, needed: KeyedRows<'scope>) {
-        self.variable.set(settle(input.concat(needed.negate())));
+    /// From now on, retract every live row that `unneeded` holds. `unneeded` is a subset of
+    /// the live rows, computed from them, so what enters the loop is settled first.
+    pub(super) fn retract_unneeded(self, unneeded: KeyedRows<'scope>) {
+        self.variable.set(settle(self.landed.concat(unneeded)));
     }
 }
 
@@ -56,8 +63,8 @@ pub(super) fn fed_back<'scope>(
     if !feedback {
         return (keyed, None);
     }
-    let (variable, retractions) = Variable::new(scope, step);
-    (keyed.concat(retractions.negate()), Some(Feedback { variable }))
+    let (variable, landed) = Variable::new(scope, step);
+    (keyed.concat(landed.clone().negate()), Some(Feedback { variable, landed }))
 }
 
 fn settle(updates: KeyedRows<'_>) -> KeyedRows<'_> {
@@ -77,16 +84,17 @@ fn settle(updates: KeyedRows<'_>) -> KeyedRows<'_> {
                         pending.entry(time).or_default().push((update, diff));
                     }
                 });
-                while let Some(entry) = pending.first_entry() {
-                    if frontier.less_equal(entry.key()) {
-                        break;
-                    }
-                    let Some(capability) = held.as_ref() else { break };
-                    let (time, mut updates) = entry.remove_entry();
-                    consolidate(&mut updates);
-                    if !updates.is_empty() {
-                        let capability = capability.delayed(&time);
-                        let mut session = output.session(&capability);
+                // Every time released goes out under the one capability held, the earliest
+                // pending time: a session (and its buffer) per time would cost more than the
+                // updates of a time when times are many and sparse.
+                if let Some(capability) = held.as_ref() {
+                    let mut session = output.session(capability);
+                    while let Some(entry) = pending.first_entry() {
+                        if frontier.less_equal(entry.key()) {
+                            break;
+                        }
+                        let (time, mut updates) = entry.remove_entry();
+                        consolidate(&mut updates);
                         for (update, diff) in updates {
                             session.give((update, time, diff));
                         }

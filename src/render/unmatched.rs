@@ -1,14 +1,14 @@
 //! `Unmatched`: `RETAIN UNMATCHED` over a two-input equi-join: pair, then drop both rows.
 //!
 //! ```text
-//!  left ─ key ─ concat ◀─ negate ─ retractions (Variable, step DELAY) ◀── set(left − needed) ─┐
+//!  left ─ key ─ concat ◀─ negate ─ retractions (Variable, step DELAY) ◀── set(landed + held) ─┐
 //!                 │                                                                          │
 //!          arrange ("unmatched left") ──┐                                                    │
 //!                                       join ─ filter ─ pair (in match-time order) ─▶ pairs (the view)
 //!          arrange ("unmatched right") ─┘                        │
 //!                 │                                              └▶ consumed rows, live for DELAY
 //!  right ─ key ─ concat ◀─ … (the same loop)                        arranged ("unmatched consumed …")
-//!                                                                   needed = live − consumed ───────┘
+//!                                                     held = live rows still consumed ───────┘
 //! ```
 //!
 //! Semantics, per key, in event time (the TIME column of each side): at each time `m`, the
@@ -26,12 +26,15 @@
 //! inputs DELAY later; until then the pair operator remembers them. What a read sees does not
 //! depend on DELAY or on how rows were grouped into statements.
 //!
-//! Invariants: both inputs are append-only, and `needed` is computed from the inputs after
-//! retraction, so once a retraction lands `needed` no longer holds the row and the loop is at a
-//! fixed point. State: each side's arrangement holds its unmatched rows plus the rows matched
-//! within the last DELAY.
+//! Invariants: both inputs are append-only, and the consumed rows still held are computed from
+//! the inputs after retraction, so once a retraction lands they no longer hold the row (what
+//! goes around the loop is the retractions landed plus those rows, see `settle.rs`) and the
+//! loop is at a fixed point. State: each side's arrangement holds its unmatched rows plus the
+//! rows matched within the last DELAY.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashSet, HashSetExt};
 
 use differential_dataflow::AsCollection;
 use timely::dataflow::Scope;
@@ -61,12 +64,10 @@ pub(super) fn render<'scope>(
     let step = plan.delay.max(1);
     let left_keyed = join::key_rows(left, &join.left_key);
     let right_keyed = join::key_rows(right, &join.right_key);
-    let (left_live, left_feedback) = fed_back(scope, left_keyed.clone(), plan.feedback, step);
-    let (right_live, right_feedback) = fed_back(scope, right_keyed.clone(), plan.feedback, step);
-    let left_arranged =
-        join::arrange(left_live.clone(), format!("unmatched left {}", join.left.label()), ctx);
-    let right_arranged =
-        join::arrange(right_live.clone(), format!("unmatched right {}", join.right.label()), ctx);
+    let (left_live, left_feedback) = fed_back(scope, left_keyed, plan.feedback, step);
+    let (right_live, right_feedback) = fed_back(scope, right_keyed, plan.feedback, step);
+    let left_arranged = join::arrange(left_live, format!("unmatched left {}", join.left.label()), ctx);
+    let right_arranged = join::arrange(right_live, format!("unmatched right {}", join.right.label()), ctx);
 
     let (left_time, right_time) = (plan.left_time, join.left.columns.len() + plan.right_time);
     let predicate = plan.predicate.clone();
@@ -94,16 +95,9 @@ pub(super) fn render<'scope>(
     if let (Some(left_feedback), Some(right_feedback)) = (left_feedback, right_feedback) {
         // Consumed rows stay "consumed" for DELAY, until their retraction has landed.
         let consumed_live = consumed.clone().concat(consumed.delay(move |t| t + step).negate());
-        for (side, feedback, keyed, live, arranged, name) in [
-            (Side::Left, left_feedback, left_keyed, left_live, left_arranged, "unmatched consumed left"),
-            (
-                Side::Right,
-                right_feedback,
-                right_keyed,
-                right_live,
-                right_arranged,
-                "unmatched consumed right",
-            ),
+        for (side, feedback, arranged, name) in [
+            (Side::Left, left_feedback, left_arranged, "unmatched consumed left"),
+            (Side::Right, right_feedback, right_arranged, "unmatched consumed right"),
         ] {
             let consumed_side = join::arrange(
                 consumed_live.clone().flat_map(move |(s, key, row)| (s == side).then_some((key, row))),
@@ -116,8 +110,7 @@ pub(super) fn render<'scope>(
                     (held == gone).then(|| (key.clone(), held.clone()))
                 },
             );
-            let needed = live.concat(still_held.negate());
-            feedback.retract_all_but(keyed, needed);
+            feedback.retract_unneeded(still_held);
         }
     }
     pairs

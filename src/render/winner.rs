@@ -8,19 +8,19 @@
 //!  closing ─ key ─ arrange ("winner closing") ───┴ join ─ filter ─ best per key ─▶ the view   │
 //!                       │                                   (arranged "winner input/output")  │
 //!                       └ at close time ─ distinct ("winner closed") ─┐                       │
-//!                                                                     needed = open candidates + winners of closed keys
-//!                                                                     set(candidates − needed) ┘
+//!                                                   unneeded = closed keys' candidates − their winners'
+//!                                                                     set(landed + unneeded) ─┘
 //! ```
 //!
 //! The rule is the best joined row per join key (TOP 1, ties broken by the whole row). A key
 //! closes when the dataflow frontier passes the close time of its closing row: every closing
 //! row is re-emitted at its close time into the "closed" keys. From then on the only candidate
-//! the key still needs is its winner's, so `needed` is the candidates of keys not closed plus
-//! the winners' candidate rows of closed keys, and the feedback retracts every other
-//! candidate row DELAY later. With `FORGET AFTER f`, a key is also forgotten at close + f: its
+//! the key still needs is its winner's, so the candidates of closed keys other than their
+//! winners' are `unneeded`, and the feedback retracts them DELAY later (what goes around the
+//! loop is the retractions landed so far plus `unneeded`, see `settle.rs`). With `FORGET AFTER f`, a key is also forgotten at close + f: its
 //! closing row and its winner are retracted too, which removes the winner from the view.
 //!
-//! Invariants: both inputs are append-only (checked by the binder). `needed` is computed from
+//! Invariants: both inputs are append-only (checked by the binder). `unneeded` is computed from
 //! the inputs *after* retraction, and retracting a row that is not needed changes neither the
 //! winners nor which keys are closed, so the loop is at a fixed point once the retractions
 //! land. Only candidates older than their key's close time compete (the binder adds that
@@ -61,13 +61,13 @@ pub(super) fn render<'scope>(
     let step = plan.delay.max(1);
     let feedback = plan.feedback;
     let (closing_live, closing_feedback) =
-        fed_back(scope, closing_keyed.clone(), feedback && plan.forget_after.is_some(), step);
-    let (candidate_live, candidate_feedback) = fed_back(scope, candidate_keyed.clone(), feedback, step);
+        fed_back(scope, closing_keyed, feedback && plan.forget_after.is_some(), step);
+    let (candidate_live, candidate_feedback) = fed_back(scope, candidate_keyed, feedback, step);
 
     let closing_arranged =
         join::arrange(closing_live.clone(), format!("winner closing {}", closing_plan.label()), ctx);
     let candidate_arranged =
-        join::arrange(candidate_live.clone(), format!("winner candidates {}", candidate_plan.label()), ctx);
+        join::arrange(candidate_live, format!("winner candidates {}", candidate_plan.label()), ctx);
     let joined = match plan.closing {
         Side::Left => join::joined(closing_arranged.clone(), candidate_arranged.clone()),
         Side::Right => join::joined(candidate_arranged.clone(), closing_arranged.clone()),
@@ -100,21 +100,19 @@ pub(super) fn render<'scope>(
             "winner kept candidates".to_string(),
             ctx,
         );
-        // Open keys' candidates, and closed keys' winners.
-        let mut needed = candidate_live
-            .concat(semijoin(candidate_arranged, closed.clone()).negate())
-            .concat(semijoin(winner_candidates.clone(), closed));
+        // Closed keys' candidates, except their winners'.
+        let mut unneeded = semijoin(candidate_arranged, closed.clone())
+            .concat(semijoin(winner_candidates.clone(), closed).negate());
         if let (Some(forget_after), Some(closing_feedback)) = (plan.forget_after, closing_feedback) {
             let forgotten = distinct_keys(
-                at_close(closing_live.clone(), plan.close_at.clone(), forget_after),
+                at_close(closing_live, plan.close_at.clone(), forget_after),
                 "winner forgotten",
                 ctx,
             );
-            needed = needed.concat(semijoin(winner_candidates, forgotten.clone()).negate());
-            let closing_needed = closing_live.concat(semijoin(closing_arranged, forgotten).negate());
-            closing_feedback.retract_all_but(closing_keyed, closing_needed);
+            unneeded = unneeded.concat(semijoin(winner_candidates, forgotten.clone()));
+            closing_feedback.retract_unneeded(semijoin(closing_arranged, forgotten));
         }
-        candidate_feedback.retract_all_but(candidate_keyed, needed);
+        candidate_feedback.retract_unneeded(unneeded);
     }
     winner_rows
 }
@@ -164,7 +162,9 @@ fn best_per_key<'scope>(
 }
 
 /// Each closing row's key, at the time `close_at + extra` (or when it arrives, if later). A
-/// row whose close time is NULL never closes.
+/// row whose close time is NULL never closes. Only the updates' times move: each stays in the
+/// message it came in, whose capability is no later than any of them, so no capability or
+/// message is made per row.
 fn at_close<'scope>(closing: KeyedRows<'scope>, close_at: ScalarExpr, extra: u64) -> KeyedRows<'scope> {
     let mut datums = Vec::new();
     closing
@@ -172,11 +172,12 @@ fn at_close<'scope>(closing: KeyedRows<'scope>, close_at: ScalarExpr, extra: u64
         .unary(Pipeline, "AtClose", move |_, _| {
             move |input, output| {
                 input.for_each(|capability, data| {
+                    let mut session = output.session(&capability);
                     for ((key, encoded), time, diff) in data.drain(..) {
                         row::decode_into(&encoded, &mut datums);
                         let Datum::Int(close) = close_at.eval(&datums) else { continue };
                         let when = (close.max(0) as u64).saturating_add(extra).max(time);
-                        output.session(&capability.delayed(&when, 0)).give(((key, encoded), when, diff));
+                        session.give(((key, encoded), when, diff));
                     }
                 });
             }
