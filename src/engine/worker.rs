@@ -213,6 +213,7 @@ impl WorkerState {
                     views: imports,
                     state: Vec::new(),
                     dropped: Vec::new(),
+                    spilling: self.spilling,
                 };
                 let spillable = self.spilling;
                 let trace = worker.dataflow(|scope| {

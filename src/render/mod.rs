@@ -43,6 +43,9 @@ pub struct Context<'a> {
     /// Counters of rows a rule has dropped (thinned or retracted), named like the rule's input
     /// arrangement.
     pub dropped: Vec<(String, std::rc::Rc<std::cell::Cell<i64>>)>,
+    /// Whether the session has a memory budget: state that can spill is then built of columnar
+    /// chunks; without one, of whichever layout is fastest.
+    pub spilling: bool,
 }
 
 /// Render `plan` into `scope`.
