@@ -5,7 +5,7 @@
 //! layout, tagged so its chunks' spill counts are its own (see `storage::spill`), and the way
 //! back from its batches to a collection. A view's output and a source's history are such
 //! arrangements keyed by the whole row with an empty value when the session has a memory budget,
-//! and vector arrangements otherwise ([`arrange_readable`]).
+//! and vector arrangements otherwise, a batch's rows in one buffer ([`arrange_readable`]).
 //!
 //! Invariant: updates are exchanged between workers by a hash of the key's bytes, the same on
 //! every worker and run, so an arrangement's key lives on one worker.
@@ -19,7 +19,14 @@ use differential_dataflow::columnar::collection::{
 use differential_dataflow::columnar::trace::{Batcher as ColumnarBatcher, Spine as ColumnarSpine};
 use differential_dataflow::operators::arrange::arrangement::arrange_core;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
-use differential_dataflow::trace::implementations::BatchContainer;
+use std::rc::Rc;
+
+use differential_dataflow::batcher::merge::MergeBatcher;
+use differential_dataflow::batcher::merge::chunker::ContainerChunker;
+use differential_dataflow::batcher::merge::vec::VecMerger;
+use differential_dataflow::trace::implementations::ord_neu::{OrdKeyBatch, OrdKeyBuilder};
+use differential_dataflow::trace::implementations::spine_fueled::Spine;
+use differential_dataflow::trace::implementations::{BatchContainer, OffsetList};
 use differential_dataflow::trace::{Cursor, Navigable};
 use timely::container::PushInto;
 use timely::dataflow::ProbeHandle;
@@ -38,6 +45,15 @@ use crate::storage::spill::tagged::{TaggedBatcher, TaggedSpine, next_tag};
 pub type RowSpine = TaggedSpine<ColumnarSpine<EncodedRow, EncodedRow, Time, i64>>;
 /// A handle to a [`RowSpine`].
 pub type RowTrace = TraceAgent<RowSpine>;
+/// A vector arrangement of whole rows, each its own key, a batch's rows in one buffer.
+pub type RowsSpine = Spine<Rc<OrdKeyBatch<RowsLayout>>>;
+type RowsLayout = (ByteRows, Vec<()>, Vec<Time>, Vec<i64>, OffsetList);
+type RowUpdateVec = Vec<((EncodedRow, ()), Time, i64)>;
+type RowsBatcher = MergeBatcher<
+    ContainerChunker<RowUpdateVec>,
+    VecMerger<(EncodedRow, ()), Time, i64>,
+    OrdKeyBuilder<RowsLayout, RowUpdateVec>,
+>;
 /// Rows keyed by an encoded key.
 pub type Keyed<'scope> = VecCollection<'scope, Time, (EncodedRow, EncodedRow), i64>;
 
@@ -70,7 +86,8 @@ pub fn arrange_readable<'scope>(
         arranged.stream.probe_with(probe);
         RowsArrangement::Spillable(state)
     } else {
-        let arranged = rows.arrange_by_self_named(name);
+        let arranged =
+            rows.map(|row| (row, ())).arrange_named::<RowsBatcher, RowsSpine>(name, RowsBatcher::new);
         arranged.stream.probe_with(probe);
         RowsArrangement::InMemory(arranged.trace)
     }

@@ -17,7 +17,7 @@ mod unmatched;
 mod view;
 mod winner;
 
-pub use arrange::{RowTrace, arrange_readable, rows_of};
+pub use arrange::{RowTrace, RowsSpine, arrange_readable, rows_of};
 pub use source::{SourceInput, SourceInputs};
 
 use differential_dataflow::VecCollection;

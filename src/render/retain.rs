@@ -43,9 +43,9 @@ use timely::dataflow::operators::generic::Operator;
 use differential_dataflow::batcher::merge::MergeBatcher;
 use differential_dataflow::batcher::merge::chunker::ContainerChunker;
 use differential_dataflow::batcher::merge::vec::VecMerger;
+use differential_dataflow::trace::implementations::OffsetList;
 use differential_dataflow::trace::implementations::ord_neu::{OrdValBatch, OrdValBuilder};
 use differential_dataflow::trace::implementations::spine_fueled::Spine;
-use differential_dataflow::trace::implementations::OffsetList;
 use differential_dataflow::{ExchangeData, Hashable, VecCollection};
 
 use super::arrange::{ByteRows, Keyed, RowSpine, arrange, hash_bytes, updates_of};
@@ -101,7 +101,8 @@ pub(super) fn render<'scope>(
         (hash, bytes)
     });
     let kept = with_feedback(scope, hashed, delay, feedback, |input| {
-        reduce_in_memory(input, limit, key_datums, ctx).inspect(move |(_, _, diff)| dropped.set(dropped.get() - diff))
+        reduce_in_memory(input, limit, key_datums, ctx)
+            .inspect(move |(_, _, diff)| dropped.set(dropped.get() - diff))
     });
     kept.map(move |(_hash, bytes)| {
         let rank_at = row::prefix_len(&bytes, key_datums);
@@ -173,17 +174,7 @@ fn reduce_in_memory<'scope>(
     let kept = arranged.reduce_abelian::<_, HashedBuilder, HashedSpine, _, _>(
         "Retain",
         move |_hash, input, output| {
-            fn key_of(value: &[u8], key_datums: usize) -> &[u8] {
-                &value[..row::prefix_len(value, key_datums)]
-            }
-            // Sorted ascending: each key's values are a run, its best at the run's end.
-            let mut end = input.len();
-            while end > 0 {
-                let key = key_of(input[end - 1].0, key_datums);
-                let start = input[..end].iter().rposition(|(value, _)| key_of(value, key_datums) != key).map_or(0, |at| at + 1);
-                keep_best(&input[start..end], limit, |value, count| output.push((value.to_vec(), count)));
-                end = start;
-            }
+            keep_best_per_key(input, limit, key_datums, |value, count| output.push((value.to_vec(), count)))
         },
         |updates, hash: &u64, changes| {
             updates.clear();
@@ -192,6 +183,30 @@ fn reduce_in_memory<'scope>(
     );
     ctx.state.push(("retain output".to_string(), Box::new(kept.trace.clone())));
     kept.as_collection(|hash: &u64, value: &[u8]| (*hash, value.to_vec()))
+}
+
+/// Hand `keep` the `limit` greatest values of each key in `input`, whose values (sorted
+/// ascending) each start with their key, `key_datums` datums long.
+fn keep_best_per_key(
+    input: &[(&[u8], i64)],
+    limit: u64,
+    key_datums: usize,
+    mut keep: impl FnMut(&[u8], i64),
+) {
+    fn key_of(value: &[u8], key_datums: usize) -> &[u8] {
+        &value[..row::prefix_len(value, key_datums)]
+    }
+    // Each key's values are a run, its best at the run's end.
+    let mut end = input.len();
+    while end > 0 {
+        let key = key_of(input[end - 1].0, key_datums);
+        let start = input[..end]
+            .iter()
+            .rposition(|(value, _)| key_of(value, key_datums) != key)
+            .map_or(0, |at| at + 1);
+        keep_best(&input[start..end], limit, |value, count| keep(value, count));
+        end = start;
+    }
 }
 
 /// Hand `keep` the `limit` greatest values of a key's `input` (sorted ascending), with their
@@ -284,7 +299,20 @@ impl TickBest {
         if held >= limit && best.first().is_some_and(|(worst, _)| value <= worst.as_slice()) {
             return;
         }
-        match best.binary_search_by(|(held_value, _)| held_value.as_slice().cmp(value)) {
+        let at = best.binary_search_by(|(held_value, _)| held_value.as_slice().cmp(value));
+        if let Err(at) = at
+            && held >= limit
+            && best[0].1 == diff
+        {
+            // The new value displaces the worst one exactly (the common case: rows of count 1
+            // once a key is full): reuse its buffer instead of allocating.
+            let (mut buffer, _) = best.remove(0);
+            buffer.clear();
+            buffer.extend_from_slice(value);
+            best.insert(at - 1, (buffer, diff));
+            return;
+        }
+        match at {
             Ok(at) => best[at].1 += diff,
             Err(at) => best.insert(at, (value.to_vec(), diff)),
         }
@@ -312,6 +340,7 @@ impl TickBest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::repr::Datum;
 
     #[test]
     fn thinning_keeps_the_best_per_key_with_multiplicity() {
@@ -324,6 +353,18 @@ mod tests {
         updates.sort();
         let k = |s: &str| s.as_bytes().to_vec();
         assert_eq!(updates, vec![((k("a"), k("2")), 1), ((k("a"), k("3")), 1), ((k("b"), k("1")), 1)]);
+    }
+
+    #[test]
+    fn keys_sharing_a_hash_keep_their_own_best() {
+        let encode = |key: i64, rank: i64| row::encode(&[Datum::Int(key), Datum::Int(rank)]);
+        let values = [encode(1, 5), encode(1, 7), encode(1, 9), encode(2, 1), encode(2, 3)];
+        let input: Vec<(&[u8], i64)> = values.iter().map(|v| (v.as_slice(), 1)).collect();
+        let mut kept = Vec::new();
+        keep_best_per_key(&input, 2, 1, |value, count| kept.push((row::decode(value), count)));
+        kept.sort_by(|a, b| a.0.cmp(&b.0));
+        let row = |key: i64, rank: i64| (vec![Datum::Int(key), Datum::Int(rank)], 1);
+        assert_eq!(kept, vec![row(1, 7), row(1, 9), row(2, 1), row(2, 3)]);
     }
 
     #[test]
