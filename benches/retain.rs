@@ -13,6 +13,8 @@
 //! cargo bench --bench retain -- --case --rows 1000000 --keys 1000 --batch 100000 --mode retain
 //! ```
 //!
+//! `--workers N` runs every case on N timely workers (default 1).
+//!
 //! Spilling: the same retain case without a budget, with a budget of 0 and with `--budget`
 //! (side by side, each in its own process), reporting throughput, peak RSS, what the budget
 //! held and what stayed decoded, bytes written to disk per input byte and the compression
@@ -123,6 +125,8 @@ struct Args {
     /// Run the spill comparison instead of the matrix.
     spill: bool,
     pattern: Pattern,
+    /// Timely workers.
+    workers: usize,
 }
 
 fn parse_args() -> Args {
@@ -140,6 +144,7 @@ fn parse_args() -> Args {
         budget: None,
         spill: false,
         pattern: Pattern::Uniform,
+        workers: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -163,6 +168,7 @@ fn parse_args() -> Args {
             }
             "--spill" => args.spill = true,
             "--pattern" => args.pattern = Pattern::parse(&value()),
+            "--workers" => args.workers = parse_num(&value()) as usize,
             // `cargo bench` passes this to every bench target.
             "--bench" => {}
             other => panic!("unknown argument {other}"),
@@ -194,7 +200,7 @@ fn records_held(session: &mut Session) -> (u64, u64) {
 /// One case, in this process. Prints a `RESULT` line for the driver.
 fn run_case(args: &Args) {
     let mut session = Session::new(SessionOptions {
-        workers: 1,
+        workers: args.workers,
         base_dir: ".".into(),
         memory_budget: args.budget,
         ..SessionOptions::default()
@@ -296,6 +302,8 @@ fn spawn_case(case: &Args, limit: u64) -> Result<CaseResult, String> {
         &case.batch.to_string(),
         "--sync-rows",
         &case.sync_rows.to_string(),
+        "--workers",
+        &case.workers.to_string(),
     ] {
         child_args.push(arg.to_string());
     }

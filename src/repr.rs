@@ -220,12 +220,23 @@ pub mod row {
     }
 
     /// Encode a whole row.
-    pub fn encode<'a>(datums: impl IntoIterator<Item = &'a Datum>) -> Vec<u8> {
-        let mut out = Vec::new();
+    pub fn encode<'a>(datums: impl IntoIterator<Item = &'a Datum, IntoIter: Clone>) -> Vec<u8> {
+        let datums = datums.into_iter();
+        // Sized up front: growing the buffer datum by datum was a fifth of the ingest path.
+        let mut out = Vec::with_capacity(datums.clone().map(encoded_len).sum());
         for datum in datums {
             encode_datum(datum, &mut out);
         }
         out
+    }
+
+    /// The length of `datum`'s encoding (at least: text with zero bytes is longer).
+    fn encoded_len(datum: &Datum) -> usize {
+        match datum {
+            Datum::Null | Datum::Bool(_) => 1,
+            Datum::Int(_) | Datum::Double(_) => 9,
+            Datum::Text(s) => s.len() + 3,
+        }
     }
 
     /// Decode one datum from the front of `bytes`, returning it and the bytes it used.

@@ -15,13 +15,12 @@ use differential_dataflow::difference::Semigroup;
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::TraceReader;
 use differential_dataflow::trace::cursor::{BatchCursor, Cursor, Navigable, cursor_list};
-use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::trace::implementations::spine_fueled::SpineBatch;
 use itertools::Itertools;
 use timely::dataflow::Scope;
 use timely::progress::frontier::AntichainRef;
 
-use crate::render::{RowTrace, Rows, Time, rows_of};
+use crate::render::{RowTrace, Rows, RowsSpine, Time, rows_of};
 use crate::repr::EncodedRow;
 use crate::storage::columnar::RowUpdate;
 use crate::storage::spill::tiered::with_tag;
@@ -61,7 +60,7 @@ pub enum RowsArrangement {
 }
 
 /// A vector arrangement of rows.
-pub type InMemoryRows = TraceAgent<KeySpine<EncodedRow, Time, i64>>;
+pub type InMemoryRows = TraceAgent<RowsSpine>;
 
 impl RowsArrangement {
     /// The rows at times before `time`, with their multiplicities. Takes every batch (the trace
@@ -81,7 +80,7 @@ impl RowsArrangement {
                 while let Some(row) = cursor.get_key(&storage) {
                     let mut count = 0;
                     cursor.map_times(&storage, |t, diff| count += if *t < time { *diff } else { 0 });
-                    push(row.clone(), count);
+                    push(row.to_vec(), count);
                     cursor.step_key(&storage);
                 }
             }
@@ -99,7 +98,7 @@ impl RowsArrangement {
     pub fn import<'scope>(&mut self, scope: Scope<'scope, Time>, name: &str) -> Rows<'scope> {
         match self {
             RowsArrangement::InMemory(trace) => {
-                TraceAgent::import_named(trace, scope, name).as_collection(|row, _| row.clone())
+                TraceAgent::import_named(trace, scope, name).as_collection(|row: &[u8], _| row.to_vec())
             }
             RowsArrangement::Spillable(spillable) => {
                 rows_of(TraceAgent::import_named(&mut spillable.trace, scope, name))

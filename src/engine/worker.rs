@@ -13,7 +13,7 @@ use timely::worker::Worker;
 
 use super::arrangement::{RowsArrangement, StateHandle};
 use super::{ArrangementStats, Command, Reply};
-use crate::plan::ObjectId;
+use crate::plan::{ObjectId, Plan};
 use crate::render::{self, Context, SourceInput, SourceInputs, Time};
 use crate::storage::spill::{self, Failure, Spill};
 
@@ -39,6 +39,8 @@ struct Readable {
     latency_ms: Option<(u64, u64)>,
     /// When it was created (wall-clock ms): its output frontier cannot lag behind that.
     created_ms: u64,
+    /// The view's plan (none for a source's history), to build it again under a new budget.
+    plan: Option<Arc<Plan>>,
 }
 
 struct WorkerState {
@@ -160,6 +162,7 @@ impl WorkerState {
                     frontier,
                     rendering: None,
                     generator,
+                    received: false,
                 };
                 if keep_history {
                     let mut input = InputSession::new();
@@ -183,6 +186,7 @@ impl WorkerState {
                         dropped: Vec::new(),
                         latency_ms: None,
                         created_ms: 0,
+                        plan: None,
                     };
                     self.readable.insert(id, readable);
                 }
@@ -190,64 +194,12 @@ impl WorkerState {
                 Reply::Done
             }
             Command::CreateView { id, plan } => {
-                let probe = ProbeHandle::new();
-                let dataflow = worker.next_dataflow_index();
-                let mut sources = Vec::new();
-                plan.sources(&mut sources);
-                for source in &sources {
-                    if let Some(input) = self.sources.get_mut(source) {
-                        input.rendering = Some(id);
-                    }
-                }
-                let mut views = Vec::new();
-                plan.views(&mut views);
-                let imports = views
-                    .iter()
-                    .filter_map(|view| {
-                        self.readable.get(view).map(|readable| (*view, readable.trace.clone()))
-                    })
-                    .collect();
-                // A view over views compacts with, and is as live as, the sources under them.
-                for view in &views {
-                    if let Some(readable) = self.readable.get(view) {
-                        sources.extend(readable.sources.iter().copied());
-                    }
-                }
-                sources.sort();
-                sources.dedup();
-                let mut ctx = Context {
-                    sources: &mut self.sources,
-                    views: imports,
-                    state: Vec::new(),
-                    dropped: Vec::new(),
-                };
-                let spillable = self.spilling;
-                let trace = worker.dataflow(|scope| {
-                    let rows = render::render(scope, &plan, &mut ctx);
-                    render::arrange_readable(rows, "Output", spillable, &probe)
-                });
-                let (state, dropped) = (ctx.state, ctx.dropped);
-                let live = sources.iter().any(|s| self.sources.get(s).is_some_and(|s| s.generator.is_some()));
-                let latency_ms = live.then_some((0, 0));
-                let created_ms = crate::generator::now_ms();
-                let readable = Readable {
-                    trace,
-                    trace_name: "output",
-                    probe,
-                    state,
-                    dataflow,
-                    sources,
-                    compacted_to: 0,
-                    dropped,
-                    latency_ms,
-                    created_ms,
-                };
-                self.readable.insert(id, readable);
-                self.compact();
+                self.create_view(worker, id, plan);
                 Reply::Done
             }
             Command::Insert { source, rows, time, advance_to } => {
                 if let Some(input) = self.sources.get_mut(&source) {
+                    input.received = true;
                     let mut sessions: Vec<_> = input.sessions_mut().collect();
                     if let Some((last, others)) = sessions.split_last_mut() {
                         for session in others {
@@ -293,20 +245,120 @@ impl WorkerState {
                 self.failed().unwrap_or(Reply::Stats(stats))
             }
             Command::SetMemoryBudget { per_worker } => {
+                let was_spilling = self.spilling;
                 self.spilling = per_worker.is_some();
                 spill::tiered::set_worker_budget(&self.spill, worker.index(), per_worker);
+                if self.spilling && !was_spilling {
+                    self.rebuild_empty_views(worker);
+                }
                 Reply::Done
             }
             Command::Drop { id } => {
-                if let Some(readable) = self.readable.remove(&id) {
-                    worker.drop_dataflow(readable.dataflow);
-                }
+                self.drop_view(worker, id);
                 self.sources.remove(&id);
-                for source in self.sources.values_mut() {
-                    source.consumers.retain(|(view, _)| *view != id);
-                }
                 Reply::Done
             }
+        }
+    }
+
+    /// Build a view's dataflow; its state is spillable if the session has a budget now.
+    fn create_view(&mut self, worker: &mut Worker, id: ObjectId, plan: Arc<Plan>) {
+        let probe = ProbeHandle::new();
+        let dataflow = worker.next_dataflow_index();
+        let mut sources = Vec::new();
+        plan.sources(&mut sources);
+        for source in &sources {
+            if let Some(input) = self.sources.get_mut(source) {
+                input.rendering = Some(id);
+            }
+        }
+        let mut views = Vec::new();
+        plan.views(&mut views);
+        let imports = views
+            .iter()
+            .filter_map(|view| self.readable.get(view).map(|readable| (*view, readable.trace.clone())))
+            .collect();
+        // A view over views compacts with, and is as live as, the sources under them.
+        for view in &views {
+            if let Some(readable) = self.readable.get(view) {
+                sources.extend(readable.sources.iter().copied());
+            }
+        }
+        sources.sort();
+        sources.dedup();
+        let mut ctx = Context {
+            sources: &mut self.sources,
+            views: imports,
+            state: Vec::new(),
+            dropped: Vec::new(),
+            spilling: self.spilling,
+        };
+        let spillable = self.spilling;
+        let trace = worker.dataflow(|scope| {
+            let rows = render::render(scope, &plan, &mut ctx);
+            render::arrange_readable(rows, "Output", spillable, &probe)
+        });
+        let (state, dropped) = (ctx.state, ctx.dropped);
+        let live = sources.iter().any(|s| self.sources.get(s).is_some_and(|s| s.generator.is_some()));
+        let latency_ms = live.then_some((0, 0));
+        let created_ms = crate::generator::now_ms();
+        let readable = Readable {
+            trace,
+            trace_name: "output",
+            probe,
+            state,
+            dataflow,
+            sources,
+            compacted_to: 0,
+            dropped,
+            latency_ms,
+            created_ms,
+            plan: Some(plan),
+        };
+        self.readable.insert(id, readable);
+        self.compact();
+    }
+
+    /// Build again, under the budget just set, every view that holds nothing yet: no source it
+    /// reads has received rows or moved its frontier, and it neither reads nor is read by
+    /// another view (whose dataflow holds its trace). So a budget set before the first rows
+    /// bounds the views created before it too. Every worker decides alike: source frontiers
+    /// and inserts are the same commands on every worker.
+    fn rebuild_empty_views(&mut self, worker: &mut Worker) {
+        let mut read_by_views = Vec::new();
+        for readable in self.readable.values() {
+            if let Some(plan) = &readable.plan {
+                plan.views(&mut read_by_views);
+            }
+        }
+        let empty: Vec<(ObjectId, Arc<Plan>)> = self
+            .readable
+            .iter()
+            .filter_map(|(id, readable)| {
+                let plan = readable.plan.as_ref()?;
+                let mut views = Vec::new();
+                plan.views(&mut views);
+                let untouched = readable.sources.iter().all(|source| {
+                    self.sources
+                        .get(source)
+                        .is_some_and(|s| !s.received && s.frontier == 0 && s.generator.is_none())
+                });
+                (untouched && views.is_empty() && !read_by_views.contains(id)).then(|| (*id, plan.clone()))
+            })
+            .collect();
+        for (id, plan) in empty {
+            self.drop_view(worker, id);
+            self.create_view(worker, id, plan);
+        }
+    }
+
+    /// Tear down a view's dataflow and the inputs that fed it.
+    fn drop_view(&mut self, worker: &mut Worker, id: ObjectId) {
+        if let Some(readable) = self.readable.remove(&id) {
+            worker.drop_dataflow(readable.dataflow);
+        }
+        for source in self.sources.values_mut() {
+            source.consumers.retain(|(view, _)| *view != id);
         }
     }
 

@@ -5,7 +5,7 @@
 //! layout, tagged so its chunks' spill counts are its own (see `storage::spill`), and the way
 //! back from its batches to a collection. A view's output and a source's history are such
 //! arrangements keyed by the whole row with an empty value when the session has a memory budget,
-//! and vector arrangements otherwise ([`arrange_readable`]).
+//! and vector arrangements otherwise, a batch's rows in one buffer ([`arrange_readable`]).
 //!
 //! Invariant: updates are exchanged between workers by a hash of the key's bytes, the same on
 //! every worker and run, so an arrangement's key lives on one worker.
@@ -19,7 +19,16 @@ use differential_dataflow::columnar::collection::{
 use differential_dataflow::columnar::trace::{Batcher as ColumnarBatcher, Spine as ColumnarSpine};
 use differential_dataflow::operators::arrange::arrangement::arrange_core;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
+use std::rc::Rc;
+
+use differential_dataflow::batcher::merge::MergeBatcher;
+use differential_dataflow::batcher::merge::chunker::ContainerChunker;
+use differential_dataflow::batcher::merge::vec::VecMerger;
+use differential_dataflow::trace::implementations::ord_neu::{OrdKeyBatch, OrdKeyBuilder};
+use differential_dataflow::trace::implementations::spine_fueled::Spine;
+use differential_dataflow::trace::implementations::{BatchContainer, OffsetList};
 use differential_dataflow::trace::{Cursor, Navigable};
+use timely::container::PushInto;
 use timely::dataflow::ProbeHandle;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Probe;
@@ -36,6 +45,15 @@ use crate::storage::spill::tagged::{TaggedBatcher, TaggedSpine, next_tag};
 pub type RowSpine = TaggedSpine<ColumnarSpine<EncodedRow, EncodedRow, Time, i64>>;
 /// A handle to a [`RowSpine`].
 pub type RowTrace = TraceAgent<RowSpine>;
+/// A vector arrangement of whole rows, each its own key, a batch's rows in one buffer.
+pub type RowsSpine = Spine<Rc<OrdKeyBatch<RowsLayout>>>;
+type RowsLayout = (ByteRows, Vec<()>, Vec<Time>, Vec<i64>, OffsetList);
+type RowUpdateVec = Vec<((EncodedRow, ()), Time, i64)>;
+type RowsBatcher = MergeBatcher<
+    ContainerChunker<RowUpdateVec>,
+    VecMerger<(EncodedRow, ()), Time, i64>,
+    OrdKeyBuilder<RowsLayout, RowUpdateVec>,
+>;
 /// Rows keyed by an encoded key.
 pub type Keyed<'scope> = VecCollection<'scope, Time, (EncodedRow, EncodedRow), i64>;
 
@@ -68,7 +86,8 @@ pub fn arrange_readable<'scope>(
         arranged.stream.probe_with(probe);
         RowsArrangement::Spillable(state)
     } else {
-        let arranged = rows.arrange_by_self_named(name);
+        let arranged =
+            rows.map(|row| (row, ())).arrange_named::<RowsBatcher, RowsSpine>(name, RowsBatcher::new);
         arranged.stream.probe_with(probe);
         RowsArrangement::InMemory(arranged.trace)
     }
@@ -131,4 +150,113 @@ pub(crate) fn hash_bytes<'a>(bytes: impl IntoIterator<Item = &'a u8>) -> u64 {
     bytes
         .into_iter()
         .fold(0xcbf29ce484222325u64, |hash, byte| (hash ^ *byte as u64).wrapping_mul(0x100000001b3))
+}
+
+/// Byte strings laid end to end in one allocation: a batch container for the values of vector
+/// arrangements, so a batch holds one allocation for all its values instead of one per value,
+/// and merging batches copies bytes without allocating per value.
+pub struct ByteRows {
+    /// Where each string ends in `bytes`.
+    ends: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl ByteRows {
+    fn push_bytes(&mut self, item: &[u8]) {
+        self.bytes.extend_from_slice(item);
+        self.ends.push(self.bytes.len());
+    }
+}
+
+impl Default for ByteRows {
+    fn default() -> Self {
+        ByteRows { ends: Vec::new(), bytes: Vec::new() }
+    }
+}
+
+impl PushInto<EncodedRow> for ByteRows {
+    fn push_into(&mut self, item: EncodedRow) {
+        self.push_bytes(&item);
+    }
+}
+
+impl PushInto<&EncodedRow> for ByteRows {
+    fn push_into(&mut self, item: &EncodedRow) {
+        self.push_bytes(item);
+    }
+}
+
+impl PushInto<&[u8]> for ByteRows {
+    fn push_into(&mut self, item: &[u8]) {
+        self.push_bytes(item);
+    }
+}
+
+impl BatchContainer for ByteRows {
+    type Owned = EncodedRow;
+    type ReadItem<'a> = &'a [u8];
+
+    fn into_owned<'a>(item: &'a [u8]) -> EncodedRow {
+        item.to_vec()
+    }
+
+    fn clone_onto<'a>(item: &'a [u8], other: &mut EncodedRow) {
+        other.clear();
+        other.extend_from_slice(item);
+    }
+
+    fn push_ref(&mut self, item: &[u8]) {
+        self.push_bytes(item);
+    }
+
+    fn push_own(&mut self, item: &EncodedRow) {
+        self.push_bytes(item);
+    }
+
+    fn clear(&mut self) {
+        self.ends.clear();
+        self.bytes.clear();
+    }
+
+    fn with_capacity(size: usize) -> Self {
+        ByteRows { ends: Vec::with_capacity(size), bytes: Vec::new() }
+    }
+
+    fn merge_capacity(cont1: &Self, cont2: &Self) -> Self {
+        ByteRows {
+            ends: Vec::with_capacity(cont1.ends.len() + cont2.ends.len()),
+            bytes: Vec::with_capacity(cont1.bytes.len() + cont2.bytes.len()),
+        }
+    }
+
+    fn reborrow<'b, 'a: 'b>(item: &'a [u8]) -> &'b [u8] {
+        item
+    }
+
+    fn index(&self, index: usize) -> &[u8] {
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        &self.bytes[start..self.ends[index]]
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_rows_hand_back_what_was_pushed() {
+        let mut rows = ByteRows::default();
+        for row in [&b"abc"[..], b"", b"z"] {
+            rows.push_ref(row);
+        }
+        assert_eq!(rows.len(), 3);
+        assert_eq!((rows.index(0), rows.index(1), rows.index(2)), (&b"abc"[..], &b""[..], &b"z"[..]));
+        let mut other = ByteRows::merge_capacity(&rows, &rows);
+        other.push_own(&b"q".to_vec());
+        assert_eq!(other.last(), Some(&b"q"[..]));
+    }
 }

@@ -17,7 +17,7 @@ mod unmatched;
 mod view;
 mod winner;
 
-pub use arrange::{RowTrace, arrange_readable, rows_of};
+pub use arrange::{RowTrace, RowsSpine, arrange_readable, rows_of};
 pub use source::{SourceInput, SourceInputs};
 
 use differential_dataflow::VecCollection;
@@ -43,6 +43,9 @@ pub struct Context<'a> {
     /// Counters of rows a rule has dropped (thinned or retracted), named like the rule's input
     /// arrangement.
     pub dropped: Vec<(String, std::rc::Rc<std::cell::Cell<i64>>)>,
+    /// Whether the session has a memory budget: state that can spill is then built of columnar
+    /// chunks; without one, of whichever layout is fastest.
+    pub spilling: bool,
 }
 
 /// Render `plan` into `scope`.

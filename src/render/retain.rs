@@ -5,7 +5,7 @@
 //!                     │                              ▼
 //!                     └─▶ concat ◀─ negate ─ retractions (Variable, step = DELAY)
 //!                           │                        ▲
-//!                 columnar arrange ("retain input")   │
+//!               arrange ("retain input")             │
 //!                           │                        │
 //!                      reduce: best n per key ───────┴─ set(keyed − kept)
 //!                           │
@@ -40,7 +40,15 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
-use super::arrange::{Keyed, RowSpine, arrange, updates_of};
+use differential_dataflow::batcher::merge::MergeBatcher;
+use differential_dataflow::batcher::merge::chunker::ContainerChunker;
+use differential_dataflow::batcher::merge::vec::VecMerger;
+use differential_dataflow::trace::implementations::OffsetList;
+use differential_dataflow::trace::implementations::ord_neu::{OrdValBatch, OrdValBuilder};
+use differential_dataflow::trace::implementations::spine_fueled::Spine;
+use differential_dataflow::{ExchangeData, Hashable, VecCollection};
+
+use super::arrange::{ByteRows, Keyed, RowSpine, arrange, hash_bytes, updates_of};
 use super::{Context, Rows, Time};
 use crate::engine::arrangement::Spillable;
 use crate::plan::RetainRule;
@@ -48,6 +56,17 @@ use crate::repr::{EncodedRow, row};
 use crate::storage::columnar::{CoalescingBuilder, RowUpdate};
 use crate::storage::spill::ArrangementSpill;
 use crate::storage::spill::tagged::next_tag;
+
+/// Rows keyed by a hash of their rule key, valued by the key, rank and row (see
+/// [`reduce_in_memory`]).
+type HashedRows<'scope> = VecCollection<'scope, Time, (u64, EncodedRow), i64>;
+/// Vector arrangements of [`HashedRows`]: keys in a vector, values in one byte slice per batch.
+type HashedLayout = (Vec<u64>, ByteRows, Vec<Time>, Vec<i64>, OffsetList);
+type HashedUpdate = ((u64, EncodedRow), Time, i64);
+type HashedSpine = Spine<Rc<OrdValBatch<HashedLayout>>>;
+type HashedBuilder = OrdValBuilder<HashedLayout, Vec<HashedUpdate>>;
+type HashedBatcher =
+    MergeBatcher<ContainerChunker<Vec<HashedUpdate>>, VecMerger<(u64, EncodedRow), Time, i64>, HashedBuilder>;
 
 /// Updates of one time waiting for the time to complete, with the capability to send them.
 type Pending = BTreeMap<Time, (Capability<Time>, TickBest)>;
@@ -68,34 +87,61 @@ pub(super) fn render<'scope>(
     ctx.dropped.push(("retain input".to_string(), dropped.clone()));
     let keyed = key_and_thin(rows, rule, dropped.clone());
 
-    let (reduce_input, variable) = if feedback {
-        // A step of zero would make the loop ill-defined; DELAY 0 means "the next tick".
-        let (variable, retractions) = Variable::new(scope, delay.max(1));
-        (keyed.clone().concat(retractions.negate()), Some(variable))
-    } else {
-        (keyed.clone(), None)
-    };
+    if ctx.spilling {
+        let kept = with_feedback(scope, keyed, delay, feedback, |input| {
+            reduce_columnar(input, limit, ctx).inspect(move |(_, _, diff)| dropped.set(dropped.get() - diff))
+        });
+        return kept.map(move |(_key, value)| value[row::datum_len(&value, !descending)..].to_vec());
+    }
+    let key_datums = rule.key.len();
+    let hashed = keyed.map(|(key, value)| {
+        let hash = hash_bytes(&key);
+        let mut bytes = key;
+        bytes.extend_from_slice(&value);
+        (hash, bytes)
+    });
+    let kept = with_feedback(scope, hashed, delay, feedback, |input| {
+        reduce_in_memory(input, limit, key_datums, ctx)
+            .inspect(move |(_, _, diff)| dropped.set(dropped.get() - diff))
+    });
+    kept.map(move |(_hash, bytes)| {
+        let rank_at = row::prefix_len(&bytes, key_datums);
+        bytes[rank_at + row::datum_len(&bytes[rank_at..], !descending)..].to_vec()
+    })
+}
 
+/// `reduce` applied to `input` minus what `reduce` did not keep of it, fed back `delay` ticks
+/// later (or, without feedback, to `input` alone): the kept updates.
+fn with_feedback<'scope, D: ExchangeData + Hashable>(
+    scope: Scope<'scope, Time>,
+    input: VecCollection<'scope, Time, D, i64>,
+    delay: u64,
+    feedback: bool,
+    reduce: impl FnOnce(VecCollection<'scope, Time, D, i64>) -> VecCollection<'scope, Time, D, i64>,
+) -> VecCollection<'scope, Time, D, i64> {
+    if !feedback {
+        return reduce(input);
+    }
+    // A step of zero would make the loop ill-defined; DELAY 0 means "the next tick".
+    let (variable, retractions) = Variable::new(scope, delay.max(1));
+    let kept = reduce(input.clone().concat(retractions.negate()));
+    variable.set(input.concat(kept.clone().negate()));
+    kept
+}
+
+/// The reduce over columnar arrangements, whose chunks go through the spill hook: its kept
+/// rows, keyed.
+fn reduce_columnar<'scope>(reduce_input: Keyed<'scope>, limit: u64, ctx: &mut Context<'_>) -> Keyed<'scope> {
     let (arranged, input_state) = arrange(reduce_input, "RetainInput");
     ctx.state.push(("retain input".to_string(), Box::new(input_state)));
-
     let output_tag = ArrangementSpill::new();
     next_tag(&output_tag);
     let kept = arranged.reduce_abelian::<_, CoalescingBuilder, RowSpine, _, _>(
         "Retain",
         move |_key, input, output| {
-            // `input` is sorted ascending: the best rows are at the end.
-            let mut remaining = limit as i64;
-            for (value, count) in input.iter().rev() {
-                if remaining == 0 {
-                    break;
-                }
-                if *count > 0 {
-                    let take = (*count).min(remaining);
-                    output.push((<EncodedRow as Columnar>::into_owned(*value), take));
-                    remaining -= take;
-                }
-            }
+            keep_best(input, limit, |value, count| {
+                output.push((<EncodedRow as Columnar>::into_owned(*value), count))
+            })
         },
         |chunk, key, updates| {
             let mut trie = UpdatesTyped::<RowUpdate>::default();
@@ -106,12 +152,77 @@ pub(super) fn render<'scope>(
         },
     );
     ctx.state.push(("retain output".to_string(), Box::new(Spillable::new(kept.trace.clone(), output_tag))));
+    updates_of(kept)
+}
 
-    let kept = updates_of(kept).inspect(move |(_, _, diff)| dropped.set(dropped.get() - diff));
-    if let Some(variable) = variable {
-        variable.set(keyed.concat(kept.clone().negate()));
+/// The reduce over vector arrangements, for sessions without a memory budget: differential
+/// builds, merges and seeks these faster than columnar chunks (see `docs/benchmarks.md`).
+///
+/// Each update is keyed by a hash of the rule's key, and valued by the key's bytes, then the
+/// ranking datum and the row: integer keys make sorting, merging and seeking cheap, and the
+/// values of one batch share one allocation. Keys whose hashes collide share a group, which
+/// holds each key's values contiguously (the key encoding is prefix-free), so the reduce
+/// keeps the best `limit` of each key within it.
+fn reduce_in_memory<'scope>(
+    input: HashedRows<'scope>,
+    limit: u64,
+    key_datums: usize,
+    ctx: &mut Context<'_>,
+) -> HashedRows<'scope> {
+    let arranged = input.arrange_named::<HashedBatcher, HashedSpine>("RetainInput", HashedBatcher::new);
+    ctx.state.push(("retain input".to_string(), Box::new(arranged.trace.clone())));
+    let kept = arranged.reduce_abelian::<_, HashedBuilder, HashedSpine, _, _>(
+        "Retain",
+        move |_hash, input, output| {
+            keep_best_per_key(input, limit, key_datums, |value, count| output.push((value.to_vec(), count)))
+        },
+        |updates, hash: &u64, changes| {
+            updates.clear();
+            updates.extend(changes.drain(..).map(|(value, time, diff)| ((*hash, value), time, diff)));
+        },
+    );
+    ctx.state.push(("retain output".to_string(), Box::new(kept.trace.clone())));
+    kept.as_collection(|hash: &u64, value: &[u8]| (*hash, value.to_vec()))
+}
+
+/// Hand `keep` the `limit` greatest values of each key in `input`, whose values (sorted
+/// ascending) each start with their key, `key_datums` datums long.
+fn keep_best_per_key(
+    input: &[(&[u8], i64)],
+    limit: u64,
+    key_datums: usize,
+    mut keep: impl FnMut(&[u8], i64),
+) {
+    fn key_of(value: &[u8], key_datums: usize) -> &[u8] {
+        &value[..row::prefix_len(value, key_datums)]
     }
-    kept.map(move |(_key, value)| value[row::datum_len(&value, !descending)..].to_vec())
+    // Each key's values are a run, its best at the run's end.
+    let mut end = input.len();
+    while end > 0 {
+        let key = key_of(input[end - 1].0, key_datums);
+        let start = input[..end]
+            .iter()
+            .rposition(|(value, _)| key_of(value, key_datums) != key)
+            .map_or(0, |at| at + 1);
+        keep_best(&input[start..end], limit, |value, count| keep(value, count));
+        end = start;
+    }
+}
+
+/// Hand `keep` the `limit` greatest values of a key's `input` (sorted ascending), with their
+/// multiplicities, greatest first.
+fn keep_best<V>(input: &[(V, i64)], limit: u64, mut keep: impl FnMut(&V, i64)) {
+    let mut remaining = limit as i64;
+    for (value, count) in input.iter().rev() {
+        if remaining == 0 {
+            break;
+        }
+        if *count > 0 {
+            let take = (*count).min(remaining);
+            keep(value, take);
+            remaining -= take;
+        }
+    }
 }
 
 /// Key each row by the rule's key and value it by its ranking datum (complemented when lower
@@ -188,7 +299,20 @@ impl TickBest {
         if held >= limit && best.first().is_some_and(|(worst, _)| value <= worst.as_slice()) {
             return;
         }
-        match best.binary_search_by(|(held_value, _)| held_value.as_slice().cmp(value)) {
+        let at = best.binary_search_by(|(held_value, _)| held_value.as_slice().cmp(value));
+        if let Err(at) = at
+            && held >= limit
+            && best[0].1 == diff
+        {
+            // The new value displaces the worst one exactly (the common case: rows of count 1
+            // once a key is full): reuse its buffer instead of allocating.
+            let (mut buffer, _) = best.remove(0);
+            buffer.clear();
+            buffer.extend_from_slice(value);
+            best.insert(at - 1, (buffer, diff));
+            return;
+        }
+        match at {
             Ok(at) => best[at].1 += diff,
             Err(at) => best.insert(at, (value.to_vec(), diff)),
         }
@@ -216,6 +340,7 @@ impl TickBest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::repr::Datum;
 
     #[test]
     fn thinning_keeps_the_best_per_key_with_multiplicity() {
@@ -228,6 +353,18 @@ mod tests {
         updates.sort();
         let k = |s: &str| s.as_bytes().to_vec();
         assert_eq!(updates, vec![((k("a"), k("2")), 1), ((k("a"), k("3")), 1), ((k("b"), k("1")), 1)]);
+    }
+
+    #[test]
+    fn keys_sharing_a_hash_keep_their_own_best() {
+        let encode = |key: i64, rank: i64| row::encode(&[Datum::Int(key), Datum::Int(rank)]);
+        let values = [encode(1, 5), encode(1, 7), encode(1, 9), encode(2, 1), encode(2, 3)];
+        let input: Vec<(&[u8], i64)> = values.iter().map(|v| (v.as_slice(), 1)).collect();
+        let mut kept = Vec::new();
+        keep_best_per_key(&input, 2, 1, |value, count| kept.push((row::decode(value), count)));
+        kept.sort_by(|a, b| a.0.cmp(&b.0));
+        let row = |key: i64, rank: i64| (vec![Datum::Int(key), Datum::Int(rank)], 1);
+        assert_eq!(kept, vec![row(1, 7), row(1, 9), row(2, 1), row(2, 3)]);
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct SourceInput {
     pub rendering: Option<ObjectId>,
     /// The live generator that feeds the source, if any.
     pub generator: Option<Generator>,
+    /// Whether rows have been inserted into it (on any worker).
+    pub received: bool,
 }
 
 impl SourceInput {
