@@ -155,6 +155,7 @@ pub(crate) fn hash_bytes<'a>(bytes: impl IntoIterator<Item = &'a u8>) -> u64 {
 /// Byte strings laid end to end in one allocation: a batch container for the values of vector
 /// arrangements, so a batch holds one allocation for all its values instead of one per value,
 /// and merging batches copies bytes without allocating per value.
+#[derive(Default)]
 pub struct ByteRows {
     /// Where each string ends in `bytes`.
     ends: Vec<usize>,
@@ -165,12 +166,6 @@ impl ByteRows {
     fn push_bytes(&mut self, item: &[u8]) {
         self.bytes.extend_from_slice(item);
         self.ends.push(self.bytes.len());
-    }
-}
-
-impl Default for ByteRows {
-    fn default() -> Self {
-        ByteRows { ends: Vec::new(), bytes: Vec::new() }
     }
 }
 
@@ -196,11 +191,11 @@ impl BatchContainer for ByteRows {
     type Owned = EncodedRow;
     type ReadItem<'a> = &'a [u8];
 
-    fn into_owned<'a>(item: &'a [u8]) -> EncodedRow {
+    fn into_owned(item: &[u8]) -> EncodedRow {
         item.to_vec()
     }
 
-    fn clone_onto<'a>(item: &'a [u8], other: &mut EncodedRow) {
+    fn clone_onto(item: &[u8], other: &mut EncodedRow) {
         other.clear();
         other.extend_from_slice(item);
     }
