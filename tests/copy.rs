@@ -133,3 +133,14 @@ fn header_names_match_ignoring_case_and_spaces() {
     s.execute("COPY readings FROM 'data.csv' WITH (HEADER true);").unwrap();
     assert_eq!(rows(&mut s, "SELECT * FROM readings;"), vec![row(1, 20.5, 100)]);
 }
+
+/// Lines are counted as a text editor counts them, whatever the line endings and blank lines.
+#[test]
+fn a_bad_row_names_its_line_after_crlf_and_blank_lines() {
+    let crlf = copy_fails("1,1.0,1\r\n2,2.0,2\r\nx,3.0,3\r\n", "");
+    assert!(crlf.contains("data.csv:3:1: cannot read \"x\""), "{crlf}");
+    let blank = copy_fails("sensor,value,ts\n1,1.0,1\n\n\nx,2.0,2\n", " WITH (HEADER true)");
+    assert!(blank.contains("data.csv:5:1: cannot read \"x\""), "{blank}");
+    let quoted = copy_fails("1,1.0,1\n\"2\n\",2.0,2\n3,oops,3\n", "");
+    assert!(quoted.contains("data.csv:4:3: cannot read \"oops\""), "{quoted}");
+}

@@ -7,6 +7,7 @@
 //! order); a UTF-8 byte-order mark is skipped; a line longer than [`MAX_LINE_BYTES`] fails
 //! the read instead of filling memory; a quoted field that never closes is named as such.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
@@ -48,25 +49,23 @@ pub(super) fn read_csv(
         .has_headers(header)
         .delimiter(delimiter)
         .flexible(true)
-        .from_reader(LineLimit { inner: input, line: 1, line_bytes: 0 });
+        .from_reader(LineLimit::new(input));
     let at = |line: u64, column: Option<usize>| match column {
         Some(column) => format!("{}:{line}:{column}", path.display()),
         None => format!("{}:{line}", path.display()),
     };
-    let malformed = |e: csv::Error| {
-        let line = e.position().map_or(1, |p| p.line());
-        match e.kind() {
-            csv::ErrorKind::Io(io) => Error::data(format!("{}: {io}", at(line, None))),
-            _ => Error::data(format!("{}: malformed CSV: {e}", at(line, None))),
-        }
+    let malformed = |e: csv::Error, line: u64| match e.kind() {
+        csv::ErrorKind::Io(io) => Error::data(format!("{}: {io}", at(line, None))),
+        _ => Error::data(format!("{}: malformed CSV: {e}", at(line, None))),
     };
     let fields = if header {
-        let names = reader.headers().map_err(malformed)?.clone();
+        let names = reader.headers().map_err(|e| malformed(e, 1))?.clone();
         map_header(&names, source).map_err(|message| Error::data(format!("{}: {message}", at(1, None))))?
     } else {
         (0..source.columns.len()).collect()
     };
-    let width = if header { reader.headers().map_err(malformed)?.len() } else { source.columns.len() };
+    let width =
+        if header { reader.headers().map_err(|e| malformed(e, 1))?.len() } else { source.columns.len() };
     let unterminated = |start_byte: u64, line: u64| -> Option<Error> {
         if !reopens {
             return None;
@@ -78,13 +77,29 @@ pub(super) fn read_csv(
                 .with_hint("close the field with a double quote (\"); a double quote inside a field is written twice (\"\")")
         })
     };
+    // The csv crate places a record before the line breaks it skips (the `\n` of a CRLF,
+    // blank lines), so lines are counted here, from the bytes read.
+    let read =
+        |reader: &mut csv::Reader<LineLimit<Box<dyn Read>>>, record: &mut csv::StringRecord| match reader
+            .read_record(record)
+        {
+            Ok(more) => Ok(more.then(|| {
+                let start = record.position().map_or(0, |p| p.byte());
+                (reader.get_mut().line_at(start), start)
+            })),
+            Err(e) => {
+                let line = e.position().map_or(1, |p| reader.get_mut().line_at(p.byte()));
+                Err(malformed(e, line))
+            }
+        };
     let mut rows = Vec::new();
-    let mut records = reader.records().peekable();
-    while let Some(record) = records.next() {
-        let record = record.map_err(malformed)?;
-        let (line, start_byte) = record.position().map_or((0, 0), |p| (p.line(), p.byte()));
-        let last = records.peek().is_none();
-        if last && let Some(e) = unterminated(start_byte, line) {
+    let (mut record, mut following) = (csv::StringRecord::new(), csv::StringRecord::new());
+    let mut current = read(&mut reader, &mut record)?;
+    while let Some((line, start_byte)) = current {
+        let next = read(&mut reader, &mut following)?;
+        if next.is_none()
+            && let Some(e) = unterminated(start_byte, line)
+        {
             return Err(e);
         }
         if line % PROGRESS_EVERY_LINES == 0 {
@@ -99,6 +114,8 @@ pub(super) fn read_csv(
             }
             Err(e) => return Err(e),
         }
+        std::mem::swap(&mut record, &mut following);
+        current = next;
     }
     report(total_bytes);
     Ok(rows)
@@ -248,35 +265,74 @@ fn ends_inside_quotes(input: impl Read, delimiter: u8) -> bool {
     state == State::Quoted
 }
 
-/// Fails a read once a line grows past [`MAX_LINE_BYTES`].
+/// Counts lines as bytes are read, noting where each line with content starts (for
+/// [`LineLimit::line_at`]), and fails a read once a line grows past [`MAX_LINE_BYTES`].
 struct LineLimit<R> {
     inner: R,
+    /// Bytes read so far.
+    offset: u64,
     /// The line being read (1-based).
     line: u64,
     /// Bytes of it read so far.
     line_bytes: u64,
+    /// Whether nothing but `\r` has been read of the line yet.
+    at_line_start: bool,
+    /// (offset, line) of the first content byte of each line read and not yet asked about.
+    content_starts: VecDeque<(u64, u64)>,
+}
+
+impl<R> LineLimit<R> {
+    fn new(inner: R) -> Self {
+        LineLimit {
+            inner,
+            offset: 0,
+            line: 1,
+            line_bytes: 0,
+            at_line_start: true,
+            content_starts: VecDeque::new(),
+        }
+    }
+
+    /// The line of the first content at or after byte `offset`: where a record starting at
+    /// `offset` really starts. Asked in increasing order of `offset`.
+    fn line_at(&mut self, offset: u64) -> u64 {
+        while self.content_starts.front().is_some_and(|&(start, _)| start < offset) {
+            self.content_starts.pop_front();
+        }
+        self.content_starts.front().map_or(self.line, |&(_, line)| line)
+    }
 }
 
 impl<R: Read> Read for LineLimit<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let read = &buf[..n];
-        match read.iter().rposition(|&b| b == b'\n') {
-            Some(last) => {
-                self.line += read.iter().filter(|&&b| b == b'\n').count() as u64;
-                self.line_bytes = (n - last - 1) as u64;
+        for &byte in &buf[..n] {
+            match byte {
+                b'\n' => {
+                    self.line += 1;
+                    self.line_bytes = 0;
+                    self.at_line_start = true;
+                }
+                b'\r' if self.at_line_start => {}
+                _ => {
+                    if self.at_line_start {
+                        self.content_starts.push_back((self.offset, self.line));
+                        self.at_line_start = false;
+                    }
+                    self.line_bytes += 1;
+                }
             }
-            None => self.line_bytes += n as u64,
-        }
-        if self.line_bytes > MAX_LINE_BYTES {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "line {} is longer than {} MiB; is this a CSV file?",
-                    self.line,
-                    MAX_LINE_BYTES >> 20
-                ),
-            ));
+            self.offset += 1;
+            if self.line_bytes > MAX_LINE_BYTES {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "line {} is longer than {} MiB; is this a CSV file?",
+                        self.line,
+                        MAX_LINE_BYTES >> 20
+                    ),
+                ));
+            }
         }
         Ok(n)
     }
@@ -298,7 +354,7 @@ mod tests {
 
     #[test]
     fn a_line_without_end_fails_once_past_the_limit() {
-        let mut reader = LineLimit { inner: io::repeat(0), line: 1, line_bytes: 0 };
+        let mut reader = LineLimit::new(io::repeat(0));
         let mut sink = vec![0u8; 1 << 20];
         let error = loop {
             if let Err(e) = reader.read(&mut sink) {
