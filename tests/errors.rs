@@ -581,3 +581,11 @@ fn a_stray_at_sign_is_refused_where_it_stands() {
     assert_eq!(e.stage(), Stage::Parse);
     insta::assert_snapshot!(rendered);
 }
+
+#[test]
+fn delay_zero_is_refused() {
+    let mut s = session();
+    let (e, rendered) = fail(&mut s, "CREATE VIEW z AS SELECT * FROM r RETAIN LATEST 1 PER k DELAY 0;");
+    assert_eq!(e.stage(), Stage::Bind);
+    insta::assert_snapshot!(rendered);
+}

@@ -194,7 +194,7 @@ fn node(out: &mut String, plan: &Plan, catalog: &Catalog, depth: usize) {
                 let _ = writeln!(
                     out,
                     "{pad}  feedback: retractions = input − kept, fed back at +{} (Variable), subtracted from the input",
-                    (*delay).max(1)
+                    delay
                 );
                 let _ = writeln!(
                     out,
@@ -273,7 +273,7 @@ fn winner_node(out: &mut String, winner: &WinnerPlan, names: &[String], catalog:
     if let Some(predicate) = &winner.predicate {
         let _ = writeln!(out, "{pad}  competing rows must meet {}", predicate.display(names));
     }
-    let step = winner.delay.max(1);
+    let step = winner.delay.get();
     let (closing_name, candidates_name) =
         (format!("winner closing {}", closing.label()), format!("winner candidates {}", candidates.label()));
     if winner.feedback {
@@ -361,7 +361,7 @@ fn unmatched_node(
         side_label(&join.right),
         right_names[unmatched.right_time]
     );
-    let step = unmatched.delay.max(1);
+    let step = unmatched.delay.get();
     if unmatched.feedback {
         let _ = writeln!(
             out,

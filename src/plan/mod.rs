@@ -16,6 +16,8 @@ pub mod expr;
 pub use catalog::{Catalog, ObjectId, SourceDesc, ViewDesc};
 pub use expr::ScalarExpr;
 
+use std::num::NonZeroU64;
+
 use crate::repr::Column;
 
 /// A node of a view's dataflow plan, with the columns it produces.
@@ -89,8 +91,9 @@ pub enum PlanNode {
         input: Box<Plan>,
         /// Which rows the rule keeps.
         rule: RetainRule,
-        /// How many event-time units after a row stops being needed it is retracted.
-        delay: u64,
+        /// How many event-time units after a row stops being needed it is retracted (at least
+        /// one: the feedback moves a retraction to a later time).
+        delay: NonZeroU64,
         /// Whether the feedback loop is built (off only to measure the baseline).
         feedback: bool,
     },
@@ -146,7 +149,7 @@ pub struct WinnerPlan {
     /// How long after its close time a key is forgotten, winner included.
     pub forget_after: Option<u64>,
     /// How many time units after a row stops being needed it is retracted.
-    pub delay: u64,
+    pub delay: NonZeroU64,
     /// Whether the feedback loop is built (off only to measure the baseline).
     pub feedback: bool,
 }
@@ -163,7 +166,7 @@ pub struct UnmatchedPlan {
     /// See `left_time`.
     pub right_time: usize,
     /// How many time units after a row is matched it is retracted.
-    pub delay: u64,
+    pub delay: NonZeroU64,
     /// Whether the feedback loop is built (off only to measure the baseline).
     pub feedback: bool,
 }

@@ -27,6 +27,8 @@
 //! Known limitation: thinning waits for a tick to complete before passing its rows on, so it
 //! holds the best rows of each open tick on this worker (at most keys × n per tick).
 
+use std::num::NonZeroU64;
+
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -75,7 +77,7 @@ pub(super) fn render<'scope>(
     scope: Scope<'scope, Time>,
     rows: Rows<'scope>,
     rule: &RetainRule,
-    delay: u64,
+    delay: NonZeroU64,
     feedback: bool,
     ctx: &mut Context<'_>,
 ) -> Rows<'scope> {
@@ -115,7 +117,7 @@ pub(super) fn render<'scope>(
 fn with_feedback<'scope, D: ExchangeData + Hashable>(
     scope: Scope<'scope, Time>,
     input: VecCollection<'scope, Time, D, i64>,
-    delay: u64,
+    delay: NonZeroU64,
     feedback: bool,
     reduce: impl FnOnce(VecCollection<'scope, Time, D, i64>) -> VecCollection<'scope, Time, D, i64>,
 ) -> VecCollection<'scope, Time, D, i64> {
@@ -123,7 +125,7 @@ fn with_feedback<'scope, D: ExchangeData + Hashable>(
         return reduce(input);
     }
     // A step of zero would make the loop ill-defined; DELAY 0 means "the next tick".
-    let (variable, retractions) = Variable::new(scope, delay.max(1));
+    let (variable, retractions) = Variable::new(scope, delay.get());
     let kept = reduce(input.clone().concat(retractions.negate()));
     variable.set(input.concat(kept.clone().negate()));
     kept

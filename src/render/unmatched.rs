@@ -61,7 +61,7 @@ pub(super) fn render<'scope>(
     ctx: &mut Context<'_>,
 ) -> Rows<'scope> {
     let join = &plan.join;
-    let step = plan.delay.max(1);
+    let step = plan.delay.get();
     let left_keyed = join::key_rows(left, &join.left_key);
     let right_keyed = join::key_rows(right, &join.right_key);
     let (left_live, left_feedback) = fed_back(scope, left_keyed, plan.feedback, step);

@@ -58,7 +58,7 @@ pub(super) fn render<'scope>(
     let closing_keyed = join::key_rows(closing, closing_key);
     let candidate_keyed = join::key_rows(candidates, candidate_key);
 
-    let step = plan.delay.max(1);
+    let step = plan.delay.get();
     let feedback = plan.feedback;
     let (closing_live, closing_feedback) =
         fed_back(scope, closing_keyed, feedback && plan.forget_after.is_some(), step);

@@ -17,6 +17,8 @@ use super::{
     AggregateExpr, AggregateFunc, AggregatePlan, AggregateState, JoinPlan, Plan, PlanNode, QueryPlan,
     RetainKind, RetainRule, Side, UnmatchedPlan, WinnerPlan,
 };
+use std::num::NonZeroU64;
+
 use crate::error::{Error, ErrorKind, Result, Span};
 use crate::repr::{Column, DataType, Datum};
 use crate::sql::{ast, name_of};

@@ -112,9 +112,14 @@ pub(super) fn bind_rule(
     input: &ViewInput,
 ) -> Result<Plan> {
     refuse_retracting(&plan, retain.span)?;
+    // Resolved once here: a retraction goes back round the loop to a later time.
     let delay = match &retain.delay {
-        Some(delay) => at_most("DELAY", delay, MAX_TIME)?,
-        None => 1,
+        Some(delay) => NonZeroU64::new(at_most("DELAY", delay, MAX_TIME)?).ok_or_else(|| {
+            Error::bind("DELAY must be at least 1")
+                .with_span(delay.span)
+                .with_note("a retraction is fed back round the rule's loop to a later time")
+        })?,
+        None => NonZeroU64::MIN,
     };
     let span = retain.span;
     match &retain.rule {
@@ -305,7 +310,7 @@ pub(super) fn two_input_join(
 }
 
 /// `plan` under a LATEST or TOP rule, with its feedback on.
-pub(super) fn retained(plan: Plan, rule: RetainRule, delay: u64) -> Plan {
+pub(super) fn retained(plan: Plan, rule: RetainRule, delay: NonZeroU64) -> Plan {
     Plan {
         columns: plan.columns.clone(),
         node: PlanNode::Retain { input: Box::new(plan), rule, delay, feedback: true },
