@@ -86,7 +86,9 @@ impl Folded {
             (Folded::Best(best), Folded::Best(candidate)) => {
                 let better = match func {
                     AggregateFunc::Min => candidate < best,
-                    _ => candidate > best,
+                    AggregateFunc::Max | AggregateFunc::Count | AggregateFunc::Sum | AggregateFunc::Avg => {
+                        candidate > best
+                    }
                 };
                 if better {
                     *best = candidate.clone();

@@ -226,7 +226,12 @@ impl Plan {
             PlanNode::Join(join)
             | PlanNode::Winner(WinnerPlan { join, .. })
             | PlanNode::Unmatched(UnmatchedPlan { join, .. }) => join,
-            _ => return self.columns.iter().map(|c| c.name.clone()).collect(),
+            PlanNode::Source { .. }
+            | PlanNode::View { .. }
+            | PlanNode::Filter { .. }
+            | PlanNode::Project { .. }
+            | PlanNode::Aggregate { .. }
+            | PlanNode::Retain { .. } => return self.columns.iter().map(|c| c.name.clone()).collect(),
         };
         let (left, right) = (join.left.column_names(), join.right.column_names());
         let qualify = |names: &[String], other: &[String], side: &Plan| -> Vec<String> {

@@ -89,7 +89,11 @@ pub(super) fn retracting_input(plan: &Plan) -> String {
         PlanNode::Filter { input, .. } | PlanNode::Project { input, .. } => retracting_input(input),
         PlanNode::Join(join) if !join.left.is_append_only() => retracting_input(&join.left),
         PlanNode::Join(join) => retracting_input(&join.right),
-        _ => plan.label().trim_start_matches('(').trim_end_matches(')').to_string(),
+        PlanNode::Source { .. }
+        | PlanNode::Aggregate { .. }
+        | PlanNode::Winner(_)
+        | PlanNode::Unmatched(_)
+        | PlanNode::Retain { .. } => plan.label().trim_start_matches('(').trim_end_matches(')').to_string(),
     }
 }
 
@@ -300,7 +304,13 @@ pub(super) fn two_input_join(
                 }
                 return Ok((join, predicate));
             }
-            _ => {
+            PlanNode::Source { .. }
+            | PlanNode::View { .. }
+            | PlanNode::Project { .. }
+            | PlanNode::Aggregate { .. }
+            | PlanNode::Winner(_)
+            | PlanNode::Unmatched(_)
+            | PlanNode::Retain { .. } => {
                 return Err(Error::bind(format!("RETAIN {rule} needs an inner equi-join of two inputs"))
                     .with_span(span)
                     .with_hint("write FROM a JOIN b ON b.k = a.k"));
