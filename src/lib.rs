@@ -14,7 +14,11 @@
 //! | [`peek`] | gathered rows, a query plan | result rows |
 //! | [`session`] | text | outputs; the pipeline in one place |
 //! | [`format`] | outputs | table, CSV or JSON text |
-//! | [`storage`] | chunks of columnar arrangements | columnar glue; spilling under a memory budget |
+//! | [`storage`] | bytes of spilled chunks | chunk stores, the tiered spill policy, the on-disk format |
+//! | [`repr`] | values | the row type, its byte encoding, `Time` and `Diff` |
+//!
+//! Layers depend one way: `repr` ← `storage` ← `render` ← `engine` ← `session` (with `sql`
+//! and `plan` beside them, under `session`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -1,5 +1,10 @@
 //! Values, types and the one interpreted row type.
 
+/// The dataflow time: event-time units (see `docs/architecture.md`, "Time").
+pub type Time = u64;
+/// How many times an update adds (or, negative, removes) a row.
+pub type Diff = i64;
+
 use std::fmt;
 
 /// A column type.

@@ -6,7 +6,6 @@
 //! session validates everything before it sends. Reads wait until every worker's dataflow
 //! has caught up with the read's time, then gather each worker's share.
 
-pub mod arrangement;
 mod worker;
 
 use std::sync::Arc;
@@ -15,8 +14,7 @@ use std::thread::Thread;
 
 use crate::error::{Error, Result};
 use crate::plan::{ObjectId, Plan};
-use crate::render::Time;
-use crate::repr::EncodedRow;
+use crate::repr::{EncodedRow, Time};
 use crate::storage::spill::{Failure, Spill, SpillCounts};
 
 /// What a worker is told to do.

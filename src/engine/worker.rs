@@ -11,10 +11,11 @@ use differential_dataflow::input::InputSession;
 use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 
-use super::arrangement::{RowsArrangement, StateHandle};
 use super::{ArrangementStats, Command, Reply};
 use crate::plan::{ObjectId, Plan};
-use crate::render::{self, Context, SourceInput, SourceInputs, Time};
+use crate::render::arrangement::{RowsArrangement, StateHandle};
+use crate::render::{self, Context, SourceInput, SourceInputs};
+use crate::repr::Time;
 use crate::storage::spill::{self, Failure, Spill};
 
 /// A readable collection on this worker: a view's output or a source's history.

@@ -17,10 +17,10 @@
 use differential_dataflow::operators::CountTotal;
 use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
 
-use super::{Context, Rows, Time};
+use super::{Context, Rows};
 use crate::plan::aggregate::{Accumulator, GroupState};
 use crate::plan::{AggregateExpr, AggregateState, ScalarExpr};
-use crate::repr::{EncodedRow, row};
+use crate::repr::{EncodedRow, Time, row};
 
 pub(super) fn render<'scope>(
     rows: Rows<'scope>,

@@ -34,10 +34,10 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::operators::generic::Operator;
 
-use super::{Rows, Time};
-use crate::engine::arrangement::{RowsArrangement, Spillable};
-use crate::repr::EncodedRow;
-use crate::storage::columnar::RowUpdate;
+use super::Rows;
+use crate::render::arrangement::{RowsArrangement, Spillable};
+use crate::render::columnar::RowUpdate;
+use crate::repr::{EncodedRow, Time};
 use crate::storage::spill::ArrangementSpill;
 use crate::storage::spill::tagged::{TaggedBatcher, TaggedSpine, next_tag};
 

@@ -19,9 +19,9 @@ use differential_dataflow::VecCollection;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::trace::implementations::ValSpine;
 
-use super::{Context, Rows, Time};
+use super::{Context, Rows};
 use crate::plan::{JoinPlan, ScalarExpr};
-use crate::repr::{Datum, EncodedRow, row};
+use crate::repr::{Datum, EncodedRow, Time, row};
 
 /// Rows keyed by their encoded join key.
 pub type KeyedRows<'scope> = VecCollection<'scope, Time, (EncodedRow, EncodedRow), i64>;

@@ -7,6 +7,8 @@
 
 mod aggregate;
 mod arrange;
+pub mod arrangement;
+pub mod columnar;
 mod filter;
 mod join;
 mod project;
@@ -23,14 +25,12 @@ pub use source::{SourceInput, SourceInputs};
 use differential_dataflow::VecCollection;
 use timely::dataflow::Scope;
 
-use crate::engine::arrangement::{RowsArrangement, StateHandle};
 use crate::plan::{Plan, PlanNode};
-use crate::repr::EncodedRow;
+use crate::render::arrangement::{RowsArrangement, StateHandle};
+use crate::repr::{Diff, EncodedRow, Time};
 
-/// The dataflow time: event-time units (see `docs/architecture.md`, "Time").
-pub type Time = u64;
 /// A collection of encoded rows.
-pub type Rows<'scope> = VecCollection<'scope, Time, EncodedRow, i64>;
+pub type Rows<'scope> = VecCollection<'scope, Time, EncodedRow, Diff>;
 
 /// What rendering one view needs from, and leaves with, the worker.
 pub struct Context<'a> {

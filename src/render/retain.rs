@@ -51,11 +51,11 @@ use differential_dataflow::trace::implementations::spine_fueled::Spine;
 use differential_dataflow::{ExchangeData, Hashable, VecCollection};
 
 use super::arrange::{ByteRows, Keyed, RowSpine, arrange, hash_bytes, updates_of};
-use super::{Context, Rows, Time};
-use crate::engine::arrangement::Spillable;
+use super::{Context, Rows};
 use crate::plan::RetainRule;
-use crate::repr::{EncodedRow, row};
-use crate::storage::columnar::{CoalescingBuilder, RowUpdate};
+use crate::render::arrangement::Spillable;
+use crate::render::columnar::{CoalescingBuilder, RowUpdate};
+use crate::repr::{EncodedRow, Time, row};
 use crate::storage::spill::ArrangementSpill;
 use crate::storage::spill::tagged::next_tag;
 

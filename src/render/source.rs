@@ -20,11 +20,11 @@ use std::time::Duration;
 use differential_dataflow::AsCollection;
 use timely::dataflow::operators::generic::operator::source;
 
-use super::{Context, Rows, Time};
-use crate::engine::arrangement::RowsArrangement;
+use super::{Context, Rows};
 use crate::generator::{Generator, now_ms};
 use crate::plan::ObjectId;
-use crate::repr::{EncodedRow, row};
+use crate::render::arrangement::RowsArrangement;
+use crate::repr::{EncodedRow, Time, row};
 
 /// One worker's inputs for one source.
 pub struct SourceInput {

@@ -44,9 +44,9 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
 use super::join;
 use super::settle::fed_back;
-use super::{Context, Rows, Time};
+use super::{Context, Rows};
 use crate::plan::{Side, UnmatchedPlan};
-use crate::repr::{Datum, EncodedRow, row};
+use crate::repr::{Datum, EncodedRow, Time, row};
 
 /// A proposed pair: key, left row, right row, and the time it would match.
 type Candidate = (EncodedRow, EncodedRow, EncodedRow, Time);

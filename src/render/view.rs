@@ -6,8 +6,9 @@
 
 use timely::dataflow::Scope;
 
-use super::{Context, Rows, Time};
+use super::{Context, Rows};
 use crate::plan::ObjectId;
+use crate::repr::Time;
 
 pub(super) fn render<'scope>(
     scope: Scope<'scope, Time>,

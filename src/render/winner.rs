@@ -38,9 +38,9 @@ use timely::dataflow::operators::generic::Operator;
 
 use super::join::{self, KeyedRows, RowsByKey};
 use super::settle::fed_back;
-use super::{Context, Rows, Time};
+use super::{Context, Rows};
 use crate::plan::{ScalarExpr, Side, WinnerPlan};
-use crate::repr::{Datum, EncodedRow, row};
+use crate::repr::{Datum, EncodedRow, Time, row};
 
 pub(super) fn render<'scope>(
     scope: Scope<'scope, Time>,

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use crate::plan::ObjectId;
-use crate::render::Time;
+use crate::repr::Time;
 
 /// One scripted source's clock.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -9,8 +9,7 @@ use crate::engine::Command;
 use crate::error::{Error, Result, Span};
 use crate::plan::catalog::Object;
 use crate::plan::{SourceDesc, bind};
-use crate::render::Time;
-use crate::repr::{Datum, row};
+use crate::repr::{Datum, Time, row};
 use crate::sql::ast;
 
 impl Session {

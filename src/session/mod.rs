@@ -15,13 +15,13 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | [`clocks`] | one event-time clock per scripted source: late rows, frontiers, sealing |
-//! | [`data`] | rows in: `INSERT`, `COPY`, [`Session::insert`]; checked, then dealt to workers |
-//! | [`csv_input`] | reading a CSV file for `COPY` |
-//! | [`reads`] | sealing the sources under a read, and gathering rows from the workers |
-//! | [`show`] | `SHOW SOURCES`, `SHOW VIEWS`, `SHOW STATS` |
-//! | [`settings`] | `SET` and `SHOW setting` |
-//! | [`subscribe`] | `SUBSCRIBE` |
+//! | `clocks.rs` | one event-time clock per scripted source: late rows, frontiers, sealing |
+//! | `data.rs` | rows in: `INSERT`, `COPY`, [`Session::insert`]; checked, then dealt to workers |
+//! | `csv_input.rs` | reading a CSV file for `COPY` |
+//! | `reads.rs` | sealing the sources under a read, and gathering rows from the workers |
+//! | `show.rs` | `SHOW SOURCES`, `SHOW VIEWS`, `SHOW STATS` |
+//! | `settings.rs` | `SET` and `SHOW setting` |
+//! | `subscribe.rs` | `SUBSCRIBE` |
 
 mod clocks;
 mod csv_input;

@@ -8,8 +8,7 @@ use crate::engine::{Command, Reply};
 use crate::error::{Error, Result};
 use crate::plan::ObjectId;
 use crate::plan::catalog::Object;
-use crate::render::Time;
-use crate::repr::{Datum, row};
+use crate::repr::{Datum, Time, row};
 
 impl Session {
     /// Seal every source as a read of everything would, and return once every view has

@@ -1,5 +1,5 @@
-//! Storage glue: how Ebb's rows sit in differential's columnar arrangements, and how those
-//! arrangements spill under a memory budget.
+//! Storage: where the bytes of spilled chunks live under a memory budget (stores, the tiered
+//! policy, the on-disk format). It deals in bytes and chunks only; how rows sit in
+//! arrangements is `render::arrangement` and `render::columnar`.
 
-pub mod columnar;
 pub mod spill;

@@ -13,8 +13,7 @@ use differential_dataflow::columnar::trace::{Builder as ChunkBuilder, ColChunk};
 use differential_dataflow::columnar::updates::{UpdatesBuilder, UpdatesTyped};
 use differential_dataflow::trace::Builder;
 
-use crate::render::Time;
-use crate::repr::EncodedRow;
+use crate::repr::{EncodedRow, Time};
 
 /// Updates melded before a chunk is handed on.
 pub const COALESCE_UPDATES: usize = 8 * 1024;

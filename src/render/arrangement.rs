@@ -20,9 +20,9 @@ use itertools::Itertools;
 use timely::dataflow::Scope;
 use timely::progress::frontier::AntichainRef;
 
-use crate::render::{RowTrace, Rows, RowsSpine, Time, rows_of};
-use crate::repr::EncodedRow;
-use crate::storage::columnar::RowUpdate;
+use crate::render::columnar::RowUpdate;
+use crate::render::{RowTrace, Rows, RowsSpine, rows_of};
+use crate::repr::{EncodedRow, Time};
 use crate::storage::spill::tiered::with_tag;
 use crate::storage::spill::{ArrangementSpill, SpillCounts};
 
