@@ -63,3 +63,45 @@ fn explain_is_deterministic() {
         assert_eq!(explain_views(&file), explain_views(&file), "queries/{file}");
     }
 }
+
+/// The arrangements `SHOW STATS` reports for a view are exactly those its EXPLAIN names (the
+/// source histories it shares are the source's, and reported under the source).
+#[test]
+fn show_stats_reports_the_arrangements_explain_names() {
+    for file in query_files() {
+        let text = std::fs::read_to_string(queries_dir().join(&file)).unwrap();
+        let mut s =
+            Session::new(SessionOptions { workers: 1, base_dir: queries_dir(), ..SessionOptions::default() })
+                .unwrap();
+        s.execute(&text).unwrap();
+        let Some(Output::Rows { rows, .. }) = s.execute("SHOW STATS;").unwrap().pop() else {
+            panic!("SHOW STATS returns rows")
+        };
+        let views: Vec<String> = s.catalog().views().map(|v| v.name.clone()).collect();
+        for view in views {
+            let mut reported: Vec<String> = rows
+                .iter()
+                .filter(|row| row[0] == ebb::repr::Datum::Text(view.clone()))
+                .map(|row| match &row[1] {
+                    ebb::repr::Datum::Text(name) => name.clone(),
+                    other => panic!("arrangement {other:?}"),
+                })
+                .collect();
+            let Some(Output::Text(explain)) = s.execute(&format!("EXPLAIN VIEW {view};")).unwrap().pop()
+            else {
+                panic!("EXPLAIN gives text")
+            };
+            let mut named: Vec<String> = explain
+                .lines()
+                .filter(|line| !line.contains("(of the source, shared)"))
+                .filter_map(|line| line.split_once("arrangement \"").map(|(_, rest)| rest))
+                .filter_map(|rest| rest.split_once('"').map(|(name, _)| name.to_string()))
+                .collect();
+            reported.sort();
+            named.sort();
+            named.dedup();
+            reported.dedup();
+            assert_eq!(reported, named, "queries/{file}, view {view}:\n{explain}");
+        }
+    }
+}
