@@ -307,6 +307,21 @@ pub mod row {
         }
     }
 
+    /// Append `rank`, the datum a rule ranks rows by, so that the best rank has the greatest
+    /// bytes: as it is when larger is better (`descending`), complemented when smaller is.
+    pub fn encode_rank(rank: &Datum, descending: bool, out: &mut Vec<u8>) {
+        if descending {
+            encode_datum(rank, out);
+        } else {
+            encode_datum_descending(rank, out);
+        }
+    }
+
+    /// What follows a rank written by [`encode_rank`] at the front of `ranked`.
+    pub fn after_rank(ranked: &[u8], descending: bool) -> &[u8] {
+        &ranked[datum_len(ranked, !descending)..]
+    }
+
     /// The length of the first `datums` datums of the row encoded in `bytes`.
     pub fn prefix_len(bytes: &[u8], datums: usize) -> usize {
         (0..datums).fold(0, |at, _| at + datum_len(&bytes[at..], false))
@@ -376,6 +391,17 @@ pub mod row {
                 encode_datum_descending(&b, &mut y);
                 prop_assert_eq!(x.cmp(&y), natural_cmp(&b, &a));
                 prop_assert_eq!(datum_len(&x, true), encode([&a]).len());
+            }
+
+            #[test]
+            fn the_best_rank_has_the_greatest_bytes(a in datum(), b in datum(), descending: bool) {
+                let (mut x, mut y) = (Vec::new(), Vec::new());
+                encode_rank(&a, descending, &mut x);
+                encode_rank(&b, descending, &mut y);
+                let better = if descending { natural_cmp(&a, &b) } else { natural_cmp(&b, &a) };
+                prop_assert_eq!(x.cmp(&y), better);
+                x.extend_from_slice(b"row");
+                prop_assert_eq!(after_rank(&x, descending), b"row");
             }
         }
     }

@@ -93,7 +93,7 @@ pub(super) fn render<'scope>(
         let kept = with_feedback(scope, keyed, delay, feedback, |input| {
             reduce_columnar(input, limit, ctx).inspect(move |(_, _, diff)| dropped.set(dropped.get() - diff))
         });
-        return kept.map(move |(_key, value)| value[row::datum_len(&value, !descending)..].to_vec());
+        return kept.map(move |(_key, value)| row::after_rank(&value, descending).to_vec());
     }
     let key_datums = rule.key.len();
     let hashed = keyed.map(|(key, value)| {
@@ -108,7 +108,7 @@ pub(super) fn render<'scope>(
     });
     kept.map(move |(_hash, bytes)| {
         let rank_at = row::prefix_len(&bytes, key_datums);
-        bytes[rank_at + row::datum_len(&bytes[rank_at..], !descending)..].to_vec()
+        row::after_rank(&bytes[rank_at..], descending).to_vec()
     })
 }
 
@@ -249,11 +249,7 @@ fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule, arrived: Rc<Cell<
                             row::encode_datum(&expr.eval(&datums), &mut key);
                         }
                         value.clear();
-                        if descending {
-                            row::encode_datum(&rank.eval(&datums), &mut value);
-                        } else {
-                            row::encode_datum_descending(&rank.eval(&datums), &mut value);
-                        }
+                        row::encode_rank(&rank.eval(&datums), descending, &mut value);
                         value.extend_from_slice(&encoded);
                         pending
                             .entry(time)

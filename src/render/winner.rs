@@ -80,7 +80,7 @@ pub(super) fn render<'scope>(
     let winners = best_per_key(valid, &join.left_key, &plan.rank, plan.descending, ctx);
     let descending = plan.descending;
     let winner_rows =
-        winners.clone().map(move |(_key, ranked)| ranked[row::datum_len(&ranked, !descending)..].to_vec());
+        winners.clone().map(move |(_key, ranked)| row::after_rank(&ranked, descending).to_vec());
 
     if let Some(candidate_feedback) = candidate_feedback {
         let closed =
@@ -88,7 +88,7 @@ pub(super) fn render<'scope>(
         let closing_first = plan.closing == Side::Left;
         let winner_candidates = join::arrange(
             winners.map(move |(key, ranked)| {
-                let joined = &ranked[row::datum_len(&ranked, !descending)..];
+                let joined = row::after_rank(&ranked, descending);
                 // The joined row is the closing row then the candidate, or the other way round.
                 let candidate = if closing_first {
                     &joined[row::prefix_len(joined, closing_width)..]
@@ -136,11 +136,7 @@ fn best_per_key<'scope>(
                 row::encode_datum(&expr.eval(&datums), &mut key_bytes);
             }
             let mut value = Vec::new();
-            if descending {
-                row::encode_datum(&rank.eval(&datums), &mut value);
-            } else {
-                row::encode_datum_descending(&rank.eval(&datums), &mut value);
-            }
+            row::encode_rank(&rank.eval(&datums), descending, &mut value);
             value.extend_from_slice(&encoded);
             (key_bytes, value)
         })
