@@ -12,7 +12,6 @@
 
 use columnar::Columnar;
 use differential_dataflow::AsCollection;
-use differential_dataflow::VecCollection;
 use differential_dataflow::columnar::collection::{
     Builder as ColumnarCollectionBuilder, Pact as ColumnarPact, RecordedUpdates,
 };
@@ -34,7 +33,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::operators::generic::Operator;
 
-use super::Rows;
+use super::{KeyedRows, Rows};
 use crate::render::arrangement::{RowsArrangement, Spillable};
 use crate::render::columnar::RowUpdate;
 use crate::repr::{EncodedRow, Time};
@@ -54,12 +53,10 @@ type RowsBatcher = MergeBatcher<
     VecMerger<(EncodedRow, ()), Time, i64>,
     OrdKeyBuilder<RowsLayout, RowUpdateVec>,
 >;
-/// Rows keyed by an encoded key.
-pub type Keyed<'scope> = VecCollection<'scope, Time, (EncodedRow, EncodedRow), i64>;
 
 /// Arrange `keyed` by key in a columnar spine with a spill tag of its own: the arrangement, and
 /// the handle that registers it as state.
-pub fn arrange<'scope>(keyed: Keyed<'scope>, name: &str) -> (Arranged<'scope, RowTrace>, Spillable) {
+pub fn arrange<'scope>(keyed: KeyedRows<'scope>, name: &str) -> (Arranged<'scope, RowTrace>, Spillable) {
     let pact = ColumnarPact { hashfunc: |key: columnar::Ref<'_, EncodedRow>| hash_bytes(key.into_iter()) };
     let tag = ArrangementSpill::new();
     next_tag(&tag);
@@ -95,7 +92,7 @@ pub fn arrange_readable<'scope>(
 
 /// An arrangement's updates as a keyed collection, read off the batches it produces (the
 /// batches themselves, not a copy through another columnar container).
-pub fn updates_of<'scope>(arranged: Arranged<'scope, RowTrace>) -> Keyed<'scope> {
+pub fn updates_of<'scope>(arranged: Arranged<'scope, RowTrace>) -> KeyedRows<'scope> {
     arranged
         .stream
         .unary(Pipeline, "FromColumnar", |_, _| {
@@ -129,7 +126,9 @@ pub fn rows_of<'scope>(arranged: Arranged<'scope, RowTrace>) -> Rows<'scope> {
     updates_of(arranged).map(|(row, _)| row)
 }
 
-fn to_columnar(keyed: Keyed<'_>) -> differential_dataflow::Collection<'_, Time, RecordedUpdates<RowUpdate>> {
+fn to_columnar(
+    keyed: KeyedRows<'_>,
+) -> differential_dataflow::Collection<'_, Time, RecordedUpdates<RowUpdate>> {
     keyed
         .inner
         .unary::<ColumnarCollectionBuilder<RowUpdate>, _, _, _>(Pipeline, "ToColumnar", |_, _| {

@@ -15,16 +15,13 @@
 //! state is unbounded; `Winner` and `Unmatched` reuse these pieces with feedback that retracts
 //! the rows they no longer need.
 
-use differential_dataflow::VecCollection;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::trace::implementations::ValSpine;
 
-use super::{Context, Rows};
+use super::{Context, KeyedRows, Rows};
 use crate::plan::{JoinPlan, ScalarExpr};
 use crate::repr::{Datum, EncodedRow, Time, row};
 
-/// Rows keyed by their encoded join key.
-pub type KeyedRows<'scope> = VecCollection<'scope, Time, (EncodedRow, EncodedRow), i64>;
 /// Rows arranged by their encoded join key.
 pub type RowsByKey<'scope> = Arranged<'scope, TraceAgent<ValSpine<EncodedRow, EncodedRow, Time, i64>>>;
 

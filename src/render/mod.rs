@@ -31,6 +31,8 @@ use crate::repr::{Diff, EncodedRow, Time};
 
 /// A collection of encoded rows.
 pub type Rows<'scope> = VecCollection<'scope, Time, EncodedRow, Diff>;
+/// Rows keyed by an encoded key (a join key, a rule's key, a group): `(key, row)`.
+pub type KeyedRows<'scope> = VecCollection<'scope, Time, (EncodedRow, EncodedRow), Diff>;
 
 /// What rendering one view needs from, and leaves with, the worker.
 pub struct Context<'a> {

@@ -50,8 +50,8 @@ use differential_dataflow::trace::implementations::ord_neu::{OrdValBatch, OrdVal
 use differential_dataflow::trace::implementations::spine_fueled::Spine;
 use differential_dataflow::{ExchangeData, Hashable, VecCollection};
 
-use super::arrange::{ByteRows, Keyed, RowSpine, arrange, hash_bytes, updates_of};
-use super::{Context, Rows};
+use super::arrange::{ByteRows, RowSpine, arrange, hash_bytes, updates_of};
+use super::{Context, KeyedRows, Rows};
 use crate::plan::RetainRule;
 use crate::render::arrangement::Spillable;
 use crate::render::columnar::{CoalescingBuilder, RowUpdate};
@@ -133,7 +133,11 @@ fn with_feedback<'scope, D: ExchangeData + Hashable>(
 
 /// The reduce over columnar arrangements, whose chunks go through the spill hook: its kept
 /// rows, keyed.
-fn reduce_columnar<'scope>(reduce_input: Keyed<'scope>, limit: u64, ctx: &mut Context<'_>) -> Keyed<'scope> {
+fn reduce_columnar<'scope>(
+    reduce_input: KeyedRows<'scope>,
+    limit: u64,
+    ctx: &mut Context<'_>,
+) -> KeyedRows<'scope> {
     let (arranged, input_state) = arrange(reduce_input, "RetainInput");
     ctx.state.push(("retain input".to_string(), Box::new(input_state)));
     let output_tag = ArrangementSpill::new();
@@ -230,7 +234,7 @@ fn keep_best<V>(input: &[(V, i64)], limit: u64, mut keep: impl FnMut(&V, i64)) {
 /// Key each row by the rule's key and value it by its ranking datum (complemented when lower
 /// is better) followed by the whole row; then, per worker and tick, pass on only each key's
 /// `limit` greatest values of that tick. Every row's diff is added to `arrived`.
-fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule, arrived: Rc<Cell<i64>>) -> Keyed<'scope> {
+fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule, arrived: Rc<Cell<i64>>) -> KeyedRows<'scope> {
     let limit = rule.limit as i64;
     let descending = rule.descending;
     let key_exprs = rule.key.clone();

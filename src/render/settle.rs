@@ -25,9 +25,9 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
+use super::KeyedRows;
 use super::Time;
 use super::arrange::hash_bytes;
-use super::join::KeyedRows;
 use crate::repr::EncodedRow;
 
 /// Keyed updates waiting for their time to complete, by time.

@@ -36,7 +36,8 @@ use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 
-use super::join::{self, KeyedRows, RowsByKey};
+use super::KeyedRows;
+use super::join::{self, RowsByKey};
 use super::settle::fed_back;
 use super::{Context, Rows};
 use crate::plan::{ScalarExpr, Side, WinnerPlan};
