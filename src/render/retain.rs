@@ -124,7 +124,6 @@ fn with_feedback<'scope, D: ExchangeData + Hashable>(
     if !feedback {
         return reduce(input);
     }
-    // A step of zero would make the loop ill-defined; DELAY 0 means "the next tick".
     let (variable, retractions) = Variable::new(scope, delay.get());
     let kept = reduce(input.clone().concat(retractions.negate()));
     variable.set(input.concat(kept.clone().negate()));
