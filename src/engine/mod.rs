@@ -6,6 +6,7 @@
 //! session validates everything before it sends. Reads wait until every worker's dataflow
 //! has caught up with the read's time, then gather each worker's share.
 
+mod sources;
 mod worker;
 
 use std::sync::Arc;

@@ -11,10 +11,11 @@ use differential_dataflow::input::InputSession;
 use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 
+use super::sources::{SourceInput, SourceInputs};
 use super::{ArrangementStats, Command, Reply};
 use crate::plan::{ObjectId, Plan};
 use crate::render::arrangement::{RowsArrangement, StateHandle};
-use crate::render::{self, Context, SourceInput, SourceInputs};
+use crate::render::{self, Context};
 use crate::repr::Time;
 use crate::storage::spill::{self, Failure, Spill};
 
@@ -161,7 +162,6 @@ impl WorkerState {
                     consumers: Vec::new(),
                     history_input: None,
                     frontier,
-                    rendering: None,
                     generator,
                     received: false,
                 };
@@ -266,13 +266,9 @@ impl WorkerState {
     fn create_view(&mut self, worker: &mut Worker, id: ObjectId, plan: Arc<Plan>) {
         let probe = ProbeHandle::new();
         let dataflow = worker.next_dataflow_index();
-        let mut sources = Vec::new();
-        plan.sources(&mut sources);
-        for source in &sources {
-            if let Some(input) = self.sources.get_mut(source) {
-                input.rendering = Some(id);
-            }
-        }
+        let mut read_directly = Vec::new();
+        plan.sources(&mut read_directly);
+        let mut sources = read_directly.clone();
         let mut views = Vec::new();
         plan.views(&mut views);
         let imports = views
@@ -287,19 +283,24 @@ impl WorkerState {
         }
         sources.sort();
         sources.dedup();
-        let mut ctx = Context {
-            sources: &mut self.sources,
-            views: imports,
-            state: Vec::new(),
-            dropped: Vec::new(),
-            spilling: self.spilling,
-        };
         let spillable = self.spilling;
-        let trace = worker.dataflow(|scope| {
+        let inputs = &mut self.sources;
+        let (trace, state, dropped) = worker.dataflow(|scope| {
+            // Each source this view reads, built here as a collection of the view's scope.
+            let sources = read_directly
+                .iter()
+                .filter_map(|source| Some((*source, inputs.get_mut(source)?.collection(scope, id))))
+                .collect();
+            let mut ctx = Context {
+                sources,
+                views: imports,
+                state: Vec::new(),
+                dropped: Vec::new(),
+                spilling: spillable,
+            };
             let rows = render::render(scope, &plan, &mut ctx);
-            render::arrange_readable(rows, "Output", spillable, &probe)
+            (render::arrange_readable(rows, "Output", spillable, &probe), ctx.state, ctx.dropped)
         });
-        let (state, dropped) = (ctx.state, ctx.dropped);
         let live = sources.iter().any(|s| self.sources.get(s).is_some_and(|s| s.generator.is_some()));
         let latency_ms = live.then_some((0, 0));
         let created_ms = crate::generator::now_ms();

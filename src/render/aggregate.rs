@@ -27,7 +27,7 @@ pub(super) fn render<'scope>(
     group_by: &[ScalarExpr],
     aggregates: &[AggregateExpr],
     state: AggregateState,
-    ctx: &mut Context<'_>,
+    ctx: &mut Context<'scope>,
 ) -> Rows<'scope> {
     let group_by = group_by.to_vec();
     let aggregates = aggregates.to_vec();

@@ -29,7 +29,7 @@ pub(super) fn render<'scope>(
     left: Rows<'scope>,
     right: Rows<'scope>,
     plan: &JoinPlan,
-    ctx: &mut Context<'_>,
+    ctx: &mut Context<'scope>,
 ) -> Rows<'scope> {
     let left = arrange(key_rows(left, &plan.left_key), format!("join left {}", plan.left.label()), ctx);
     let right = arrange(key_rows(right, &plan.right_key), format!("join right {}", plan.right.label()), ctx);
@@ -58,7 +58,7 @@ pub(super) fn key_rows<'scope>(rows: Rows<'scope>, key: &[ScalarExpr]) -> KeyedR
 pub(super) fn arrange<'scope>(
     keyed: KeyedRows<'scope>,
     name: String,
-    ctx: &mut Context<'_>,
+    ctx: &mut Context<'scope>,
 ) -> RowsByKey<'scope> {
     let arranged = keyed.arrange_by_key_named(&name);
     ctx.state.push((name, Box::new(arranged.trace.clone())));

@@ -20,7 +20,6 @@ mod view;
 mod winner;
 
 pub use arrange::{RowTrace, RowsSpine, arrange_readable, rows_of};
-pub use source::{SourceInput, SourceInputs};
 
 use differential_dataflow::VecCollection;
 use timely::dataflow::Scope;
@@ -35,9 +34,9 @@ pub type Rows<'scope> = VecCollection<'scope, Time, EncodedRow, Diff>;
 pub type KeyedRows<'scope> = VecCollection<'scope, Time, (EncodedRow, EncodedRow), Diff>;
 
 /// What rendering one view needs from, and leaves with, the worker.
-pub struct Context<'a> {
-    /// Where source rows come from.
-    pub sources: &'a mut SourceInputs,
+pub struct Context<'scope> {
+    /// The rows of each source the plan reads, built by the engine in the view's scope.
+    pub sources: std::collections::HashMap<crate::plan::ObjectId, Rows<'scope>>,
     /// The output arrangements of the views the plan reads.
     pub views: std::collections::HashMap<crate::plan::ObjectId, RowsArrangement>,
     /// The arrangements the view holds, named, for stats and compaction.
@@ -51,9 +50,9 @@ pub struct Context<'a> {
 }
 
 /// Render `plan` into `scope`.
-pub fn render<'scope>(scope: Scope<'scope, Time>, plan: &Plan, ctx: &mut Context<'_>) -> Rows<'scope> {
+pub fn render<'scope>(scope: Scope<'scope, Time>, plan: &Plan, ctx: &mut Context<'scope>) -> Rows<'scope> {
     match &plan.node {
-        PlanNode::Source { id, .. } => source::render(scope, *id, ctx),
+        PlanNode::Source { id, .. } => source::render(*id, ctx),
         PlanNode::View { id, .. } => view::render(scope, *id, ctx),
         PlanNode::Filter { input, predicate } => filter::render(render(scope, input, ctx), predicate.clone()),
         PlanNode::Project { input, exprs } => project::render(render(scope, input, ctx), exprs.clone()),

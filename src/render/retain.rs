@@ -79,7 +79,7 @@ pub(super) fn render<'scope>(
     rule: &RetainRule,
     delay: NonZeroU64,
     feedback: bool,
-    ctx: &mut Context<'_>,
+    ctx: &mut Context<'scope>,
 ) -> Rows<'scope> {
     let limit = rule.limit;
     let descending = rule.descending;
@@ -135,7 +135,7 @@ fn with_feedback<'scope, D: ExchangeData + Hashable>(
 fn reduce_columnar<'scope>(
     reduce_input: KeyedRows<'scope>,
     limit: u64,
-    ctx: &mut Context<'_>,
+    ctx: &mut Context<'scope>,
 ) -> KeyedRows<'scope> {
     let (arranged, input_state) = arrange(reduce_input, "RetainInput");
     ctx.state.push(("retain input".to_string(), Box::new(input_state)));
@@ -172,7 +172,7 @@ fn reduce_in_memory<'scope>(
     input: HashedRows<'scope>,
     limit: u64,
     key_datums: usize,
-    ctx: &mut Context<'_>,
+    ctx: &mut Context<'scope>,
 ) -> HashedRows<'scope> {
     let arranged = input.arrange_named::<HashedBatcher, HashedSpine>("RetainInput", HashedBatcher::new);
     ctx.state.push(("retain input".to_string(), Box::new(arranged.trace.clone())));

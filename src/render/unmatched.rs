@@ -58,7 +58,7 @@ pub(super) fn render<'scope>(
     left: Rows<'scope>,
     right: Rows<'scope>,
     plan: &UnmatchedPlan,
-    ctx: &mut Context<'_>,
+    ctx: &mut Context<'scope>,
 ) -> Rows<'scope> {
     let join = &plan.join;
     let step = plan.delay.get();

@@ -13,7 +13,7 @@ use crate::repr::Time;
 pub(super) fn render<'scope>(
     scope: Scope<'scope, Time>,
     id: ObjectId,
-    ctx: &mut Context<'_>,
+    ctx: &mut Context<'scope>,
 ) -> Rows<'scope> {
     ctx.views.get_mut(&id).expect("the binder resolved this view").import(scope, "View")
 }

@@ -48,7 +48,7 @@ pub(super) fn render<'scope>(
     left: Rows<'scope>,
     right: Rows<'scope>,
     plan: &WinnerPlan,
-    ctx: &mut Context<'_>,
+    ctx: &mut Context<'scope>,
 ) -> Rows<'scope> {
     let join = &plan.join;
     let (closing, candidates, closing_key, candidate_key, closing_plan, candidate_plan) = match plan.closing {
@@ -125,7 +125,7 @@ fn best_per_key<'scope>(
     key: &[ScalarExpr],
     rank: &ScalarExpr,
     descending: bool,
-    ctx: &mut Context<'_>,
+    ctx: &mut Context<'scope>,
 ) -> KeyedRows<'scope> {
     let (key, rank) = (key.to_vec(), rank.clone());
     let mut datums = Vec::new();
@@ -183,7 +183,11 @@ fn at_close<'scope>(closing: KeyedRows<'scope>, close_at: ScalarExpr, extra: u64
 }
 
 /// The distinct keys of `keyed`, each once, arranged (the input is arranged as `name`).
-fn distinct_keys<'scope>(keyed: KeyedRows<'scope>, name: &str, ctx: &mut Context<'_>) -> RowsByKey<'scope> {
+fn distinct_keys<'scope>(
+    keyed: KeyedRows<'scope>,
+    name: &str,
+    ctx: &mut Context<'scope>,
+) -> RowsByKey<'scope> {
     let arranged = join::arrange(keyed, format!("{name} (closing rows)"), ctx);
     let keys = arranged
         .reduce_abelian::<_, ValBuilder<_, _, _, _>, ValSpine<EncodedRow, EncodedRow, Time, i64>, _, _>(
