@@ -1,6 +1,7 @@
 //! Rendering: a view's [`Plan`] becomes a differential dataflow, node for node.
 //!
-//! In: a bound [`Plan`] and a [`Context`] that hands out source collections. Out: the view's
+//! In: a bound [`Plan`] and a [`Context`] holding the collection of each source the plan reads,
+//! built by the engine (which owns the sources' inputs). Out: the view's
 //! rows as a collection of [`EncodedRow`]s, plus the arrangements that hold state (for
 //! `SHOW STATS`). Each plan node has one render function in the file of the same name;
 //! rendering never re-plans or re-checks: the binder has already refused what cannot run.
