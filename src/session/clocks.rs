@@ -48,6 +48,11 @@ impl Clock {
         self.sealed.max(self.newest.map_or(0, |newest| newest.saturating_add(1)))
     }
 
+    /// This clock once it has seen rows up to `newest`.
+    pub fn after(self, newest: Time) -> Clock {
+        Clock { newest: Some(self.newest.map_or(newest, |n| n.max(newest))), ..self }
+    }
+
     /// Whether a row at `time` would be late, and why.
     pub fn lateness_of(&self, time: Time) -> Option<Late> {
         if time >= self.frontier() {
@@ -87,7 +92,7 @@ impl Clocks {
     /// Note that a statement brought rows up to `newest` into `source`.
     pub fn saw(&mut self, source: ObjectId, newest: Time) {
         if let Some(clock) = self.by_source.get_mut(&source) {
-            clock.newest = Some(clock.newest.map_or(newest, |n| n.max(newest)));
+            *clock = clock.after(newest);
         }
     }
 

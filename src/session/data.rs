@@ -119,9 +119,7 @@ impl Session {
         let Some(newest) = newest else { return Ok(()) };
         // Every row enters at the frontier before the statement: no later than any row's time.
         let time = clock.frontier();
-        let advance_to =
-            clocks::Clock { newest: Some(clock.newest.map_or(newest, |n| n.max(newest))), ..clock }
-                .frontier();
+        let advance_to = clock.after(newest).frontier();
         let workers = self.engine.workers();
         let mut shares: Vec<Vec<Vec<u8>>> = vec![Vec::with_capacity(rows.len() / workers + 1); workers];
         for row in &rows {

@@ -31,10 +31,11 @@ impl Session {
     /// wall clock for an object over live generators (their timeline), else just past the
     /// newest time seen among its sources.
     pub(super) fn seal_for_read(&mut self, id: ObjectId) -> Result<Time> {
-        if self.catalog.live_source_under(id).is_some() {
+        let sources = self.catalog.sources_under(id);
+        let live = sources.iter().any(|s| self.catalog.source(*s).is_ok_and(|s| s.generator.is_some()));
+        if live {
             return Ok(crate::generator::now_ms());
         }
-        let sources = self.catalog.sources_under(id);
         self.seal(&sources)
     }
 
