@@ -87,11 +87,12 @@ pub(super) fn run(
     // differential's `load` must return bytes), or on a bug. Either way its dataflows cannot
     // be trusted any more: answer every command with the failure, so the session stops
     // cleanly instead of waiting for this worker or returning wrong rows.
-    let failure = spill.failure().unwrap_or_else(|| {
-        let what = described.unwrap_or_else(|| panic_message(panic.as_ref()));
-        Failure::WorkerPanicked(format!("worker {} panicked: {what}", worker.index()))
-    });
-    spill.fail(failure.clone());
+    let what = described.unwrap_or_else(|| panic_message(panic.as_ref()));
+    let ours = Failure::WorkerPanicked(format!("worker {} panicked: {what}", worker.index()));
+    // Several workers can fail at once: every one reports the failure recorded first, so every
+    // statement names the same cause.
+    spill.fail(ours.clone());
+    let failure = spill.failure().unwrap_or(ours);
     if in_flight.get() && replies.send(Reply::Failed(failure.clone())).is_err() {
         return;
     }
