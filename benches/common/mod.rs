@@ -7,6 +7,10 @@ use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+/// The allocator the `ebb` binary uses, so benchmarks measure what users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A number, with `_` or `,` allowed as separators.
 pub fn parse_num(s: &str) -> u64 {
     s.replace(['_', ','], "").parse().unwrap_or_else(|_| panic!("not a number: {s}"))
@@ -39,9 +43,6 @@ pub fn run_case_child(args: &[String], limit_secs: u64) -> Result<Fields, String
     let exe = std::env::current_exe().map_err(|e| format!("no executable: {e}"))?;
     let mut child = Command::new(exe)
         .args(args)
-        // The allocator setting the `ebb` binary makes at start (see `give_large_blocks_back`
-        // in `src/bin/ebb/main.rs`), so cases measure memory as the binary runs.
-        .env("MALLOC_MMAP_THRESHOLD_", "65536")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
