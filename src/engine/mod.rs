@@ -14,6 +14,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::Thread;
 
 use crate::error::{Error, Result};
+use crate::plan::arrangements::ArrangementName;
 use crate::plan::{ObjectId, Plan};
 use crate::repr::{EncodedRow, Time};
 use crate::storage::spill::{Failure, Spill, SpillCounts};
@@ -87,8 +88,8 @@ pub enum Command {
 pub struct ArrangementStats {
     /// The view or source that holds it.
     pub object: ObjectId,
-    /// What it is ("history", "output", "retain input", ...).
-    pub arrangement: String,
+    /// Which arrangement it is (see `plan::arrangements`).
+    pub arrangement: ArrangementName,
     /// Updates physically held.
     pub records: usize,
     /// Rows the retention rule has dropped so far, thinned or retracted (on its input

@@ -13,6 +13,7 @@ use timely::worker::Worker;
 
 use super::sources::{SourceInput, SourceInputs};
 use super::{ArrangementStats, Command, Reply};
+use crate::plan::arrangements::ArrangementName;
 use crate::plan::{ObjectId, Plan};
 use crate::render::arrangement::{RowsArrangement, StateHandle};
 use crate::render::{self, Context};
@@ -23,20 +24,20 @@ use crate::storage::spill::{self, Failure, Spill};
 struct Readable {
     /// The arrangement peeks read.
     trace: RowsArrangement,
-    /// Its name in `SHOW STATS` ("output", "history").
-    trace_name: &'static str,
+    /// Its name in `SHOW STATS` (the view's output or the source's history).
+    trace_name: ArrangementName,
     /// Passes a time once the arrangement is complete up to it.
     probe: ProbeHandle<Time>,
     /// The other arrangements the object holds, named.
-    state: Vec<(String, Box<dyn StateHandle>)>,
+    state: Vec<(ArrangementName, Box<dyn StateHandle>)>,
     /// The timely dataflow that maintains it.
     dataflow: usize,
     /// The sources it reads: it may compact up to the earliest of their frontiers.
     sources: Vec<ObjectId>,
     /// The read frontier it was last compacted to: reads must not ask for earlier times.
     compacted_to: Time,
-    /// Rows dropped by its rules, named like the rules' input arrangements.
-    dropped: Vec<(String, std::rc::Rc<std::cell::Cell<i64>>)>,
+    /// Rows dropped by its rules, by the arrangement that counts them.
+    dropped: Vec<(ArrangementName, std::rc::Rc<std::cell::Cell<i64>>)>,
     /// For a view over a live generator: wall time minus its output frontier, now and at worst.
     latency_ms: Option<(u64, u64)>,
     /// When it was created (wall-clock ms): its output frontier cannot lag behind that.
@@ -179,7 +180,7 @@ impl WorkerState {
                     source.history_input = Some(input);
                     let readable = Readable {
                         trace,
-                        trace_name: "history",
+                        trace_name: ArrangementName::History,
                         probe,
                         state: Vec::new(),
                         dataflow,
@@ -307,7 +308,7 @@ impl WorkerState {
         let created_ms = crate::generator::now_ms();
         let readable = Readable {
             trace,
-            trace_name: "output",
+            trace_name: ArrangementName::Output,
             probe,
             state,
             dataflow,
@@ -463,7 +464,7 @@ impl WorkerState {
         for (id, readable) in &mut self.readable {
             out.push(ArrangementStats {
                 object: *id,
-                arrangement: readable.trace_name.to_string(),
+                arrangement: readable.trace_name.clone(),
                 records: readable.trace.records(),
                 dropped: None,
                 latency_ms: readable.latency_ms,

@@ -135,7 +135,7 @@ impl Session {
         for reply in self.engine.broadcast(command)? {
             if let Reply::Stats(stats) = reply {
                 for s in stats {
-                    let entry = totals.entry((s.object, s.arrangement)).or_default();
+                    let entry = totals.entry((s.object, s.arrangement.to_string())).or_default();
                     entry.records += s.records;
                     if let Some(dropped) = s.dropped {
                         entry.dropped = Some(entry.dropped.unwrap_or(0) + dropped);
