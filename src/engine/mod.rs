@@ -15,7 +15,7 @@ use std::thread::Thread;
 
 use crate::error::{Error, Result};
 use crate::plan::arrangements::ArrangementName;
-use crate::plan::{ObjectId, Plan};
+use crate::plan::{ObjectId, Plan, SourceKind};
 use crate::repr::{EncodedRow, Time};
 use crate::storage::spill::{Failure, Spill, SpillCounts};
 
@@ -26,10 +26,8 @@ pub enum Command {
     CreateSource {
         /// The source.
         id: ObjectId,
-        /// Whether it keeps every row in an arrangement.
-        keep_history: bool,
-        /// The live generator that feeds it, if any.
-        generator: Option<crate::generator::Generator>,
+        /// Where its rows come from.
+        kind: SourceKind,
         /// The dataflow frontier it starts at.
         frontier: Time,
     },

@@ -7,14 +7,13 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::Duration;
 
-use differential_dataflow::input::InputSession;
 use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 
-use super::sources::{SourceInput, SourceInputs};
+use super::sources::{History, SourceInput, SourceInputs};
 use super::{ArrangementStats, Command, Reply};
 use crate::plan::arrangements::ArrangementName;
-use crate::plan::{ObjectId, Plan};
+use crate::plan::{ObjectId, Plan, Timeline};
 use crate::render::arrangement::{RowsArrangement, StateHandle};
 use crate::render::{self, Context};
 use crate::repr::Time;
@@ -158,26 +157,9 @@ fn serve(
 impl WorkerState {
     fn apply(&mut self, worker: &mut Worker, command: Command) -> Reply {
         match command {
-            Command::CreateSource { id, keep_history, frontier, generator } => {
-                let mut source = SourceInput {
-                    history: None,
-                    consumers: Vec::new(),
-                    history_input: None,
-                    frontier,
-                    generator,
-                    received: false,
-                };
-                if keep_history {
-                    let mut input = InputSession::new();
-                    input.advance_to(frontier);
-                    let probe = ProbeHandle::new();
-                    let dataflow = worker.next_dataflow_index();
-                    let spillable = self.spilling;
-                    let trace = worker.dataflow(|scope| {
-                        render::arrange_readable(input.to_collection(scope), "History", spillable, &probe)
-                    });
-                    source.history = Some(trace.clone());
-                    source.history_input = Some(input);
+            Command::CreateSource { id, kind, frontier } => {
+                let (source, history) = SourceInput::open(worker, &kind, frontier, self.spilling);
+                if let Some(History { trace, probe, dataflow }) = history {
                     let readable = Readable {
                         trace,
                         trace_name: ArrangementName::History,
@@ -203,7 +185,7 @@ impl WorkerState {
             Command::Insert { source, rows, time, advance_to } => {
                 if let Some(input) = self.sources.get_mut(&source) {
                     input.received = true;
-                    let mut sessions: Vec<_> = input.sessions_mut().collect();
+                    let mut sessions = input.sessions_mut();
                     if let Some((last, others)) = sessions.split_last_mut() {
                         for session in others {
                             for row in &rows {
@@ -303,7 +285,8 @@ impl WorkerState {
             let rows = render::render(scope, &plan, &mut ctx);
             (render::arrange_readable(rows, "Output", spillable, &probe), ctx.state, ctx.dropped)
         });
-        let live = sources.iter().any(|s| self.sources.get(s).is_some_and(|s| s.generator.is_some()));
+        let live =
+            sources.iter().any(|s| self.sources.get(s).is_some_and(|s| s.timeline == Timeline::WallClock));
         let latency_ms = live.then_some((0, 0));
         let created_ms = crate::generator::now_ms();
         let readable = Readable {
@@ -343,9 +326,9 @@ impl WorkerState {
                 let mut views = Vec::new();
                 plan.views(&mut views);
                 let untouched = readable.sources.iter().all(|source| {
-                    self.sources
-                        .get(source)
-                        .is_some_and(|s| !s.received && s.frontier == 0 && s.generator.is_none())
+                    self.sources.get(source).is_some_and(|s| {
+                        !s.received && s.frontier == 0 && s.timeline == Timeline::SessionClock
+                    })
                 });
                 (untouched && views.is_empty() && !read_by_views.contains(id)).then(|| (*id, plan.clone()))
             })
@@ -362,7 +345,7 @@ impl WorkerState {
             worker.drop_dataflow(readable.dataflow);
         }
         for source in self.sources.values_mut() {
-            source.consumers.retain(|(view, _)| *view != id);
+            source.forget_view(id);
         }
     }
 
@@ -399,11 +382,12 @@ impl WorkerState {
     /// Move live generators' sources along with the wall clock (they compact
     /// [`LIVE_COMPACTION_LAG_MS`] behind it) and measure the latency of the views over them.
     fn follow_the_wall_clock(&mut self) {
-        if !self.sources.values().any(|s| s.generator.is_some()) {
+        let on_the_wall_clock = |s: &SourceInput| s.timeline == Timeline::WallClock;
+        if !self.sources.values().any(on_the_wall_clock) {
             return;
         }
         let now = crate::generator::now_ms();
-        for source in self.sources.values_mut().filter(|s| s.generator.is_some()) {
+        for source in self.sources.values_mut().filter(|s| on_the_wall_clock(s)) {
             source.frontier = source.frontier.max(now.saturating_sub(LIVE_COMPACTION_LAG_MS));
         }
         for readable in self.readable.values_mut() {
@@ -429,10 +413,7 @@ impl WorkerState {
             }
         }
         for source in self.sources.values_mut() {
-            let frontier = source.frontier;
-            if let Some(history) = source.history.as_mut() {
-                history.compact_to(frontier);
-            }
+            source.compact();
         }
     }
 

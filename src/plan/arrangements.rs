@@ -212,7 +212,7 @@ pub fn output(plan: &Plan, catalog: &Catalog) -> ArrangementFact {
 
 /// The arrangements a source holds: its history, if it keeps one.
 pub fn source_arrangements(source: &SourceDesc) -> Vec<ArrangementFact> {
-    if !source.keep_history || source.generator.is_some() {
+    if !source.kind.keeps_history() {
         return Vec::new();
     }
     vec![ArrangementFact {

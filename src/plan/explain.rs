@@ -122,15 +122,8 @@ fn node(out: &mut String, plan: &Plan, catalog: &Catalog, depth: usize) {
                     let _ = write!(out, " LATENESS {}", source.lateness);
                 }
                 out.push('\n');
-                if let Some(generator) = &source.generator {
-                    let _ = writeln!(
-                        out,
-                        "{pad}  fed by GENERATOR {} at {} rows/s, event time in wall-clock ms; no history kept",
-                        format!("{:?}", generator.kind).to_lowercase(),
-                        generator.rate
-                    );
-                } else if !source.keep_history {
-                    let _ = writeln!(out, "{pad}  no history kept (KEEP NONE): rows stream through");
+                if let Some(feed) = source.kind.explain() {
+                    let _ = writeln!(out, "{pad}  {feed}");
                 }
                 for fact in arrangements::source_arrangements(source) {
                     arrangement_line(out, &format!("{pad}  "), &fact, true);

@@ -13,9 +13,11 @@ pub mod bind;
 pub mod catalog;
 pub mod explain;
 pub mod expr;
+pub mod source_kind;
 
 pub use catalog::{Catalog, ObjectId, SourceDesc, ViewDesc};
 pub use expr::ScalarExpr;
+pub use source_kind::{SourceKind, Timeline};
 
 use std::num::NonZeroU64;
 
