@@ -10,6 +10,7 @@ mod aggregate;
 mod arrange;
 pub mod arrangement;
 pub mod columnar;
+mod feedback;
 mod filter;
 mod join;
 mod project;

@@ -36,7 +36,6 @@ use std::rc::Rc;
 use columnar::Columnar;
 use differential_dataflow::AsCollection;
 use differential_dataflow::columnar::updates::UpdatesTyped;
-use differential_dataflow::operators::iterate::Variable;
 use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
@@ -51,6 +50,7 @@ use differential_dataflow::trace::implementations::spine_fueled::Spine;
 use differential_dataflow::{ExchangeData, Hashable, VecCollection};
 
 use super::arrange::{ByteRows, RowSpine, arrange, hash_bytes, updates_of};
+use super::feedback::fed_back;
 use super::{Context, KeyedRows, Rows};
 use crate::plan::RetainRule;
 use crate::plan::arrangements::ArrangementName;
@@ -122,12 +122,11 @@ fn with_feedback<'scope, D: ExchangeData + Hashable>(
     feedback: bool,
     reduce: impl FnOnce(VecCollection<'scope, Time, D, i64>) -> VecCollection<'scope, Time, D, i64>,
 ) -> VecCollection<'scope, Time, D, i64> {
-    if !feedback {
-        return reduce(input);
+    let (live, feedback) = fed_back(scope, input, feedback, delay.get());
+    let kept = reduce(live);
+    if let Some(feedback) = feedback {
+        feedback.keep_only(kept.clone());
     }
-    let (variable, retractions) = Variable::new(scope, delay.get());
-    let kept = reduce(input.clone().concat(retractions.negate()));
-    variable.set(input.concat(kept.clone().negate()));
     kept
 }
 

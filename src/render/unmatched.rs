@@ -28,7 +28,7 @@
 //!
 //! Invariants: both inputs are append-only, and the consumed rows still held are computed from
 //! the inputs after retraction, so once a retraction lands they no longer hold the row (what
-//! goes around the loop is the retractions landed plus those rows, see `settle.rs`) and the
+//! goes around the loop is the retractions landed plus those rows, see `feedback.rs`) and the
 //! loop is at a fixed point. State: each side's arrangement holds its unmatched rows plus the
 //! rows matched within the last DELAY.
 
@@ -42,8 +42,8 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
+use super::feedback::fed_back;
 use super::join;
-use super::settle::fed_back;
 use super::{Context, Rows};
 use crate::plan::arrangements::ArrangementName;
 use crate::plan::{Side, UnmatchedPlan};

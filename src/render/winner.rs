@@ -17,7 +17,7 @@
 //! row is re-emitted at its close time into the "closed" keys. From then on the only candidate
 //! the key still needs is its winner's, so the candidates of closed keys other than their
 //! winners' are `unneeded`, and the feedback retracts them DELAY later (what goes around the
-//! loop is the retractions landed so far plus `unneeded`, see `settle.rs`). With `FORGET AFTER f`, a key is also forgotten at close + f: its
+//! loop is the retractions landed so far plus `unneeded`, see `feedback.rs`). With `FORGET AFTER f`, a key is also forgotten at close + f: its
 //! closing row and its winner are retracted too, which removes the winner from the view.
 //!
 //! Invariants: both inputs are append-only (checked by the binder). `unneeded` is computed from
@@ -37,8 +37,8 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 
 use super::KeyedRows;
+use super::feedback::fed_back;
 use super::join::{self, RowsByKey};
-use super::settle::fed_back;
 use super::{Context, Rows};
 use crate::plan::arrangements::{ArrangementName, KeysPart};
 use crate::plan::{ScalarExpr, Side, WinnerPlan};
