@@ -8,8 +8,9 @@
 //! names, so the three cannot drift apart (`tests/explain.rs` checks them against each other
 //! for every view in `queries/`).
 //!
-//! Guarantee: the facts of a node come in the order EXPLAIN prints them, and a name occurs at
-//! most once per view.
+//! Guarantee: the facts of a node come in the order EXPLAIN prints them. A name can occur
+//! twice in one view (a join of three copies of one source has two `join right (r)`); `SHOW
+//! STATS` adds such arrangements up under their one name.
 
 use std::fmt;
 
