@@ -69,15 +69,17 @@ fn explain_is_deterministic() {
 /// The arrangements `SHOW STATS` reports for each view and source are exactly those
 /// `plan::arrangements` lists for it, with the same facts: dropped rows counted where it says
 /// so, spill counts (under a memory budget) where it says the arrangement spills. EXPLAIN
-/// names the same list (a source's history is printed under the source, shared).
+/// names the same list (a source's history is printed under the source, shared). With the
+/// rules' feedback and without it (the baseline), whose arrangements differ.
 #[test]
 fn show_stats_reports_the_arrangements_the_plan_lists() {
-    for file in query_files() {
+    for (file, retain_feedback) in query_files().into_iter().flat_map(|f| [(f.clone(), true), (f, false)]) {
         let text = std::fs::read_to_string(queries_dir().join(&file)).unwrap();
         let options = SessionOptions {
             workers: 1,
             base_dir: queries_dir(),
             memory_budget: Some(256 << 20),
+            retain_feedback,
             ..SessionOptions::default()
         };
         let mut s = Session::new(options).unwrap();
@@ -133,12 +135,21 @@ fn show_stats_reports_the_arrangements_the_plan_lists() {
             explained.sort();
             let mut names: Vec<String> = facts.iter().map(|f| f.name.to_string()).collect();
             names.sort();
-            assert_eq!(explained, names, "queries/{file}, view {}:\n{explain}", view.name);
+            assert_eq!(
+                explained, names,
+                "queries/{file} (feedback {retain_feedback}), view {}:\n{explain}",
+                view.name
+            );
             // SHOW STATS adds up arrangements of one name; the examples name each once, so
             // every one of them is reported on its own.
             names.dedup();
             assert_eq!(names.len(), facts.len(), "queries/{file}, view {}: a name twice", view.name);
-            assert_eq!(reported(&view.name), listed(facts), "queries/{file}, view {}:\n{explain}", view.name);
+            assert_eq!(
+                reported(&view.name),
+                listed(facts),
+                "queries/{file} (feedback {retain_feedback}), view {}:\n{explain}",
+                view.name
+            );
         }
     }
 }
