@@ -17,8 +17,9 @@
 //! | [`storage`] | bytes of spilled chunks | chunk stores, the tiered spill policy, the on-disk format |
 //! | [`repr`] | values | the row type, its byte encoding, `Time` and `Diff` |
 //!
-//! Layers depend one way: `repr` ← `storage` ← `render` ← `engine` ← `session` (with `sql`
-//! and `plan` beside them, under `session`).
+//! Layers depend one way: `repr` ← `storage` ← `render` ← `engine` ← `session`; `sql` and
+//! `plan` are the data `render`, `engine` and `session` read (each module's uses are listed in
+//! `docs/architecture.md`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

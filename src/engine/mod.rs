@@ -14,7 +14,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::Thread;
 
 use crate::error::{Error, Result};
-use crate::plan::{ObjectId, Plan};
+use crate::plan::arrangements::ArrangementName;
+use crate::plan::{ObjectId, Plan, SourceKind};
 use crate::repr::{EncodedRow, Time};
 use crate::storage::spill::{Failure, Spill, SpillCounts};
 
@@ -25,10 +26,8 @@ pub enum Command {
     CreateSource {
         /// The source.
         id: ObjectId,
-        /// Whether it keeps every row in an arrangement.
-        keep_history: bool,
-        /// The live generator that feeds it, if any.
-        generator: Option<crate::generator::Generator>,
+        /// Where its rows come from.
+        kind: SourceKind,
         /// The dataflow frontier it starts at.
         frontier: Time,
     },
@@ -87,8 +86,8 @@ pub enum Command {
 pub struct ArrangementStats {
     /// The view or source that holds it.
     pub object: ObjectId,
-    /// What it is ("history", "output", "retain input", ...).
-    pub arrangement: String,
+    /// Which arrangement it is (see `plan::arrangements`).
+    pub arrangement: ArrangementName,
     /// Updates physically held.
     pub records: usize,
     /// Rows the retention rule has dropped so far, thinned or retracted (on its input

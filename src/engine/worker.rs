@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::Duration;
 
-use differential_dataflow::input::InputSession;
 use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 
-use super::sources::{SourceInput, SourceInputs};
+use super::sources::{History, SourceInput, SourceInputs};
 use super::{ArrangementStats, Command, Reply};
-use crate::plan::{ObjectId, Plan};
+use crate::plan::arrangements::ArrangementName;
+use crate::plan::{ObjectId, Plan, Timeline};
 use crate::render::arrangement::{RowsArrangement, StateHandle};
 use crate::render::{self, Context};
 use crate::repr::Time;
@@ -23,20 +23,20 @@ use crate::storage::spill::{self, Failure, Spill};
 struct Readable {
     /// The arrangement peeks read.
     trace: RowsArrangement,
-    /// Its name in `SHOW STATS` ("output", "history").
-    trace_name: &'static str,
+    /// Its name in `SHOW STATS` (the view's output or the source's history).
+    trace_name: ArrangementName,
     /// Passes a time once the arrangement is complete up to it.
     probe: ProbeHandle<Time>,
     /// The other arrangements the object holds, named.
-    state: Vec<(String, Box<dyn StateHandle>)>,
+    state: Vec<(ArrangementName, Box<dyn StateHandle>)>,
     /// The timely dataflow that maintains it.
     dataflow: usize,
     /// The sources it reads: it may compact up to the earliest of their frontiers.
     sources: Vec<ObjectId>,
     /// The read frontier it was last compacted to: reads must not ask for earlier times.
     compacted_to: Time,
-    /// Rows dropped by its rules, named like the rules' input arrangements.
-    dropped: Vec<(String, std::rc::Rc<std::cell::Cell<i64>>)>,
+    /// Rows dropped by its rules, by the arrangement that counts them.
+    dropped: Vec<(ArrangementName, std::rc::Rc<std::cell::Cell<i64>>)>,
     /// For a view over a live generator: wall time minus its output frontier, now and at worst.
     latency_ms: Option<(u64, u64)>,
     /// When it was created (wall-clock ms): its output frontier cannot lag behind that.
@@ -157,29 +157,12 @@ fn serve(
 impl WorkerState {
     fn apply(&mut self, worker: &mut Worker, command: Command) -> Reply {
         match command {
-            Command::CreateSource { id, keep_history, frontier, generator } => {
-                let mut source = SourceInput {
-                    history: None,
-                    consumers: Vec::new(),
-                    history_input: None,
-                    frontier,
-                    generator,
-                    received: false,
-                };
-                if keep_history {
-                    let mut input = InputSession::new();
-                    input.advance_to(frontier);
-                    let probe = ProbeHandle::new();
-                    let dataflow = worker.next_dataflow_index();
-                    let spillable = self.spilling;
-                    let trace = worker.dataflow(|scope| {
-                        render::arrange_readable(input.to_collection(scope), "History", spillable, &probe)
-                    });
-                    source.history = Some(trace.clone());
-                    source.history_input = Some(input);
+            Command::CreateSource { id, kind, frontier } => {
+                let (source, history) = SourceInput::open(worker, &kind, frontier, self.spilling);
+                if let Some(History { trace, probe, dataflow }) = history {
                     let readable = Readable {
                         trace,
-                        trace_name: "history",
+                        trace_name: ArrangementName::History,
                         probe,
                         state: Vec::new(),
                         dataflow,
@@ -202,7 +185,7 @@ impl WorkerState {
             Command::Insert { source, rows, time, advance_to } => {
                 if let Some(input) = self.sources.get_mut(&source) {
                     input.received = true;
-                    let mut sessions: Vec<_> = input.sessions_mut().collect();
+                    let mut sessions = input.sessions_mut();
                     if let Some((last, others)) = sessions.split_last_mut() {
                         for session in others {
                             for row in &rows {
@@ -302,12 +285,13 @@ impl WorkerState {
             let rows = render::render(scope, &plan, &mut ctx);
             (render::arrange_readable(rows, "Output", spillable, &probe), ctx.state, ctx.dropped)
         });
-        let live = sources.iter().any(|s| self.sources.get(s).is_some_and(|s| s.generator.is_some()));
+        let live =
+            sources.iter().any(|s| self.sources.get(s).is_some_and(|s| s.timeline == Timeline::WallClock));
         let latency_ms = live.then_some((0, 0));
         let created_ms = crate::generator::now_ms();
         let readable = Readable {
             trace,
-            trace_name: "output",
+            trace_name: ArrangementName::Output,
             probe,
             state,
             dataflow,
@@ -342,9 +326,9 @@ impl WorkerState {
                 let mut views = Vec::new();
                 plan.views(&mut views);
                 let untouched = readable.sources.iter().all(|source| {
-                    self.sources
-                        .get(source)
-                        .is_some_and(|s| !s.received && s.frontier == 0 && s.generator.is_none())
+                    self.sources.get(source).is_some_and(|s| {
+                        !s.received && s.frontier == 0 && s.timeline == Timeline::SessionClock
+                    })
                 });
                 (untouched && views.is_empty() && !read_by_views.contains(id)).then(|| (*id, plan.clone()))
             })
@@ -361,7 +345,7 @@ impl WorkerState {
             worker.drop_dataflow(readable.dataflow);
         }
         for source in self.sources.values_mut() {
-            source.consumers.retain(|(view, _)| *view != id);
+            source.forget_view(id);
         }
     }
 
@@ -398,11 +382,12 @@ impl WorkerState {
     /// Move live generators' sources along with the wall clock (they compact
     /// [`LIVE_COMPACTION_LAG_MS`] behind it) and measure the latency of the views over them.
     fn follow_the_wall_clock(&mut self) {
-        if !self.sources.values().any(|s| s.generator.is_some()) {
+        let on_the_wall_clock = |s: &SourceInput| s.timeline == Timeline::WallClock;
+        if !self.sources.values().any(on_the_wall_clock) {
             return;
         }
         let now = crate::generator::now_ms();
-        for source in self.sources.values_mut().filter(|s| s.generator.is_some()) {
+        for source in self.sources.values_mut().filter(|s| on_the_wall_clock(s)) {
             source.frontier = source.frontier.max(now.saturating_sub(LIVE_COMPACTION_LAG_MS));
         }
         for readable in self.readable.values_mut() {
@@ -428,10 +413,7 @@ impl WorkerState {
             }
         }
         for source in self.sources.values_mut() {
-            let frontier = source.frontier;
-            if let Some(history) = source.history.as_mut() {
-                history.compact_to(frontier);
-            }
+            source.compact();
         }
     }
 
@@ -463,7 +445,7 @@ impl WorkerState {
         for (id, readable) in &mut self.readable {
             out.push(ArrangementStats {
                 object: *id,
-                arrangement: readable.trace_name.to_string(),
+                arrangement: readable.trace_name.clone(),
                 records: readable.trace.records(),
                 dropped: None,
                 latency_ms: readable.latency_ms,

@@ -28,11 +28,8 @@ pub struct SourceDesc {
     pub time_column: usize,
     /// How far behind the newest time seen a row may still arrive.
     pub lateness: u64,
-    /// Whether the source keeps every row it received (so it can be read, and views created
-    /// later see its past).
-    pub keep_history: bool,
-    /// The live generator that feeds it, if any (then nothing else can).
-    pub generator: Option<crate::generator::Generator>,
+    /// Where its rows come from, and so who moves its frontier and whether it keeps history.
+    pub kind: super::SourceKind,
 }
 
 /// A view: a named dataflow plan.
@@ -173,7 +170,7 @@ impl Catalog {
         self.sources_under(id)
             .into_iter()
             .filter_map(|id| self.source(id).ok())
-            .find(|source| source.generator.is_some())
+            .find(|source| source.kind.timeline() == super::Timeline::WallClock)
     }
 
     /// A scripted (not generated) source `id` reads, directly or through views, if any.
@@ -181,7 +178,7 @@ impl Catalog {
         self.sources_under(id)
             .into_iter()
             .filter_map(|id| self.source(id).ok())
-            .find(|source| source.generator.is_none())
+            .find(|source| source.kind.timeline() == super::Timeline::SessionClock)
     }
 
     /// Add an object; its name must be free (checked by the binder).

@@ -7,11 +7,9 @@
 
 use std::fmt::Write;
 
+use super::arrangements::{self, ArrangementFact, ArrangementName, key_names};
 use super::catalog::{Catalog, Object, ViewDesc};
-use super::{
-    AggregateExpr, AggregateState, JoinPlan, Plan, PlanNode, RetainKind, ScalarExpr, Side, UnmatchedPlan,
-    WinnerPlan,
-};
+use super::{AggregateExpr, JoinPlan, Plan, PlanNode, RetainKind, Side, UnmatchedPlan, WinnerPlan};
 
 /// How much state a collection or arrangement can hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,16 +20,6 @@ pub enum Bound {
     PerKey(u64),
     /// One row per group.
     PerGroup,
-}
-
-impl Bound {
-    fn describe(self) -> String {
-        match self {
-            Bound::Unbounded => "UNBOUNDED: grows with input".to_string(),
-            Bound::PerKey(n) => format!("≤ keys × {n}"),
-            Bound::PerGroup => "≤ groups".to_string(),
-        }
-    }
 }
 
 /// The bound on the number of rows `plan` produces.
@@ -60,13 +48,65 @@ pub fn explain_view(view: &ViewDesc, catalog: &Catalog) -> String {
     let mut out = String::new();
     let columns = view.plan.column_names().join(", ");
     let _ = writeln!(out, "View {} ({columns})", view.name);
-    let _ = writeln!(
-        out,
-        "  arrangement \"output\": the view's rows; bound {}",
-        bound(&view.plan, catalog).describe()
-    );
+    arrangement_line(&mut out, "  ", &arrangements::output(&view.plan, catalog), false);
     node(&mut out, &view.plan, catalog, 1);
     out
+}
+
+/// One arrangement: `arrangement "name" (qualities): [what it holds; ]bound …[ (why)]`.
+fn arrangement_line(out: &mut String, pad: &str, fact: &ArrangementFact, of_the_source: bool) {
+    let mut qualities = Vec::new();
+    if of_the_source {
+        qualities.push("of the source, shared".to_string());
+    }
+    if fact.spills {
+        qualities.push("spillable".to_string());
+    }
+    if fact.counts_dropped {
+        qualities.push("counts dropped rows".to_string());
+    }
+    if let Some(key) = &fact.key {
+        qualities.push(format!("by {key}"));
+    }
+    let (holds, why) = match fact.name {
+        ArrangementName::Output => (Some("the view's rows"), None),
+        ArrangementName::History => (Some("every row received"), None),
+        ArrangementName::AggregateGroups => (
+            None,
+            Some(
+                "the input is append-only, so each group's rows fold into one record: counts and sums add up, min/max keep the best",
+            ),
+        ),
+        ArrangementName::AggregateInput => {
+            (None, Some("the input can retract, so every row is kept to recompute min/max"))
+        }
+        ArrangementName::Join { .. }
+        | ArrangementName::AggregateOutput
+        | ArrangementName::RetainInput
+        | ArrangementName::RetainOutput
+        | ArrangementName::WinnerClosing { .. }
+        | ArrangementName::WinnerCandidates { .. }
+        | ArrangementName::WinnerInput
+        | ArrangementName::WinnerOutput
+        | ArrangementName::WinnerClosed(_)
+        | ArrangementName::WinnerForgotten(_)
+        | ArrangementName::WinnerKeptCandidates
+        | ArrangementName::Unmatched { .. }
+        | ArrangementName::UnmatchedConsumed(_) => (None, None),
+    };
+    let _ = write!(out, "{pad}arrangement \"{}\"", fact.name);
+    if !qualities.is_empty() {
+        let _ = write!(out, " ({})", qualities.join(", "));
+    }
+    out.push_str(": ");
+    if let Some(holds) = holds {
+        let _ = write!(out, "{holds}; ");
+    }
+    let _ = write!(out, "bound {}", fact.bound);
+    if let Some(why) = why {
+        let _ = write!(out, " ({why})");
+    }
+    out.push('\n');
 }
 
 fn node(out: &mut String, plan: &Plan, catalog: &Catalog, depth: usize) {
@@ -82,20 +122,11 @@ fn node(out: &mut String, plan: &Plan, catalog: &Catalog, depth: usize) {
                     let _ = write!(out, " LATENESS {}", source.lateness);
                 }
                 out.push('\n');
-                if let Some(generator) = &source.generator {
-                    let _ = writeln!(
-                        out,
-                        "{pad}  fed by GENERATOR {} at {} rows/s, event time in wall-clock ms; no history kept",
-                        format!("{:?}", generator.kind).to_lowercase(),
-                        generator.rate
-                    );
-                } else if source.keep_history {
-                    let _ = writeln!(
-                        out,
-                        "{pad}  arrangement \"history\" (of the source, shared): every row received; bound UNBOUNDED: grows with input"
-                    );
-                } else {
-                    let _ = writeln!(out, "{pad}  no history kept (KEEP NONE): rows stream through");
+                if let Some(feed) = source.kind.explain() {
+                    let _ = writeln!(out, "{pad}  {feed}");
+                }
+                for fact in arrangements::source_arrangements(source) {
+                    arrangement_line(out, &format!("{pad}  "), &fact, true);
                 }
             } else {
                 out.push('\n');
@@ -105,9 +136,8 @@ fn node(out: &mut String, plan: &Plan, catalog: &Catalog, depth: usize) {
             let _ =
                 writeln!(out, "{pad}View {name}: reads its \"output\" arrangement (shared, not recomputed)");
         }
-        PlanNode::Filter { input, predicate } => {
+        PlanNode::Filter { predicate, input } => {
             let _ = writeln!(out, "{pad}Filter {}", predicate.display(&input.column_names()));
-            node(out, input, catalog, depth + 1);
         }
         PlanNode::Project { input, exprs } => {
             let names = input.column_names();
@@ -120,55 +150,21 @@ fn node(out: &mut String, plan: &Plan, catalog: &Catalog, depth: usize) {
                 })
                 .collect();
             let _ = writeln!(out, "{pad}Project {}", items.join(", "));
-            node(out, input, catalog, depth + 1);
         }
         PlanNode::Join(join) => {
             let _ = writeln!(out, "{pad}Join ON {}", join_condition(join));
-            let keys = key_names(&join.left_key, &join.left);
-            for (side, input) in [("left", &join.left), ("right", &join.right)] {
-                let _ = writeln!(
-                    out,
-                    "{pad}  arrangement \"join {side} {}\" (by {keys}): bound UNBOUNDED: every row of the side",
-                    input.label()
-                );
-            }
-            node(out, &join.left, catalog, depth + 1);
-            node(out, &join.right, catalog, depth + 1);
         }
-        PlanNode::Aggregate { input, group_by, aggregates, state } => {
+        PlanNode::Aggregate { input, group_by, aggregates, .. } => {
             let names = input.column_names();
             let groups = key_names(group_by, input);
             let calls: Vec<String> = aggregates.iter().map(|a| aggregate_text(a, &names)).collect();
             let _ = writeln!(out, "{pad}Aggregate GROUP BY {groups}: {}", calls.join(", "));
-            match state {
-                AggregateState::PerGroup => {
-                    let _ = writeln!(
-                        out,
-                        "{pad}  arrangement \"aggregate groups\" (by {groups}): bound ≤ groups (the input is append-only, so each group's rows fold into one record: counts and sums add up, min/max keep the best)"
-                    );
-                }
-                AggregateState::PerRow => {
-                    let _ = writeln!(
-                        out,
-                        "{pad}  arrangement \"aggregate input\" (by {groups}): bound {} (the input can retract, so every row is kept to recompute min/max)",
-                        bound(input, catalog).describe()
-                    );
-                    let _ = writeln!(
-                        out,
-                        "{pad}  arrangement \"aggregate output\" (by {groups}): bound ≤ groups"
-                    );
-                }
-            }
-            node(out, input, catalog, depth + 1);
         }
-        PlanNode::Winner(winner) => winner_node(out, winner, &plan.column_names(), catalog, depth),
-        PlanNode::Unmatched(unmatched) => {
-            unmatched_node(out, unmatched, &plan.column_names(), catalog, depth)
-        }
+        PlanNode::Winner(winner) => winner_lines(out, winner, &plan.column_names(), &pad),
+        PlanNode::Unmatched(unmatched) => unmatched_lines(out, unmatched, &plan.column_names(), &pad),
         PlanNode::Retain { input, rule, delay, feedback } => {
             let names = input.column_names();
-            let keys: Vec<String> = rule.key.iter().map(|k| k.display(&names).to_string()).collect();
-            let keys = if keys.is_empty() { "()".to_string() } else { keys.join(", ") };
+            let keys = key_names(&rule.key, input);
             let direction = if rule.descending { "DESC" } else { "ASC" };
             let rank = rule.rank.display(&names);
             let _ = match rule.kind {
@@ -196,32 +192,17 @@ fn node(out: &mut String, plan: &Plan, catalog: &Catalog, depth: usize) {
                     "{pad}  feedback: retractions = input − kept, fed back at +{} (Variable), subtracted from the input",
                     delay
                 );
-                let _ = writeln!(
-                    out,
-                    "{pad}  arrangement \"retain input\" (columnar, by {keys}): bound ≤ keys × {} + rows within DELAY",
-                    rule.limit
-                );
             } else {
                 let _ = writeln!(out, "{pad}  feedback: none (baseline)");
-                let _ = writeln!(
-                    out,
-                    "{pad}  arrangement \"retain input\" (columnar, by {keys}): bound UNBOUNDED: grows with input"
-                );
             }
-            let _ = writeln!(
-                out,
-                "{pad}  arrangement \"retain output\" (columnar, by {keys}): bound ≤ keys × {}",
-                rule.limit
-            );
-            node(out, input, catalog, depth + 1);
         }
     }
-}
-
-fn key_names(keys: &[ScalarExpr], input: &Plan) -> String {
-    let names = input.column_names();
-    let keys: Vec<String> = keys.iter().map(|k| k.display(&names).to_string()).collect();
-    if keys.is_empty() { "()".to_string() } else { keys.join(", ") }
+    for fact in arrangements::node_arrangements(plan, catalog) {
+        arrangement_line(out, &format!("{pad}  "), &fact, false);
+    }
+    for input in plan.inputs() {
+        node(out, input, catalog, depth + 1);
+    }
 }
 
 fn join_condition(join: &JoinPlan) -> String {
@@ -249,8 +230,7 @@ fn aggregate_text(aggregate: &AggregateExpr, names: &[String]) -> String {
     }
 }
 
-fn winner_node(out: &mut String, winner: &WinnerPlan, names: &[String], catalog: &Catalog, depth: usize) {
-    let pad = "  ".repeat(depth);
+fn winner_lines(out: &mut String, winner: &WinnerPlan, names: &[String], pad: &str) {
     let join = &winner.join;
     let keys = key_names(&join.left_key, &join.left);
     let direction = if winner.descending { "DESC" } else { "ASC" };
@@ -274,79 +254,24 @@ fn winner_node(out: &mut String, winner: &WinnerPlan, names: &[String], catalog:
         let _ = writeln!(out, "{pad}  competing rows must meet {}", predicate.display(names));
     }
     let step = winner.delay.get();
-    let (closing_name, candidates_name) =
-        (format!("winner closing {}", closing.label()), format!("winner candidates {}", candidates.label()));
-    if winner.feedback {
-        let _ = writeln!(
-            out,
-            "{pad}  feedback: competing retractions = competing rows − (open keys' rows + closed keys' winners), fed back at +{step} (Variable)"
-        );
-        match winner.forget_after {
-            Some(forget) => {
-                let _ = writeln!(
-                    out,
-                    "{pad}  feedback: closing retractions = closing rows forgotten at close + {forget}, with their winners, fed back at +{step} (Variable)"
-                );
-                let _ = writeln!(
-                    out,
-                    "{pad}  arrangement \"{closing_name}\" (by {keys}): bound ≤ keys not yet forgotten"
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "{pad}  arrangement \"{closing_name}\" (by {keys}): bound UNBOUNDED: every closing row (add FORGET AFTER to bound it)"
-                );
-            }
-        }
-        let _ = writeln!(
-            out,
-            "{pad}  arrangement \"{candidates_name}\" (by {keys}): bound ≤ open keys' rows + 1 per closed key + rows within DELAY"
-        );
-    } else {
+    if !winner.feedback {
         let _ = writeln!(out, "{pad}  feedback: none (baseline)");
-        let _ = writeln!(
-            out,
-            "{pad}  arrangement \"{closing_name}\" (by {keys}): bound UNBOUNDED: every closing row"
-        );
-        let _ = writeln!(
-            out,
-            "{pad}  arrangement \"{candidates_name}\" (by {keys}): bound UNBOUNDED: every competing row"
-        );
+        return;
     }
     let _ = writeln!(
         out,
-        "{pad}  arrangement \"winner input\" (by {keys}): bound ≤ open keys' valid rows + 1 per closed key"
+        "{pad}  feedback: competing retractions = competing rows − (open keys' rows + closed keys' winners), fed back at +{step} (Variable)"
     );
-    let _ = writeln!(out, "{pad}  arrangement \"winner output\" (by {keys}): bound ≤ keys × 1");
-    if winner.feedback {
-        let mut marks = vec!["winner closed"];
-        if winner.forget_after.is_some() {
-            marks.push("winner forgotten");
-        }
-        for mark in marks {
-            let _ = writeln!(
-                out,
-                "{pad}  arrangement \"{mark} (closing rows)\" (by {keys}): bound ≤ closing rows held"
-            );
-            let _ = writeln!(out, "{pad}  arrangement \"{mark} (keys)\" (by {keys}): bound ≤ keys × 1");
-        }
-        let _ = writeln!(out, "{pad}  arrangement \"winner kept candidates\" (by {keys}): bound ≤ keys × 1");
+    if let Some(forget) = winner.forget_after {
+        let _ = writeln!(
+            out,
+            "{pad}  feedback: closing retractions = closing rows forgotten at close + {forget}, with their winners, fed back at +{step} (Variable)"
+        );
     }
-    node(out, &join.left, catalog, depth + 1);
-    node(out, &join.right, catalog, depth + 1);
 }
 
-fn unmatched_node(
-    out: &mut String,
-    unmatched: &UnmatchedPlan,
-    names: &[String],
-    catalog: &Catalog,
-    depth: usize,
-) {
-    let pad = "  ".repeat(depth);
+fn unmatched_lines(out: &mut String, unmatched: &UnmatchedPlan, names: &[String], pad: &str) {
     let join = &unmatched.join;
-    let keys = key_names(&join.left_key, &join.left);
     let _ = writeln!(out, "{pad}Retain UNMATCHED DELAY {}", unmatched.delay);
     let _ = writeln!(out, "{pad}  join ON {}", join_condition(join));
     if let Some(predicate) = &unmatched.predicate {
@@ -361,35 +286,13 @@ fn unmatched_node(
         side_label(&join.right),
         right_names[unmatched.right_time]
     );
-    let step = unmatched.delay.get();
     if unmatched.feedback {
         let _ = writeln!(
             out,
-            "{pad}  feedback: each side's retractions = its rows that matched, fed back at +{step} (Variable per side)"
+            "{pad}  feedback: each side's retractions = its rows that matched, fed back at +{} (Variable per side)",
+            unmatched.delay
         );
-        for (side, input) in [("left", &join.left), ("right", &join.right)] {
-            let _ = writeln!(
-                out,
-                "{pad}  arrangement \"unmatched {side} {}\" (by {keys}): bound ≤ unmatched rows + rows matched within DELAY",
-                input.label()
-            );
-        }
-        for side in ["left", "right"] {
-            let _ = writeln!(
-                out,
-                "{pad}  arrangement \"unmatched consumed {side}\" (by {keys}): bound ≤ rows matched within DELAY"
-            );
-        }
     } else {
         let _ = writeln!(out, "{pad}  feedback: none (baseline)");
-        for (side, input) in [("left", &join.left), ("right", &join.right)] {
-            let _ = writeln!(
-                out,
-                "{pad}  arrangement \"unmatched {side} {}\" (by {keys}): bound UNBOUNDED: every row of the side",
-                input.label()
-            );
-        }
     }
-    node(out, &join.left, catalog, depth + 1);
-    node(out, &join.right, catalog, depth + 1);
 }

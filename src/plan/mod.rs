@@ -8,13 +8,16 @@
 //! nothing.
 
 pub mod aggregate;
+pub mod arrangements;
 pub mod bind;
 pub mod catalog;
 pub mod explain;
 pub mod expr;
+pub mod source_kind;
 
 pub use catalog::{Catalog, ObjectId, SourceDesc, ViewDesc};
 pub use expr::ScalarExpr;
+pub use source_kind::{SourceKind, Timeline};
 
 use std::num::NonZeroU64;
 
@@ -204,6 +207,20 @@ pub enum RetainKind {
 }
 
 impl Plan {
+    /// The plans this node reads, left first (none for a source or a view over a view).
+    pub fn inputs(&self) -> Vec<&Plan> {
+        match &self.node {
+            PlanNode::Source { .. } | PlanNode::View { .. } => Vec::new(),
+            PlanNode::Filter { input, .. }
+            | PlanNode::Project { input, .. }
+            | PlanNode::Aggregate { input, .. }
+            | PlanNode::Retain { input, .. } => vec![input],
+            PlanNode::Join(join) => vec![&join.left, &join.right],
+            PlanNode::Winner(winner) => vec![&winner.join.left, &winner.join.right],
+            PlanNode::Unmatched(unmatched) => vec![&unmatched.join.left, &unmatched.join.right],
+        }
+    }
+
     /// Whether the collection this plan produces only ever grows (no retractions). Retention
     /// rules rely on it: their feedback assumes a retracted input row never changes the
     /// output.

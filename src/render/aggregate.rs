@@ -19,6 +19,7 @@ use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
 
 use super::{Context, Rows};
 use crate::plan::aggregate::{Accumulator, GroupState};
+use crate::plan::arrangements::ArrangementName;
 use crate::plan::{AggregateExpr, AggregateState, ScalarExpr};
 use crate::repr::{EncodedRow, Time, row};
 
@@ -40,7 +41,7 @@ pub(super) fn render<'scope>(
                 Some((group_key(&group_by, &datums), GroupState::of(&fold, &datums, 1)))
             });
             let arranged = groups.arrange_by_self_named("AggregateGroups");
-            ctx.state.push(("aggregate groups".to_string(), Box::new(arranged.trace.clone())));
+            ctx.state.push((ArrangementName::AggregateGroups, Box::new(arranged.trace.clone())));
             arranged.count_total_core::<i64>().flat_map(move |(key, state)| {
                 (state.rows > 0).then(|| {
                     let mut out = key;
@@ -59,7 +60,7 @@ pub(super) fn render<'scope>(
                     (group_key(&group_by, &datums), encoded)
                 })
                 .arrange_by_key_named("AggregateInput");
-            ctx.state.push(("aggregate input".to_string(), Box::new(arranged.trace.clone())));
+            ctx.state.push((ArrangementName::AggregateInput, Box::new(arranged.trace.clone())));
             let output = arranged.reduce_abelian::<_, ValBuilder<_, _, _, _>, ValSpine<EncodedRow, EncodedRow, Time, i64>, _, _>(
                 "Aggregate",
                 move |_key, input, output| {
@@ -82,7 +83,7 @@ pub(super) fn render<'scope>(
                 },
                 super::join::keyed_changes,
             );
-            ctx.state.push(("aggregate output".to_string(), Box::new(output.trace.clone())));
+            ctx.state.push((ArrangementName::AggregateOutput, Box::new(output.trace.clone())));
             output.as_collection(|key: &EncodedRow, values: &EncodedRow| {
                 let mut out = key.clone();
                 out.extend_from_slice(values);

@@ -19,7 +19,8 @@ use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::trace::implementations::ValSpine;
 
 use super::{Context, KeyedRows, Rows};
-use crate::plan::{JoinPlan, ScalarExpr};
+use crate::plan::arrangements::ArrangementName;
+use crate::plan::{JoinPlan, ScalarExpr, Side};
 use crate::repr::{Datum, EncodedRow, Time, row};
 
 /// Rows arranged by their encoded join key.
@@ -31,8 +32,10 @@ pub(super) fn render<'scope>(
     plan: &JoinPlan,
     ctx: &mut Context<'scope>,
 ) -> Rows<'scope> {
-    let left = arrange(key_rows(left, &plan.left_key), format!("join left {}", plan.left.label()), ctx);
-    let right = arrange(key_rows(right, &plan.right_key), format!("join right {}", plan.right.label()), ctx);
+    let left_name = ArrangementName::Join { side: Side::Left, input: plan.left.label() };
+    let right_name = ArrangementName::Join { side: Side::Right, input: plan.right.label() };
+    let left = arrange(key_rows(left, &plan.left_key), left_name, ctx);
+    let right = arrange(key_rows(right, &plan.right_key), right_name, ctx);
     joined(left, right)
 }
 
@@ -57,10 +60,10 @@ pub(super) fn key_rows<'scope>(rows: Rows<'scope>, key: &[ScalarExpr]) -> KeyedR
 /// Arrange keyed rows, registering the arrangement as state named `name`.
 pub(super) fn arrange<'scope>(
     keyed: KeyedRows<'scope>,
-    name: String,
+    name: ArrangementName,
     ctx: &mut Context<'scope>,
 ) -> RowsByKey<'scope> {
-    let arranged = keyed.arrange_by_key_named(&name);
+    let arranged = keyed.arrange_by_key_named(&name.to_string());
     ctx.state.push((name, Box::new(arranged.trace.clone())));
     arranged
 }

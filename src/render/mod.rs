@@ -10,6 +10,7 @@ mod aggregate;
 mod arrange;
 pub mod arrangement;
 pub mod columnar;
+mod feedback;
 mod filter;
 mod join;
 mod project;
@@ -25,6 +26,7 @@ pub use arrange::{RowTrace, RowsSpine, arrange_readable, rows_of};
 use differential_dataflow::VecCollection;
 use timely::dataflow::Scope;
 
+use crate::plan::arrangements::ArrangementName;
 use crate::plan::{Plan, PlanNode};
 use crate::render::arrangement::{RowsArrangement, StateHandle};
 use crate::repr::{Diff, EncodedRow, Time};
@@ -40,11 +42,12 @@ pub struct Context<'scope> {
     pub sources: std::collections::HashMap<crate::plan::ObjectId, Rows<'scope>>,
     /// The output arrangements of the views the plan reads.
     pub views: std::collections::HashMap<crate::plan::ObjectId, RowsArrangement>,
-    /// The arrangements the view holds, named, for stats and compaction.
-    pub state: Vec<(String, Box<dyn StateHandle>)>,
-    /// Counters of rows a rule has dropped (thinned or retracted), named like the rule's input
-    /// arrangement.
-    pub dropped: Vec<(String, std::rc::Rc<std::cell::Cell<i64>>)>,
+    /// The arrangements the view holds, by the names `plan::arrangements` gives them, for
+    /// stats and compaction.
+    pub state: Vec<(ArrangementName, Box<dyn StateHandle>)>,
+    /// Counters of rows a rule has dropped (thinned or retracted), by the name of the
+    /// arrangement that counts them (`ArrangementFact::counts_dropped`).
+    pub dropped: Vec<(ArrangementName, std::rc::Rc<std::cell::Cell<i64>>)>,
     /// Whether the session has a memory budget: state that can spill is then built of columnar
     /// chunks; without one, of whichever layout is fastest.
     pub spilling: bool,

@@ -36,7 +36,6 @@ use std::rc::Rc;
 use columnar::Columnar;
 use differential_dataflow::AsCollection;
 use differential_dataflow::columnar::updates::UpdatesTyped;
-use differential_dataflow::operators::iterate::Variable;
 use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
@@ -51,8 +50,10 @@ use differential_dataflow::trace::implementations::spine_fueled::Spine;
 use differential_dataflow::{ExchangeData, Hashable, VecCollection};
 
 use super::arrange::{ByteRows, RowSpine, arrange, hash_bytes, updates_of};
+use super::feedback::fed_back;
 use super::{Context, KeyedRows, Rows};
 use crate::plan::RetainRule;
+use crate::plan::arrangements::ArrangementName;
 use crate::render::arrangement::Spillable;
 use crate::render::columnar::{CoalescingBuilder, RowUpdate};
 use crate::repr::{EncodedRow, Time, row};
@@ -86,7 +87,7 @@ pub(super) fn render<'scope>(
     // Rows the rule has dropped, thinned or retracted: every input row counts once in, every
     // kept row once out, so the sum over workers does not depend on how rows were spread.
     let dropped = Rc::new(Cell::new(0));
-    ctx.dropped.push(("retain input".to_string(), dropped.clone()));
+    ctx.dropped.push((ArrangementName::RetainInput, dropped.clone()));
     let keyed = key_and_thin(rows, rule, dropped.clone());
 
     if ctx.spilling {
@@ -121,12 +122,11 @@ fn with_feedback<'scope, D: ExchangeData + Hashable>(
     feedback: bool,
     reduce: impl FnOnce(VecCollection<'scope, Time, D, i64>) -> VecCollection<'scope, Time, D, i64>,
 ) -> VecCollection<'scope, Time, D, i64> {
-    if !feedback {
-        return reduce(input);
+    let (live, feedback) = fed_back(scope, input, feedback, delay.get());
+    let kept = reduce(live);
+    if let Some(feedback) = feedback {
+        feedback.keep_only(kept.clone());
     }
-    let (variable, retractions) = Variable::new(scope, delay.get());
-    let kept = reduce(input.clone().concat(retractions.negate()));
-    variable.set(input.concat(kept.clone().negate()));
     kept
 }
 
@@ -138,7 +138,7 @@ fn reduce_columnar<'scope>(
     ctx: &mut Context<'scope>,
 ) -> KeyedRows<'scope> {
     let (arranged, input_state) = arrange(reduce_input, "RetainInput");
-    ctx.state.push(("retain input".to_string(), Box::new(input_state)));
+    ctx.state.push((ArrangementName::RetainInput, Box::new(input_state)));
     let output_tag = ArrangementSpill::new();
     next_tag(&output_tag);
     let kept = arranged.reduce_abelian::<_, CoalescingBuilder, RowSpine, _, _>(
@@ -156,7 +156,7 @@ fn reduce_columnar<'scope>(
             *chunk.updates_mut() = trie.consolidate();
         },
     );
-    ctx.state.push(("retain output".to_string(), Box::new(Spillable::new(kept.trace.clone(), output_tag))));
+    ctx.state.push((ArrangementName::RetainOutput, Box::new(Spillable::new(kept.trace.clone(), output_tag))));
     updates_of(kept)
 }
 
@@ -175,7 +175,7 @@ fn reduce_in_memory<'scope>(
     ctx: &mut Context<'scope>,
 ) -> HashedRows<'scope> {
     let arranged = input.arrange_named::<HashedBatcher, HashedSpine>("RetainInput", HashedBatcher::new);
-    ctx.state.push(("retain input".to_string(), Box::new(arranged.trace.clone())));
+    ctx.state.push((ArrangementName::RetainInput, Box::new(arranged.trace.clone())));
     let kept = arranged.reduce_abelian::<_, HashedBuilder, HashedSpine, _, _>(
         "Retain",
         move |_hash, input, output| {
@@ -186,7 +186,7 @@ fn reduce_in_memory<'scope>(
             updates.extend(changes.drain(..).map(|(value, time, diff)| ((*hash, value), time, diff)));
         },
     );
-    ctx.state.push(("retain output".to_string(), Box::new(kept.trace.clone())));
+    ctx.state.push((ArrangementName::RetainOutput, Box::new(kept.trace.clone())));
     kept.as_collection(|hash: &u64, value: &[u8]| (*hash, value.to_vec()))
 }
 

@@ -28,7 +28,7 @@
 //!
 //! Invariants: both inputs are append-only, and the consumed rows still held are computed from
 //! the inputs after retraction, so once a retraction lands they no longer hold the row (what
-//! goes around the loop is the retractions landed plus those rows, see `settle.rs`) and the
+//! goes around the loop is the retractions landed plus those rows, see `feedback.rs`) and the
 //! loop is at a fixed point. State: each side's arrangement holds its unmatched rows plus the
 //! rows matched within the last DELAY.
 
@@ -42,9 +42,10 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
+use super::feedback::fed_back;
 use super::join;
-use super::settle::fed_back;
 use super::{Context, Rows};
+use crate::plan::arrangements::ArrangementName;
 use crate::plan::{Side, UnmatchedPlan};
 use crate::repr::{Datum, EncodedRow, Time, row};
 
@@ -66,8 +67,10 @@ pub(super) fn render<'scope>(
     let right_keyed = join::key_rows(right, &join.right_key);
     let (left_live, left_feedback) = fed_back(scope, left_keyed, plan.feedback, step);
     let (right_live, right_feedback) = fed_back(scope, right_keyed, plan.feedback, step);
-    let left_arranged = join::arrange(left_live, format!("unmatched left {}", join.left.label()), ctx);
-    let right_arranged = join::arrange(right_live, format!("unmatched right {}", join.right.label()), ctx);
+    let left_name = ArrangementName::Unmatched { side: Side::Left, input: join.left.label() };
+    let right_name = ArrangementName::Unmatched { side: Side::Right, input: join.right.label() };
+    let left_arranged = join::arrange(left_live, left_name, ctx);
+    let right_arranged = join::arrange(right_live, right_name, ctx);
 
     let (left_time, right_time) = (plan.left_time, join.left.columns.len() + plan.right_time);
     let predicate = plan.predicate.clone();
@@ -95,13 +98,12 @@ pub(super) fn render<'scope>(
     if let (Some(left_feedback), Some(right_feedback)) = (left_feedback, right_feedback) {
         // Consumed rows stay "consumed" for DELAY, until their retraction has landed.
         let consumed_live = consumed.clone().concat(consumed.delay(move |t| t + step).negate());
-        for (side, feedback, arranged, name) in [
-            (Side::Left, left_feedback, left_arranged, "unmatched consumed left"),
-            (Side::Right, right_feedback, right_arranged, "unmatched consumed right"),
-        ] {
+        for (side, feedback, arranged) in
+            [(Side::Left, left_feedback, left_arranged), (Side::Right, right_feedback, right_arranged)]
+        {
             let consumed_side = join::arrange(
                 consumed_live.clone().flat_map(move |(s, key, row)| (s == side).then_some((key, row))),
-                name.to_string(),
+                ArrangementName::UnmatchedConsumed(side),
                 ctx,
             );
             let still_held = arranged.join_core(

@@ -17,7 +17,7 @@
 //! row is re-emitted at its close time into the "closed" keys. From then on the only candidate
 //! the key still needs is its winner's, so the candidates of closed keys other than their
 //! winners' are `unneeded`, and the feedback retracts them DELAY later (what goes around the
-//! loop is the retractions landed so far plus `unneeded`, see `settle.rs`). With `FORGET AFTER f`, a key is also forgotten at close + f: its
+//! loop is the retractions landed so far plus `unneeded`, see `feedback.rs`). With `FORGET AFTER f`, a key is also forgotten at close + f: its
 //! closing row and its winner are retracted too, which removes the winner from the view.
 //!
 //! Invariants: both inputs are append-only (checked by the binder). `unneeded` is computed from
@@ -37,9 +37,10 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 
 use super::KeyedRows;
+use super::feedback::fed_back;
 use super::join::{self, RowsByKey};
-use super::settle::fed_back;
 use super::{Context, Rows};
+use crate::plan::arrangements::{ArrangementName, KeysPart};
 use crate::plan::{ScalarExpr, Side, WinnerPlan};
 use crate::repr::{Datum, EncodedRow, Time, row};
 
@@ -65,10 +66,10 @@ pub(super) fn render<'scope>(
         fed_back(scope, closing_keyed, feedback && plan.forget_after.is_some(), step);
     let (candidate_live, candidate_feedback) = fed_back(scope, candidate_keyed, feedback, step);
 
-    let closing_arranged =
-        join::arrange(closing_live.clone(), format!("winner closing {}", closing_plan.label()), ctx);
-    let candidate_arranged =
-        join::arrange(candidate_live, format!("winner candidates {}", candidate_plan.label()), ctx);
+    let closing_name = ArrangementName::WinnerClosing { input: closing_plan.label() };
+    let candidates_name = ArrangementName::WinnerCandidates { input: candidate_plan.label() };
+    let closing_arranged = join::arrange(closing_live.clone(), closing_name, ctx);
+    let candidate_arranged = join::arrange(candidate_live, candidates_name, ctx);
     let joined = match plan.closing {
         Side::Left => join::joined(closing_arranged.clone(), candidate_arranged.clone()),
         Side::Right => join::joined(candidate_arranged.clone(), closing_arranged.clone()),
@@ -84,8 +85,11 @@ pub(super) fn render<'scope>(
         winners.clone().map(move |(_key, ranked)| row::after_rank(&ranked, descending).to_vec());
 
     if let Some(candidate_feedback) = candidate_feedback {
-        let closed =
-            distinct_keys(at_close(closing_live.clone(), plan.close_at.clone(), 0), "winner closed", ctx);
+        let closed = distinct_keys(
+            at_close(closing_live.clone(), plan.close_at.clone(), 0),
+            ArrangementName::WinnerClosed,
+            ctx,
+        );
         let closing_first = plan.closing == Side::Left;
         let winner_candidates = join::arrange(
             winners.map(move |(key, ranked)| {
@@ -98,7 +102,7 @@ pub(super) fn render<'scope>(
                 };
                 (key, candidate.to_vec())
             }),
-            "winner kept candidates".to_string(),
+            ArrangementName::WinnerKeptCandidates,
             ctx,
         );
         // Closed keys' candidates, except their winners'.
@@ -107,7 +111,7 @@ pub(super) fn render<'scope>(
         if let (Some(forget_after), Some(closing_feedback)) = (plan.forget_after, closing_feedback) {
             let forgotten = distinct_keys(
                 at_close(closing_live, plan.close_at.clone(), forget_after),
-                "winner forgotten",
+                ArrangementName::WinnerForgotten,
                 ctx,
             );
             unneeded = unneeded.concat(semijoin(winner_candidates, forgotten.clone()));
@@ -142,7 +146,7 @@ fn best_per_key<'scope>(
             (key_bytes, value)
         })
         .arrange_by_key_named("WinnerInput");
-    ctx.state.push(("winner input".to_string(), Box::new(arranged.trace.clone())));
+    ctx.state.push((ArrangementName::WinnerInput, Box::new(arranged.trace.clone())));
     let best = arranged
         .reduce_abelian::<_, ValBuilder<_, _, _, _>, ValSpine<EncodedRow, EncodedRow, Time, i64>, _, _>(
             "Winner",
@@ -154,7 +158,7 @@ fn best_per_key<'scope>(
             },
             join::keyed_changes,
         );
-    ctx.state.push(("winner output".to_string(), Box::new(best.trace.clone())));
+    ctx.state.push((ArrangementName::WinnerOutput, Box::new(best.trace.clone())));
     best.as_collection(|key: &EncodedRow, value: &EncodedRow| (key.clone(), value.clone()))
 }
 
@@ -182,13 +186,13 @@ fn at_close<'scope>(closing: KeyedRows<'scope>, close_at: ScalarExpr, extra: u64
         .as_collection()
 }
 
-/// The distinct keys of `keyed`, each once, arranged (the input is arranged as `name`).
+/// The distinct keys of `keyed`, each once, arranged (the two arrangements named by `name`).
 fn distinct_keys<'scope>(
     keyed: KeyedRows<'scope>,
-    name: &str,
+    name: fn(KeysPart) -> ArrangementName,
     ctx: &mut Context<'scope>,
 ) -> RowsByKey<'scope> {
-    let arranged = join::arrange(keyed, format!("{name} (closing rows)"), ctx);
+    let arranged = join::arrange(keyed, name(KeysPart::ClosingRows), ctx);
     let keys = arranged
         .reduce_abelian::<_, ValBuilder<_, _, _, _>, ValSpine<EncodedRow, EncodedRow, Time, i64>, _, _>(
             "DistinctKeys",
@@ -199,7 +203,7 @@ fn distinct_keys<'scope>(
             },
             join::keyed_changes,
         );
-    ctx.state.push((format!("{name} (keys)"), Box::new(keys.trace.clone())));
+    ctx.state.push((name(KeysPart::Keys), Box::new(keys.trace.clone())));
     keys
 }
 

@@ -39,7 +39,7 @@ impl Session {
     /// `source` is the name as stored: an unquoted name's lower case (see `sql::name_of`).
     pub fn insert(&mut self, source: &str, rows: Vec<Vec<Datum>>) -> Result<()> {
         let source = match self.catalog.get(source) {
-            Some(Object::Source(s)) if s.generator.is_none() => s.clone(),
+            Some(Object::Source(s)) if s.kind.accepts_rows() => s.clone(),
             _ => return Err(Error::bind(format!("source \"{source}\" not found"))),
         };
         // The same coercions as INSERT's values (a BIGINT into a DOUBLE column).
@@ -73,9 +73,10 @@ impl Session {
     /// The source `ident` names, if statements may insert into it.
     pub(super) fn source_named(&self, ident: &sqlparser::ast::Ident) -> Result<&SourceDesc> {
         match self.catalog.resolve(ident, "source")? {
-            Object::Source(s) if s.generator.is_some() => Err(Error::bind(format!(
-                "source \"{}\" is fed by a live generator; it takes no other rows",
-                s.name
+            Object::Source(s) if !s.kind.accepts_rows() => Err(Error::bind(format!(
+                "source \"{}\" is fed by {}; it takes no other rows",
+                s.name,
+                s.kind.fed_by()
             ))
             .with_span(ident.span)),
             Object::Source(s) => Ok(s),

@@ -389,11 +389,10 @@ impl Session {
     fn create_source(&mut self, source: SourceDesc) -> Result<Output> {
         self.engine.broadcast(Command::CreateSource {
             id: source.id,
-            keep_history: source.keep_history,
+            kind: source.kind.clone(),
             frontier: 0,
-            generator: source.generator.clone(),
         })?;
-        if source.generator.is_none() {
+        if source.kind.timeline() == plan::Timeline::SessionClock {
             self.clocks.start(source.id, source.lateness);
         }
         self.catalog.insert(Object::Source(source));
@@ -405,7 +404,7 @@ impl Session {
         plan.sources(&mut sources);
         for id in sources {
             if let Ok(source) = self.catalog.source(id)
-                && !source.keep_history
+                && !source.kind.keeps_history()
                 && self.clocks.get(id).is_some_and(|c| c.newest.is_some())
             {
                 return Err(Error::bind(format!(

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use super::Session;
 use crate::engine::{Command, Reply};
 use crate::error::{Error, Result};
-use crate::plan::ObjectId;
 use crate::plan::catalog::Object;
+use crate::plan::{ObjectId, Timeline};
 use crate::repr::{Datum, Time, row};
 
 impl Session {
@@ -32,7 +32,9 @@ impl Session {
     /// newest time seen among its sources.
     pub(super) fn seal_for_read(&mut self, id: ObjectId) -> Result<Time> {
         let sources = self.catalog.sources_under(id);
-        let live = sources.iter().any(|s| self.catalog.source(*s).is_ok_and(|s| s.generator.is_some()));
+        let live = sources
+            .iter()
+            .any(|s| self.catalog.source(*s).is_ok_and(|s| s.kind.timeline() == Timeline::WallClock));
         if live {
             return Ok(crate::generator::now_ms());
         }
@@ -58,7 +60,7 @@ impl Session {
     /// input, and the time the read happened at.
     pub(super) fn read(&mut self, id: ObjectId) -> Result<(Time, Vec<Vec<Datum>>)> {
         if let Some(Object::Source(source)) = self.catalog.by_id(id)
-            && !source.keep_history
+            && !source.kind.keeps_history()
         {
             return Err(Error::bind(format!(
                 "source \"{}\" keeps no history (KEEP NONE), so it cannot be read",

@@ -74,7 +74,7 @@ impl Session {
                     ),
                     Datum::Text(s.columns[s.time_column].name.clone()),
                     Datum::Int(s.lateness as i64),
-                    Datum::Text(if s.keep_history { "ALL (unbounded)" } else { "NONE" }.into()),
+                    Datum::Text(if s.kind.keeps_history() { "ALL (unbounded)" } else { "NONE" }.into()),
                     // Past the largest BIGINT once a read has sealed a row at that time.
                     i64::try_from(frontier).map_or(Datum::Null, Datum::Int),
                     newest.map_or(Datum::Null, |n| Datum::Int(n as i64)),
@@ -135,7 +135,7 @@ impl Session {
         for reply in self.engine.broadcast(command)? {
             if let Reply::Stats(stats) = reply {
                 for s in stats {
-                    let entry = totals.entry((s.object, s.arrangement)).or_default();
+                    let entry = totals.entry((s.object, s.arrangement.to_string())).or_default();
                     entry.records += s.records;
                     if let Some(dropped) = s.dropped {
                         entry.dropped = Some(entry.dropped.unwrap_or(0) + dropped);

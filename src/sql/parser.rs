@@ -53,9 +53,9 @@ pub fn parse_each(text: &str) -> Result<Vec<Result<Statement>>> {
 
 /// Whether `text` ends a statement, for a REPL deciding whether to read another line: true
 /// when its last token (comments and whitespace aside) is `;`, or when it holds no token at
-/// all. Text that ends inside a string or a block comment is incomplete; text with any other
-/// tokenizer error, or a word starting with `@` or `#` (which may have swallowed the `;`), is
-/// complete, so that [`parse`] gets to report the error.
+/// all. Text that ends inside a quoted string or name or a block comment is incomplete; text
+/// with any other tokenizer error, or a word starting with `@` or `#` (which may have
+/// swallowed the `;`), is complete, so that [`parse`] gets to report the error.
 pub fn is_complete(text: &str) -> bool {
     match Tokenizer::new(&DIALECT, text).tokenize_with_location() {
         Ok(tokens) if stray_sigil(&tokens).is_some() => true,
@@ -63,8 +63,32 @@ pub fn is_complete(text: &str) -> bool {
             None => true,
             Some(last) => last.token == Token::SemiColon,
         },
-        Err(e) => !(e.message.contains("Unterminated") || e.message.contains("EOF")),
+        Err(_) => !ends_inside_a_literal(text),
     }
+}
+
+/// What closes each construct the tokenizer can be inside of when the text ends: a string, a
+/// quoted name, a block comment, a dollar-quoted string.
+const CLOSERS: [&str; 5] = ["'", "\"", "`", "*/", "$$"];
+
+/// Whether `text`, which does not tokenize, fails only because it ends inside a literal or a
+/// comment: closing one makes it tokenize, or moves the error past the end of `text` (a
+/// nested comment still open). An error anywhere else stays where it is whatever follows.
+fn ends_inside_a_literal(text: &str) -> bool {
+    let end = end_of(text);
+    CLOSERS.iter().any(|closer| {
+        match Tokenizer::new(&DIALECT, &format!("{text}{closer}")).tokenize_with_location() {
+            Ok(_) => true,
+            Err(e) => e.location > end,
+        }
+    })
+}
+
+/// The location just past the last character of `text`, as the tokenizer counts them.
+fn end_of(text: &str) -> Location {
+    let line = 1 + text.matches('\n').count() as u64;
+    let column = 1 + text.rsplit('\n').next().map_or(0, |last| last.chars().count()) as u64;
+    Location::new(line, column)
 }
 
 fn tokenize(text: &str) -> Result<Vec<TokenWithSpan>> {
@@ -1287,6 +1311,15 @@ mod tests {
         assert!(!is_complete("SELECT 1 /* ; "));
         assert!(is_complete("SELECT k FROM r WHERE k = @;"));
         assert!(is_complete("SELECT k FROM r WHERE #\n"));
+        assert!(!is_complete("SELECT \"unclosed name"));
+        assert!(!is_complete("SELECT 'a\nb"));
+        assert!(!is_complete("SELECT 1 /* /* nested */ ; "));
+        assert!(!is_complete("SELECT $$ dollar;"));
+        assert!(!is_complete("SELECT $tag$ dollar;"));
+        // A bad token is an error for the parser to report, whatever follows it, even one the
+        // tokenizer calls unterminated.
+        assert!(is_complete("SELECT U&'\\00zz';"));
+        assert!(is_complete("SELECT E'\\u00zz';"));
     }
 
     #[test]

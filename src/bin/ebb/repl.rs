@@ -510,7 +510,7 @@ impl Repl {
             if source.lateness > 0 {
                 details.push_str(&format!(" LATENESS {}", source.lateness));
             }
-            details.push_str(if source.keep_history { " KEEP ALL" } else { " KEEP NONE" });
+            details.push_str(if source.kind.keeps_history() { " KEEP ALL" } else { " KEEP NONE" });
             let columns = source.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
             rows.push(vec![text(&source.name), text("source"), text(&columns), text(&details)]);
         }

@@ -2,6 +2,7 @@
 //! TIME column, LATENESS and history checked.
 
 use super::*;
+use crate::plan::SourceKind;
 
 /// A bound `CREATE SOURCE`.
 pub fn bind_create_source(catalog: &Catalog, stmt: &ast::CreateSource, id: ObjectId) -> Result<SourceDesc> {
@@ -40,8 +41,7 @@ pub fn bind_create_source(catalog: &Catalog, stmt: &ast::CreateSource, id: Objec
             Some(lateness) => at_most("LATENESS", lateness, MAX_TIME)?,
             None => 0,
         },
-        keep_history: matches!(stmt.history, ast::History::KeepAll),
-        generator: None,
+        kind: SourceKind::Scripted { keep_history: matches!(stmt.history, ast::History::KeepAll) },
     })
 }
 
@@ -66,7 +66,6 @@ pub fn bind_create_generated(
         time_column: columns.len() - 1,
         columns,
         lateness: 0,
-        keep_history: false,
-        generator: Some(generator),
+        kind: SourceKind::Generated(generator),
     })
 }
