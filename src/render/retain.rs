@@ -31,6 +31,7 @@ use std::num::NonZeroU64;
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
 use std::rc::Rc;
 
 use columnar::Columnar;
@@ -49,7 +50,7 @@ use differential_dataflow::trace::implementations::ord_neu::{OrdValBatch, OrdVal
 use differential_dataflow::trace::implementations::spine_fueled::Spine;
 use differential_dataflow::{ExchangeData, Hashable, VecCollection};
 
-use super::arrange::{ByteRows, RowSpine, arrange, hash_bytes, updates_of};
+use super::arrange::{ByteRows, RowSpine, arrange, updates_of};
 use super::feedback::fed_back;
 use super::{Context, KeyedRows, Rows};
 use crate::plan::RetainRule;
@@ -88,28 +89,31 @@ pub(super) fn render<'scope>(
     // kept row once out, so the sum over workers does not depend on how rows were spread.
     let dropped = Rc::new(Cell::new(0));
     ctx.dropped.push((ArrangementName::RetainInput, dropped.clone()));
-    let keyed = key_and_thin(rows, rule, dropped.clone());
+    let key_datums = rule.key.len();
+    let hashed = key_and_thin(rows, rule, dropped.clone());
 
     if ctx.spilling {
+        let keyed = hashed.map(move |(_hash, mut ranked)| {
+            let value = ranked.split_off(row::prefix_len(&ranked, key_datums));
+            (ranked, value)
+        });
         let kept = with_feedback(scope, keyed, delay, feedback, |input| {
             reduce_columnar(input, limit, ctx).inspect(move |(_, _, diff)| dropped.set(dropped.get() - diff))
         });
-        return kept.map(move |(_key, value)| row::after_rank(&value, descending).to_vec());
+        return kept.map(move |(_key, mut value)| {
+            value.drain(..value.len() - row::after_rank(&value, descending).len());
+            value
+        });
     }
-    let key_datums = rule.key.len();
-    let hashed = keyed.map(|(key, value)| {
-        let hash = hash_bytes(&key);
-        let mut bytes = key;
-        bytes.extend_from_slice(&value);
-        (hash, bytes)
-    });
     let kept = with_feedback(scope, hashed, delay, feedback, |input| {
         reduce_in_memory(input, limit, key_datums, ctx)
             .inspect(move |(_, _, diff)| dropped.set(dropped.get() - diff))
     });
-    kept.map(move |(_hash, bytes)| {
-        let rank_at = row::prefix_len(&bytes, key_datums);
-        row::after_rank(&bytes[rank_at..], descending).to_vec()
+    // The row is the end of the value: move it to the front of the buffer it is in.
+    kept.map(move |(_hash, mut ranked)| {
+        let rank_at = row::prefix_len(&ranked, key_datums);
+        ranked.drain(..ranked.len() - row::after_rank(&ranked[rank_at..], descending).len());
+        ranked
     })
 }
 
@@ -230,10 +234,11 @@ fn keep_best<V>(input: &[(V, i64)], limit: u64, mut keep: impl FnMut(&V, i64)) {
     }
 }
 
-/// Key each row by the rule's key and value it by its ranking datum (complemented when lower
-/// is better) followed by the whole row; then, per worker and tick, pass on only each key's
-/// `limit` greatest values of that tick. Every row's diff is added to `arrived`.
-fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule, arrived: Rc<Cell<i64>>) -> KeyedRows<'scope> {
+/// Key each row by a hash of the rule's key and value it by the key, its ranking datum
+/// (complemented when lower is better) and the whole row; then, per worker and tick, pass on
+/// only each key's `limit` greatest values of that tick. Every row's diff is added to
+/// `arrived`.
+fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule, arrived: Rc<Cell<i64>>) -> HashedRows<'scope> {
     let limit = rule.limit as i64;
     let descending = rule.descending;
     let key_exprs = rule.key.clone();
@@ -241,24 +246,27 @@ fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule, arrived: Rc<Cell<
     rows.inner
         .unary_frontier(Pipeline, "RetainKeyThin", move |_capability, _info| {
             let mut pending = Pending::new();
-            let (mut datums, mut key, mut value) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut datums, mut ranked) = (Vec::new(), Vec::new());
+            // Every worker and process runs the same binary, so a fixed seed hashes a key alike
+            // on each of them.
+            let key_hash = foldhash::fast::FixedState::with_seed(0x5eed);
             move |(input, frontier), output| {
                 input.for_each(|capability, data| {
                     for (encoded, time, diff) in data.drain(..) {
                         arrived.set(arrived.get() + diff);
                         row::decode_into(&encoded, &mut datums);
-                        key.clear();
+                        ranked.clear();
                         for expr in &key_exprs {
-                            row::encode_datum(&expr.eval(&datums), &mut key);
+                            row::encode_datum(&expr.eval(&datums), &mut ranked);
                         }
-                        value.clear();
-                        row::encode_rank(&rank.eval(&datums), descending, &mut value);
-                        value.extend_from_slice(&encoded);
+                        let key_len = ranked.len();
+                        row::encode_rank(&rank.eval(&datums), descending, &mut ranked);
+                        ranked.extend_from_slice(&encoded);
                         pending
                             .entry(time)
                             .or_insert_with(|| (capability.delayed(&time, 0), TickBest::default()))
                             .1
-                            .offer(&key, &value, diff, limit);
+                            .offer(key_hash.hash_one(&ranked[..key_len]), key_len, &ranked, diff, limit);
                     }
                 });
                 while let Some(entry) = pending.first_entry() {
@@ -267,8 +275,8 @@ fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule, arrived: Rc<Cell<
                     }
                     let (time, (capability, best)) = entry.remove_entry();
                     let mut session = output.session(&capability);
-                    for (key_value, diff) in best.into_updates() {
-                        session.give((key_value, time, diff));
+                    for (hashed, diff) in best.into_updates() {
+                        session.give((hashed, time, diff));
                     }
                 }
             }
@@ -276,53 +284,69 @@ fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule, arrived: Rc<Cell<
         .as_collection()
 }
 
-/// One tick's best values per key, on one worker.
+/// One tick's best values per key, on one worker. A value is a key, a rank and a row; values
+/// of one key compare as their ranks and rows do.
 #[derive(Default)]
 struct TickBest {
-    /// Per key, its best values so far, ascending, with multiplicities adding up to at least
-    /// the limit only as far as needed.
-    per_key: HashMap<EncodedRow, Vec<(EncodedRow, i64)>, foldhash::fast::RandomState>,
+    /// Per key hash, the best values so far of the keys with that hash (more than one only on
+    /// a collision), ascending, so that each key's values are a run (the key encoding is
+    /// prefix-free); per key, multiplicities add up to at least the limit only as far as
+    /// needed.
+    per_hash: HashMap<u64, Vec<(EncodedRow, i64)>, foldhash::fast::RandomState>,
     /// Retractions pass through untouched: thinning is only sound for insertions.
-    retractions: Vec<((EncodedRow, EncodedRow), i64)>,
+    retractions: Vec<((u64, EncodedRow), i64)>,
 }
 
 impl TickBest {
-    fn offer(&mut self, key: &[u8], value: &[u8], diff: i64, limit: i64) {
+    /// Offer `value`, whose key is its first `key_len` bytes and hashes to `hash`.
+    fn offer(&mut self, hash: u64, key_len: usize, value: &[u8], diff: i64, limit: i64) {
         if diff <= 0 {
-            self.retractions.push(((key.to_vec(), value.to_vec()), diff));
+            self.retractions.push(((hash, value.to_vec()), diff));
             return;
         }
-        let best = match self.per_key.get_mut(key) {
-            Some(best) => best,
-            None => self.per_key.entry(key.to_vec()).or_default(),
+        let group = self.per_hash.entry(hash).or_default();
+        let key = &value[..key_len];
+        let one_key = group.first().is_none_or(|(first, _)| first.starts_with(key))
+            && group.last().is_none_or(|(last, _)| last.starts_with(key));
+        let (start, end) = if one_key {
+            (0, group.len())
+        } else {
+            let start = group.partition_point(|(held, _)| &held[..key_len.min(held.len())] < key);
+            (start, start + group[start..].partition_point(|(held, _)| held.starts_with(key)))
         };
-        let held: i64 = best.iter().map(|(_, count)| count).sum();
-        if held >= limit && best.first().is_some_and(|(worst, _)| value <= worst.as_slice()) {
+        // Within the key's run every value starts with the key: compare what follows it.
+        let ranked = &value[key_len..];
+        let held: i64 = group[start..end].iter().map(|(_, count)| count).sum();
+        if held >= limit && ranked <= &group[start].0[key_len..] {
             return;
         }
-        let at = best.binary_search_by(|(held_value, _)| held_value.as_slice().cmp(value));
+        let at = match group[start..end].binary_search_by(|(held_value, _)| held_value[key_len..].cmp(ranked))
+        {
+            Ok(at) => Ok(start + at),
+            Err(at) => Err(start + at),
+        };
         if let Err(at) = at
             && held >= limit
-            && best[0].1 == diff
+            && group[start].1 == diff
         {
             // The new value displaces the worst one exactly (the common case: rows of count 1
             // once a key is full): reuse its buffer instead of allocating.
-            let (mut buffer, _) = best.remove(0);
+            let (mut buffer, _) = group.remove(start);
             buffer.clear();
             buffer.extend_from_slice(value);
-            best.insert(at - 1, (buffer, diff));
+            group.insert(at - 1, (buffer, diff));
             return;
         }
         match at {
-            Ok(at) => best[at].1 += diff,
-            Err(at) => best.insert(at, (value.to_vec(), diff)),
+            Ok(at) => group[at].1 += diff,
+            Err(at) => group.insert(at, (value.to_vec(), diff)),
         }
         let mut excess = held + diff - limit;
         while excess > 0 {
-            let worst = &mut best[0].1;
+            let worst = &mut group[start].1;
             if *worst <= excess {
                 excess -= *worst;
-                best.remove(0);
+                group.remove(start);
             } else {
                 *worst -= excess;
                 excess = 0;
@@ -330,10 +354,10 @@ impl TickBest {
         }
     }
 
-    fn into_updates(self) -> impl Iterator<Item = ((EncodedRow, EncodedRow), i64)> {
-        self.per_key
+    fn into_updates(self) -> impl Iterator<Item = ((u64, EncodedRow), i64)> {
+        self.per_hash
             .into_iter()
-            .flat_map(|(key, best)| best.into_iter().map(move |(value, count)| ((key.clone(), value), count)))
+            .flat_map(|(hash, group)| group.into_iter().map(move |(value, count)| ((hash, value), count)))
             .chain(self.retractions)
     }
 }
@@ -343,17 +367,39 @@ mod tests {
     use super::*;
     use crate::repr::Datum;
 
+    /// Offer `key ++ value` with the key's one-byte hash (so "a" and "c" collide).
+    fn offer(tick: &mut TickBest, key: &str, value: &str, count: i64, limit: i64) {
+        let bytes = row::encode(&[Datum::Text(key.into()), Datum::Text(value.into())]);
+        let key_len = row::prefix_len(&bytes, 1);
+        tick.offer(u64::from(key.as_bytes()[0] & 0xfd), key_len, &bytes, count, limit);
+    }
+
+    fn updates(tick: TickBest) -> Vec<(Vec<Datum>, i64)> {
+        let mut updates: Vec<_> =
+            tick.into_updates().map(|((_, value), count)| (row::decode(&value), count)).collect();
+        updates.sort_by(|a, b| a.0.cmp(&b.0));
+        updates
+    }
+
     #[test]
     fn thinning_keeps_the_best_per_key_with_multiplicity() {
         let mut tick = TickBest::default();
         for (key, value, count) in [("a", "1", 1), ("a", "3", 1), ("a", "2", 2), ("b", "1", 1), ("a", "0", 5)]
         {
-            tick.offer(key.as_bytes(), value.as_bytes(), count, 2);
+            offer(&mut tick, key, value, count, 2);
         }
-        let mut updates: Vec<_> = tick.into_updates().collect();
-        updates.sort();
-        let k = |s: &str| s.as_bytes().to_vec();
-        assert_eq!(updates, vec![((k("a"), k("2")), 1), ((k("a"), k("3")), 1), ((k("b"), k("1")), 1)]);
+        let row = |k: &str, v: &str, count| (vec![Datum::Text(k.into()), Datum::Text(v.into())], count);
+        assert_eq!(updates(tick), vec![row("a", "2", 1), row("a", "3", 1), row("b", "1", 1)]);
+    }
+
+    #[test]
+    fn thinning_keeps_colliding_keys_apart() {
+        let mut tick = TickBest::default();
+        for (key, value) in [("c", "9"), ("a", "1"), ("c", "1"), ("a", "5"), ("a", "3"), ("c", "4")] {
+            offer(&mut tick, key, value, 1, 1);
+        }
+        let row = |k: &str, v: &str| (vec![Datum::Text(k.into()), Datum::Text(v.into())], 1);
+        assert_eq!(updates(tick), vec![row("a", "5"), row("c", "9")]);
     }
 
     #[test]
@@ -371,8 +417,8 @@ mod tests {
     #[test]
     fn thinning_passes_retractions_through() {
         let mut tick = TickBest::default();
-        tick.offer(b"a", b"1", -1, 1);
-        tick.offer(b"a", b"2", 1, 1);
+        offer(&mut tick, "a", "1", -1, 1);
+        offer(&mut tick, "a", "2", 1, 1);
         assert_eq!(tick.into_updates().count(), 2);
     }
 }
