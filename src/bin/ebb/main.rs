@@ -17,7 +17,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Ebb allocates a small buffer per row in flight: mimalloc's per-thread free lists serve those
 /// faster than glibc's, which spent about a fifth of the time on 1 M keys coalescing chunks, and
-/// it gives freed spill chunks back to the system (`docs/storage.md`).
+/// it gives freed spill chunks back to the system (`docs/storage.md`). Built with `no_thp`, it
+/// turns transparent huge pages off for the process: each batch an arrangement merges is fresh
+/// memory, and faulting it in 2 MiB at a time doubled the kernel's share of the time.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use ebb::SessionOptions;
