@@ -43,29 +43,24 @@ impl Session {
             _ => return Err(Error::bind(format!("source \"{source}\" not found"))),
         };
         // The same coercions as INSERT's values (a BIGINT into a DOUBLE column).
-        let rows = rows
-            .into_iter()
-            .enumerate()
-            .map(|(i, row)| {
-                if row.len() != source.columns.len() {
-                    return Err(Error::data(format!(
-                        "row {} has {} values, but source \"{}\" has {} columns",
-                        i + 1,
-                        row.len(),
-                        source.name,
-                        source.columns.len()
-                    )));
-                }
-                row.into_iter()
-                    .zip(&source.columns)
-                    .map(|(datum, column)| {
-                        let from = datum.data_type();
-                        bind::coerce(datum, from, column)
-                    })
-                    .collect::<Result<Vec<Datum>>>()
-                    .map_err(|e| e.with_note(format!("in row {}", i + 1)))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut rows = rows;
+        for (i, row) in rows.iter_mut().enumerate() {
+            if row.len() != source.columns.len() {
+                return Err(Error::data(format!(
+                    "row {} has {} values, but source \"{}\" has {} columns",
+                    i + 1,
+                    row.len(),
+                    source.name,
+                    source.columns.len()
+                )));
+            }
+            // In place: most values are of their column's type already.
+            for (datum, column) in row.iter_mut().zip(&source.columns) {
+                let from = datum.data_type();
+                *datum = bind::coerce(std::mem::replace(datum, Datum::Null), from, column)
+                    .map_err(|e| e.with_note(format!("in row {}", i + 1)))?;
+            }
+        }
         self.insert_rows_checked(&source, rows, |i| format!("row {}", i + 1), |_| Span::empty())?;
         self.spill_error().map_or(Ok(()), Err)
     }
