@@ -4,13 +4,13 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::Duration;
 
 use differential_dataflow::input::InputSession;
 use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 
+use super::feed::{Feed, Next};
 use super::sources::{SourceInput, SourceInputs};
 use super::{ArrangementStats, Command, Reply};
 use crate::plan::{ObjectId, Plan};
@@ -54,29 +54,26 @@ struct WorkerState {
     /// Whether the session has a memory budget: view outputs and source histories made now
     /// are spillable.
     spilling: bool,
+    /// The workers of this process, which share its memory budget.
+    local_workers: usize,
 }
 
 /// How far behind the wall clock views over live generators are compacted: reads of them are
 /// at about the wall clock, and one whose time is older than that is asked again (TooOld).
 const LIVE_COMPACTION_LAG_MS: u64 = 50;
 
-pub(super) fn run(
-    worker: &mut Worker,
-    commands: Receiver<Command>,
-    replies: Sender<Reply>,
-    spill: Arc<Spill>,
-) {
+pub(super) fn run(worker: &mut Worker, mut feed: impl Feed, spill: Arc<Spill>, local_workers: usize) {
     let in_flight = Cell::new(false);
     let mut state = WorkerState {
         sources: SourceInputs::new(),
         readable: BTreeMap::new(),
         spill: spill.clone(),
         spilling: false,
+        local_workers,
     };
     super::ON_WORKER.with(|on| on.set(true));
-    let served = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        serve(worker, &mut state, &commands, &replies, &in_flight)
-    }));
+    let served =
+        std::panic::catch_unwind(AssertUnwindSafe(|| serve(worker, &mut state, &mut feed, &in_flight)));
     let Err(panic) = served else { return };
     let described = super::LAST_PANIC.with(|last| last.borrow_mut().take());
     // Dropping the traces would let them merge, reading the damaged chunks again, and a panic
@@ -93,14 +90,8 @@ pub(super) fn run(
     // statement names the same cause.
     spill.fail(ours.clone());
     let failure = spill.failure().unwrap_or(ours);
-    if in_flight.get() && replies.send(Reply::Failed(failure.clone())).is_err() {
-        return;
-    }
-    while commands.recv().is_ok() {
-        if replies.send(Reply::Failed(failure.clone())).is_err() {
-            break;
-        }
-    }
+    feed.answer_forever(in_flight.get(), || Reply::Failed(failure.clone()));
+    std::mem::forget(feed);
     // The engine does not join a failed worker (see `Engine::drop`); the thread ends with the
     // process.
     loop {
@@ -117,36 +108,31 @@ pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-fn serve(
-    worker: &mut Worker,
-    state: &mut WorkerState,
-    commands: &Receiver<Command>,
-    replies: &Sender<Reply>,
-    in_flight: &Cell<bool>,
-) {
+fn serve(worker: &mut Worker, state: &mut WorkerState, feed: &mut impl Feed, in_flight: &Cell<bool>) {
     let mut followed = std::time::Instant::now();
     loop {
         if followed.elapsed() >= Duration::from_millis(5) {
             state.follow_the_wall_clock();
             followed = std::time::Instant::now();
         }
-        match commands.try_recv() {
-            Ok(command) => {
+        match feed.next(worker) {
+            Next::Command(command) => {
                 in_flight.set(true);
                 let reply = state.apply(worker, command);
                 in_flight.set(false);
-                if replies.send(reply).is_err() {
+                if !feed.reply(reply) {
                     return;
                 }
             }
-            Err(TryRecvError::Empty) => {
+            Next::Idle => {
                 worker.step_or_park(Some(Duration::from_millis(100)));
             }
-            Err(TryRecvError::Disconnected) => {
+            Next::Closed => {
                 // Live generators never finish on their own, and timely steps a worker until
-                // its dataflows finish: drop them all.
-                for dataflow in worker.installed_dataflows() {
-                    worker.drop_dataflow(dataflow);
+                // its dataflows finish: drop them all (but the command and reply dataflows,
+                // which finish once every worker has closed its inputs).
+                for readable in std::mem::take(&mut state.readable).into_values() {
+                    worker.drop_dataflow(readable.dataflow);
                 }
                 return;
             }
@@ -246,7 +232,8 @@ impl WorkerState {
                 let stats = self.settled_stats(worker);
                 self.failed().unwrap_or(Reply::Stats(stats))
             }
-            Command::SetMemoryBudget { per_worker } => {
+            Command::SetMemoryBudget { bytes } => {
+                let per_worker = bytes.map(|b| self.spill.set_budget(b, self.local_workers));
                 let was_spilling = self.spilling;
                 self.spilling = per_worker.is_some();
                 spill::tiered::set_worker_budget(&self.spill, worker.index(), per_worker);

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::repr::Column;
 
 /// Identifies a source or a view for the lifetime of a session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ObjectId(pub u64);
 
 /// A source: an append-only input with an event-time column.

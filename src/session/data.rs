@@ -1,11 +1,10 @@
 //! Rows in: `INSERT`, `COPY` and [`Session::insert`]. Every row is checked against its
 //! source's clock before anything is sent, so a late row fails its statement whole; the
-//! rows are then dealt to the workers.
+//! rows are then handed to the engine, which deals them to the workers.
 
 use super::clocks::{self, Late};
 use super::csv_input::read_csv;
 use super::{CopyProgress, Output, Session};
-use crate::engine::Command;
 use crate::error::{Error, Result, Span};
 use crate::plan::catalog::Object;
 use crate::plan::{SourceDesc, bind};
@@ -120,17 +119,8 @@ impl Session {
         // Every row enters at the frontier before the statement: no later than any row's time.
         let time = clock.frontier();
         let advance_to = clock.after(newest).frontier();
-        let workers = self.engine.workers();
-        let mut shares: Vec<Vec<Vec<u8>>> = vec![Vec::with_capacity(rows.len() / workers + 1); workers];
-        for row in &rows {
-            shares[self.next_worker].push(row::encode(row));
-            self.next_worker = (self.next_worker + 1) % workers;
-        }
-        let commands = shares
-            .into_iter()
-            .map(|rows| Command::Insert { source: source.id, rows, time, advance_to })
-            .collect();
-        self.engine.send_each(commands)?;
+        let rows = rows.iter().map(|row| row::encode(row)).collect();
+        self.engine.insert(source.id, rows, time, advance_to)?;
         self.clocks.saw(source.id, newest);
         Ok(())
     }

@@ -67,8 +67,10 @@ pub enum Output {
 /// How to start a session.
 #[derive(Clone, Debug)]
 pub struct SessionOptions {
-    /// Timely worker threads.
+    /// Timely worker threads (in each process).
     pub workers: usize,
+    /// The processes of the job, when it runs across several; this session is process 0's.
+    pub cluster: Option<crate::engine::ClusterOptions>,
     /// The folder relative paths (COPY) are resolved against.
     pub base_dir: PathBuf,
     /// Whether retention rules feed their retractions back. Off only to measure the baseline:
@@ -87,6 +89,7 @@ impl Default for SessionOptions {
     fn default() -> Self {
         SessionOptions {
             workers: 1,
+            cluster: None,
             base_dir: PathBuf::from("."),
             retain_feedback: true,
             memory_budget: None,
@@ -102,7 +105,6 @@ pub struct Session {
     clocks: Clocks,
     engine: Engine,
     base_dir: PathBuf,
-    next_worker: usize,
     interrupt: Arc<AtomicBool>,
     retain_feedback: bool,
     progress: Option<ProgressHook>,
@@ -142,9 +144,11 @@ impl Session {
         let mut session = Session {
             catalog: Catalog::default(),
             clocks: Clocks::default(),
-            engine: Engine::start(options.workers, spill.clone())?,
+            engine: match &options.cluster {
+                Some(cluster) => Engine::start_cluster(cluster, options.workers, spill.clone())?,
+                None => Engine::start(options.workers, spill.clone())?,
+            },
             base_dir: options.base_dir,
-            next_worker: 0,
             interrupt: Arc::new(AtomicBool::new(false)),
             retain_feedback: options.retain_feedback,
             progress: None,
@@ -155,6 +159,11 @@ impl Session {
             session.set_memory_budget(options.memory_budget)?;
         }
         Ok(session)
+    }
+
+    /// Whether the job's other processes are still there (one process: always).
+    pub fn health(&self) -> Arc<crate::engine::Health> {
+        self.engine.health()
     }
 
     /// What has been spilled so far, and the spill directory if one was made.

@@ -79,7 +79,16 @@ impl Script {
 
 /// Run `scripts` in order in one session.
 pub fn run(scripts: &[Script], output: OutputArgs, session: &SessionArgs) -> ExitCode {
-    let mut session = match Session::new(session.options(PathBuf::from("."))) {
+    // The job's other processes, if started here, stop after the session (declared first,
+    // dropped last).
+    let (options, _job) = match session.options(PathBuf::from(".")) {
+        Ok(started) => started,
+        Err(e) => {
+            eprint!("{}", e.render("", ""));
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut session = match Session::new(options) {
         Ok(session) => session,
         Err(e) => {
             eprint!("{}", e.render("", ""));

@@ -859,6 +859,7 @@ pub fn history_path(flag: Option<PathBuf>) -> Option<PathBuf> {
 
 /// Run the interactive REPL until `\q` or Ctrl-D, printing results as `format`.
 pub fn run(options: SessionOptions, format: Format, history: Option<PathBuf>) -> std::process::ExitCode {
+    let several_processes = options.cluster.is_some();
     let mut session = match Session::new(options) {
         Ok(session) => session,
         Err(e) => {
@@ -866,6 +867,10 @@ pub fn run(options: SessionOptions, format: Format, history: Option<PathBuf>) ->
             return std::process::ExitCode::FAILURE;
         }
     };
+    if several_processes {
+        // The REPL waits on its user; a lost process must not wait with it.
+        crate::cluster::watch(session.health());
+    }
     crate::progress::install(&mut session);
     let mut repl = Repl::new(session, PathBuf::from("."));
     repl.set_format(format);
