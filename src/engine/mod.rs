@@ -299,8 +299,9 @@ impl Engine {
         Ok(replies)
     }
 
-    /// Why the engine cannot go on, if it cannot: a process was lost, or a worker failed.
-    fn stopped(&self) -> Option<Error> {
+    /// Why the engine cannot go on, if it cannot: a process was lost (named first: the workers
+    /// of this process may fail because of it), or a worker failed.
+    pub fn stopped(&self) -> Option<Error> {
         if let Some(lost) = self.health.lost() {
             return Some(
                 Error::engine(format!("the job has stopped: {lost}"))
@@ -412,7 +413,9 @@ thread_local! {
 /// statement fails with [`stopped`], naming them), and on any other thread defers to the hook
 /// installed before. For programs (the `ebb` binary) that show the library's errors
 /// themselves; without it, a worker panic is printed by the default hook and also returned as
-/// the error, without its location. Installing it more than once is harmless.
+/// the error, without its location. Panics of timely's network threads over a lost connection
+/// are not shown either: the engine reports the lost process. Installing it more than once
+/// is harmless.
 pub fn quiet_worker_panics() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
@@ -425,11 +428,23 @@ pub fn quiet_worker_panics() {
                     None => message,
                 };
                 LAST_PANIC.with(|last| *last.borrow_mut() = Some(described));
+            } else if is_lost_connection(info) {
+                // Timely's network threads panic when a peer goes away; the connection has
+                // told the engine's `Health` already, which names the process.
             } else {
                 previous(info);
             }
         }));
     });
+}
+
+/// Whether `info` is a panic of one of timely's network threads over a lost connection.
+fn is_lost_connection(info: &std::panic::PanicHookInfo<'_>) -> bool {
+    let thread = std::thread::current();
+    let network = thread
+        .name()
+        .is_some_and(|name| name.starts_with("timely:recv-") || name.starts_with("timely:send-"));
+    network && worker::panic_message(info.payload()).starts_with("timely communication error")
 }
 
 impl Drop for Engine {

@@ -119,7 +119,7 @@ impl Session {
         // Every row enters at the frontier before the statement: no later than any row's time.
         let time = clock.frontier();
         let advance_to = clock.after(newest).frontier();
-        let rows = rows.iter().map(|row| row::encode(row)).collect();
+        let rows = rows.iter().map(row::encode).collect();
         self.engine.insert(source.id, rows, time, advance_to)?;
         self.clocks.saw(source.id, newest);
         Ok(())

@@ -172,10 +172,11 @@ impl Session {
     }
 
     /// A spill fault (a write that failed; the chunk stayed in memory) not reported yet, or why
-    /// the engine stopped (a chunk that cannot be read back, or a worker panic), as an error.
+    /// the engine stopped (a chunk that cannot be read back, a worker panic, a lost process), as
+    /// an error.
     fn spill_error(&self) -> Option<Error> {
-        if let Some(failure) = self.spill.failure() {
-            return Some(crate::engine::stopped(&failure));
+        if let Some(stopped) = self.engine.stopped() {
+            return Some(stopped);
         }
         let faults = self.spill.take_faults();
         let first = faults.first()?;
@@ -230,7 +231,7 @@ impl Session {
         if self.interrupt.swap(false, Ordering::SeqCst) {
             return Err(Error::engine("interrupted").with_span(statement.span));
         }
-        if let Some(e) = self.spill.failure().and_then(|_| self.spill_error()) {
+        if let Some(e) = self.engine.stopped() {
             return Err(e.with_span(statement.span));
         }
         let result = match &statement.kind {

@@ -14,7 +14,7 @@ use ebb::storage::spill::{SEGMENT_BYTES, Spill, SpillStore};
 use ebb::{Error, Result};
 
 /// Which processes the job runs on.
-#[derive(clap::Args, Clone, Default)]
+#[derive(clap::Args, Clone)]
 pub struct ClusterArgs {
     /// Run the job across this many processes (timely's cluster mode). Without --hosts, the
     /// other processes are started on this machine and stopped at the end.
@@ -26,6 +26,9 @@ pub struct ClusterArgs {
     /// A file of host:port lines, one per process in order, as timely's -h takes them.
     #[arg(long, value_name = "FILE")]
     pub hosts: Option<PathBuf>,
+    /// Seconds to wait for every process of the job to connect.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub connect_timeout: u64,
 }
 
 fn parse_processes(text: &str) -> std::result::Result<usize, String> {
@@ -80,13 +83,21 @@ impl ClusterArgs {
                     hosts.display()
                 )));
             }
-            return Ok((Some(ClusterOptions::from_hosts_file(hosts, self.processes, 0)?), None));
+            return Ok((Some(self.options(hosts, 0)?), None));
         }
         if self.processes == 1 {
             return Ok((None, None));
         }
-        let (options, job) = start_local_job(self.processes, workers, spill_dir)?;
+        let (mut options, job) = start_local_job(self.processes, workers, self.connect_timeout, spill_dir)?;
+        options.connect_timeout = Duration::from_secs(self.connect_timeout);
         Ok((Some(options), Some(job)))
+    }
+
+    /// The options of process `process`, as the hosts file says.
+    fn options(&self, hosts: &Path, process: usize) -> Result<ClusterOptions> {
+        let mut options = ClusterOptions::from_hosts_file(hosts, self.processes, process)?;
+        options.connect_timeout = Duration::from_secs(self.connect_timeout);
+        Ok(options)
     }
 }
 
@@ -94,6 +105,7 @@ impl ClusterArgs {
 fn start_local_job(
     processes: usize,
     workers: usize,
+    connect_timeout: u64,
     spill_dir: Option<&Path>,
 ) -> Result<(ClusterOptions, Job)> {
     // Every port is held until all are chosen, so no two are the same.
@@ -121,6 +133,7 @@ fn start_local_job(
             .arg("--hosts")
             .arg(&hosts)
             .args(["--workers", &workers.to_string()])
+            .args(["--connect-timeout", &connect_timeout.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         if let Some(dir) = spill_dir {
@@ -142,8 +155,7 @@ pub fn serve(cluster: &ClusterArgs, workers: usize, spill_dir: Option<PathBuf>) 
         let Some(hosts) = &cluster.hosts else {
             return Err(Error::bind("ebb worker needs --hosts: the addresses of every process of the job"));
         };
-        let process = cluster.process.unwrap_or(0);
-        let options = ClusterOptions::from_hosts_file(hosts, cluster.processes, process)?;
+        let options = cluster.options(hosts, cluster.process.unwrap_or(0))?;
         let spill = std::sync::Arc::new(Spill::new(SpillStore::Files, spill_dir, SEGMENT_BYTES));
         ebb::engine::serve_cluster(&options, workers, spill)
     })();

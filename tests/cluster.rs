@@ -1,0 +1,261 @@
+//! One job across several processes, through the real binary: `--processes N` gives the
+//! same bytes, errors and exit codes as one process; a bad hosts file, a process that never
+//! connects and a process killed mid-job each end the job with an error naming the process
+//! and its address. Every process is on loopback, and every run has a deadline: no test
+//! can hang.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+fn manifest_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// What a finished run printed, and how it ended.
+struct Ran {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// A running `ebb` whose output goes to files in `dir`.
+struct Running {
+    child: Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+fn start(args: &[&str], dir: &Path, name: &str) -> Running {
+    let stdout = dir.join(format!("{name}.out"));
+    let stderr = dir.join(format!("{name}.err"));
+    let child = Command::new(env!("CARGO_BIN_EXE_ebb"))
+        .args(args)
+        .current_dir(manifest_dir())
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout).expect("a stdout file"))
+        .stderr(std::fs::File::create(&stderr).expect("a stderr file"))
+        .spawn()
+        .expect("ebb starts");
+    Running { child, stdout, stderr }
+}
+
+impl Running {
+    /// Wait for the end, at most `limit`: past it, kill the process and fail the test.
+    fn finish(mut self, limit: Duration) -> Ran {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("ebb can be waited on") {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "ebb did not finish within {limit:?}; stderr: {}",
+                    std::fs::read_to_string(&self.stderr).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        Ran {
+            status,
+            stdout: std::fs::read_to_string(&self.stdout).expect("stdout"),
+            stderr: std::fs::read_to_string(&self.stderr).expect("stderr"),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(args: &[&str]) -> Ran {
+    let dir = tempfile::tempdir().expect("a temp folder");
+    start(args, dir.path(), "ebb").finish(Duration::from_secs(120))
+}
+
+/// A hosts file of `processes` free loopback ports (held until chosen, so all differ).
+fn hosts_file(dir: &Path, processes: usize) -> (String, Vec<String>) {
+    let listeners: Vec<_> =
+        (0..processes).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
+    let addresses: Vec<String> =
+        listeners.iter().map(|l| l.local_addr().expect("an address").to_string()).collect();
+    let path = dir.join("hosts");
+    std::fs::write(&path, addresses.join("\n") + "\n").expect("a hosts file");
+    (path.display().to_string(), addresses)
+}
+
+#[test]
+fn every_query_gives_the_same_csv_on_two_processes() {
+    let mut queries: Vec<PathBuf> = std::fs::read_dir(manifest_dir().join("queries"))
+        .expect("queries/")
+        .map(|entry| entry.expect("an entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    queries.sort();
+    assert!(queries.len() >= 5, "{queries:?}");
+    for query in queries {
+        let query = query.display().to_string();
+        let one = run(&["run", &query, "--format", "csv"]);
+        let two = run(&["run", &query, "--format", "csv", "--processes", "2"]);
+        assert!(one.status.success(), "{query}: {}", one.stderr);
+        assert_eq!(two.status.code(), one.status.code(), "{query}: {}", two.stderr);
+        assert_eq!(two.stdout, one.stdout, "{query}");
+        assert_eq!(two.stderr, one.stderr, "{query}");
+    }
+}
+
+#[test]
+fn two_processes_of_two_workers_agree_with_one_worker() {
+    let query = "queries/auction.sql";
+    let one = run(&["run", query, "--format", "csv"]);
+    let four = run(&["run", query, "--format", "csv", "--processes", "2", "--workers", "2"]);
+    assert!(four.status.success(), "{}", four.stderr);
+    assert_eq!(four.stdout, one.stdout);
+}
+
+#[test]
+fn an_error_is_the_same_on_two_processes() {
+    let dir = tempfile::tempdir().expect("a temp folder");
+    let script = dir.path().join("late.sql");
+    std::fs::write(
+        &script,
+        "CREATE SOURCE s (k BIGINT, ts BIGINT) TIME ts;\n\
+         CREATE VIEW v AS SELECT k, ts FROM s RETAIN LATEST 1 PER k;\n\
+         INSERT INTO s VALUES (1, 10), (2, 20);\n\
+         SELECT * FROM v ORDER BY k;\n\
+         INSERT INTO s VALUES (3, 30), (1, 5);\n\
+         SELECT * FROM v ORDER BY k;\n",
+    )
+    .expect("a script");
+    let script = script.display().to_string();
+    let one = run(&["run", &script, "--format", "csv"]);
+    let two = run(&["run", &script, "--format", "csv", "--processes", "2"]);
+    assert_eq!(one.status.code(), Some(1), "{}", one.stderr);
+    assert_eq!(two.status.code(), one.status.code());
+    assert_eq!(two.stdout, one.stdout);
+    assert_eq!(two.stderr, one.stderr);
+    assert!(two.stderr.contains("is late"), "{}", two.stderr);
+}
+
+#[test]
+fn a_bad_hosts_file_names_the_file_and_line() {
+    let dir = tempfile::tempdir().expect("a temp folder");
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, "127.0.0.1:4000\nlocalhost\n").expect("a hosts file");
+    let hosts = hosts.display().to_string();
+    for args in [
+        vec!["run", "queries/latest.sql", "--processes", "2", "--hosts", &hosts],
+        vec!["worker", "--processes", "2", "--process", "1", "--hosts", &hosts],
+    ] {
+        let ran = run(&args);
+        assert_eq!(ran.status.code(), Some(1), "{args:?}");
+        assert!(
+            ran.stderr.contains(&format!("hosts file \"{hosts}\" line 2: \"localhost\" is not host:port")),
+            "{}",
+            ran.stderr
+        );
+    }
+    std::fs::write(dir.path().join("hosts"), "127.0.0.1:4000\n").expect("a hosts file");
+    let ran = run(&["run", "queries/latest.sql", "--processes", "2", "--hosts", &hosts]);
+    assert_eq!(ran.status.code(), Some(1));
+    assert!(ran.stderr.contains("1 addresses for 2 processes"), "{}", ran.stderr);
+    assert!(ran.stderr.contains(&hosts), "{}", ran.stderr);
+}
+
+#[test]
+fn a_process_that_never_connects_is_named() {
+    let dir = tempfile::tempdir().expect("a temp folder");
+    let (hosts, addresses) = hosts_file(dir.path(), 2);
+    let args = ["run", "queries/latest.sql", "--processes", "2", "--hosts", &hosts, "--connect-timeout", "1"];
+    let ran = start(&args, dir.path(), "p0").finish(Duration::from_secs(10));
+    assert_eq!(ran.status.code(), Some(1));
+    assert!(
+        ran.stderr.contains(&format!("process 1 ({}) did not connect within 1 s", addresses[1])),
+        "{}",
+        ran.stderr
+    );
+    let args = ["worker", "--processes", "2", "--process", "1", "--hosts", &hosts, "--connect-timeout", "1"];
+    let ran = start(&args, dir.path(), "p1").finish(Duration::from_secs(10));
+    assert_eq!(ran.status.code(), Some(1));
+    assert!(
+        ran.stderr.contains(&format!("cannot connect to process 0 ({})", addresses[0])),
+        "{}",
+        ran.stderr
+    );
+}
+
+/// A script that runs for 30 s unless stopped: a live generator, subscribed to.
+fn endless_script(dir: &Path) -> String {
+    let script = dir.join("live.sql");
+    std::fs::write(
+        &script,
+        "CREATE SOURCE readings FROM GENERATOR sensors (keys = 10, rate = 1000);\n\
+         CREATE VIEW latest AS SELECT sensor, ts FROM readings RETAIN LATEST 1 PER sensor DELAY 1;\n\
+         SUBSCRIBE latest FOR 30 SECONDS;\n",
+    )
+    .expect("a script");
+    script.display().to_string()
+}
+
+/// Wait until `path` has some output: the job is under way.
+fn wait_for_output(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::metadata(path).map_or(0, |m| m.len()) == 0 {
+        assert!(Instant::now() < deadline, "the job printed nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_killed_worker_process_stops_the_job_with_its_name() {
+    let dir = tempfile::tempdir().expect("a temp folder");
+    let (hosts, addresses) = hosts_file(dir.path(), 2);
+    let script = endless_script(dir.path());
+    let mut worker =
+        start(&["worker", "--processes", "2", "--process", "1", "--hosts", &hosts], dir.path(), "p1");
+    let session = start(&["run", &script, "--processes", "2", "--hosts", &hosts], dir.path(), "p0");
+    wait_for_output(&session.stdout);
+    worker.child.kill().expect("the worker process is killed");
+    let killed = Instant::now();
+    let ran = session.finish(Duration::from_secs(10));
+    assert!(killed.elapsed() < Duration::from_secs(10));
+    assert_eq!(ran.status.code(), Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains(&format!("the job has stopped: process 1 ({}) stopped", addresses[1])),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
+}
+
+#[test]
+fn a_killed_session_process_stops_the_workers() {
+    let dir = tempfile::tempdir().expect("a temp folder");
+    let (hosts, addresses) = hosts_file(dir.path(), 3);
+    let script = endless_script(dir.path());
+    let workers: Vec<Running> = (1..3)
+        .map(|i| {
+            let i = i.to_string();
+            start(
+                &["worker", "--processes", "3", "--process", &i, "--hosts", &hosts],
+                dir.path(),
+                &format!("p{i}"),
+            )
+        })
+        .collect();
+    let mut session = start(&["run", &script, "--processes", "3", "--hosts", &hosts], dir.path(), "p0");
+    wait_for_output(&session.stdout);
+    session.child.kill().expect("the session process is killed");
+    for (i, worker) in workers.into_iter().enumerate() {
+        let ran = worker.finish(Duration::from_secs(10));
+        assert_eq!(ran.status.code(), Some(1), "{}", ran.stderr);
+        assert!(ran.stderr.contains(&format!("process {} ({})", i + 1, addresses[i + 1])), "{}", ran.stderr);
+        assert!(ran.stderr.contains("the job has stopped: process "), "{}", ran.stderr);
+        assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
+    }
+}
