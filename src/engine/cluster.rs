@@ -117,6 +117,8 @@ pub struct Health {
     closing: AtomicBool,
     /// Bytes written to other processes.
     sent: AtomicU64,
+    /// Bytes read from other processes.
+    received: AtomicU64,
 }
 
 impl Health {
@@ -128,6 +130,11 @@ impl Health {
     /// Bytes this process has sent to the others so far.
     pub fn bytes_sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Bytes this process has received from the others so far.
+    pub fn bytes_received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
     }
 
     /// Note that this process is stopping: connections closing from now on are expected.
@@ -148,7 +155,7 @@ impl Health {
 }
 
 /// A connection to another process, as timely's send and receive threads use it: reports its
-/// end to [`Health`] (timely's threads only panic) and counts bytes written.
+/// end to [`Health`] (timely's threads only panic) and counts the bytes through it.
 pub struct Watched {
     stream: TcpStream,
     who: Arc<str>,
@@ -166,7 +173,10 @@ impl Read for Watched {
                 self.health.lose(&self.who, &format!("the connection failed: {e}"));
                 Err(e)
             }
-            ok => ok,
+            Ok(n) => {
+                self.health.received.fetch_add(n as u64, Ordering::Relaxed);
+                Ok(n)
+            }
         }
     }
 }
