@@ -259,3 +259,48 @@ fn a_killed_session_process_stops_the_workers() {
         assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
     }
 }
+
+#[test]
+fn stats_per_process_add_up_to_the_totals() {
+    let dir = tempfile::tempdir().expect("a temp folder");
+    let script = dir.path().join("stats.sql");
+    let values: Vec<String> = (0..200).map(|i| format!("({}, {i})", i % 17)).collect();
+    std::fs::write(
+        &script,
+        format!(
+            "CREATE SOURCE s (k BIGINT, ts BIGINT) TIME ts;\n\
+             CREATE VIEW v AS SELECT k, ts FROM s RETAIN LATEST 2 PER k;\n\
+             INSERT INTO s VALUES {};\n\
+             SHOW STATS FULL;\n\
+             SHOW STATS PER PROCESS;\n",
+            values.join(", ")
+        ),
+    )
+    .expect("a script");
+    let script = script.display().to_string();
+    let ran = run(&["run", &script, "--format", "csv", "--processes", "2"]);
+    assert!(ran.status.success(), "{}", ran.stderr);
+    let mut sets = ran.stdout.split("\r\n\r\n");
+    let totals: Vec<Vec<String>> = csv_rows(sets.next().expect("SHOW STATS FULL"));
+    let per_process: Vec<Vec<String>> = csv_rows(sets.next().expect("SHOW STATS PER PROCESS"));
+    assert_eq!(per_process[0][0], "process");
+    assert_eq!(per_process[0][1..], totals[0][..]);
+    let processes: std::collections::BTreeSet<&str> =
+        per_process[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(processes, ["0", "1"].into_iter().collect());
+    for total in &totals[1..] {
+        let summed: i64 = per_process[1..]
+            .iter()
+            .filter(|r| r[1..3] == total[0..2])
+            .map(|r| r[3].parse::<i64>().expect("records"))
+            .sum();
+        assert_eq!(summed.to_string(), total[2], "{total:?}");
+    }
+    // The history holds every row: 200, spread over both processes.
+    let history = totals.iter().find(|r| r[0] == "s" && r[1] == "history").expect("history");
+    assert_eq!(history[2], "200");
+}
+
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    text.lines().filter(|l| !l.is_empty()).map(|l| l.split(',').map(str::to_string).collect()).collect()
+}

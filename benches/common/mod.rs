@@ -122,8 +122,9 @@ impl Job {
         if processes <= 1 {
             return Job { cluster: None, children: Vec::new(), _hosts: None };
         }
-        let listeners: Vec<_> =
-            (0..processes).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
+        let listeners: Vec<_> = (0..processes)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+            .collect();
         let addresses: Vec<String> =
             listeners.iter().map(|l| l.local_addr().expect("an address").to_string()).collect();
         drop(listeners);
@@ -133,7 +134,13 @@ impl Job {
         let children = (1..processes)
             .map(|process| {
                 Command::new(env!("CARGO_BIN_EXE_ebb"))
-                    .args(["worker", "--processes", &processes.to_string(), "--process", &process.to_string()])
+                    .args([
+                        "worker",
+                        "--processes",
+                        &processes.to_string(),
+                        "--process",
+                        &process.to_string(),
+                    ])
                     .arg("--hosts")
                     .arg(&hosts)
                     .args(["--workers", &workers.to_string()])

@@ -100,6 +100,8 @@ pub struct ArrangementStats {
     pub object: ObjectId,
     /// What it is ("history", "output", "retain input", ...).
     pub arrangement: String,
+    /// The process of the worker that holds it (0 in a job of one process).
+    pub process: usize,
     /// Updates physically held.
     pub records: usize,
     /// Rows the retention rule has dropped so far, thinned or retracted (on its input

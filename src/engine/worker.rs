@@ -226,7 +226,7 @@ impl WorkerState {
                 self.catch_up(worker);
                 self.failed().unwrap_or(Reply::Done)
             }
-            Command::StatsNow => Reply::Stats(self.stats()),
+            Command::StatsNow => Reply::Stats(self.stats(worker)),
             Command::Stats => {
                 self.catch_up(worker);
                 let stats = self.settled_stats(worker);
@@ -442,15 +442,17 @@ impl WorkerState {
             }
             worker.step();
         }
-        self.stats()
+        self.stats(worker)
     }
 
-    fn stats(&mut self) -> Vec<ArrangementStats> {
+    fn stats(&mut self, worker: &Worker) -> Vec<ArrangementStats> {
+        let process = worker.index() / self.local_workers;
         let mut out = Vec::new();
         for (id, readable) in &mut self.readable {
             out.push(ArrangementStats {
                 object: *id,
                 arrangement: readable.trace_name.to_string(),
+                process,
                 records: readable.trace.records(),
                 dropped: None,
                 latency_ms: readable.latency_ms,
@@ -461,6 +463,7 @@ impl WorkerState {
                 out.push(ArrangementStats {
                     object: *id,
                     arrangement: name.clone(),
+                    process,
                     records: handle.records(),
                     dropped,
                     latency_ms: None,

@@ -336,6 +336,7 @@ impl Session {
             StatementKind::Show(ast::Show::Views) => Ok(self.show_views()),
             StatementKind::Show(ast::Show::Stats) => self.show_stats(false),
             StatementKind::Show(ast::Show::StatsFull) => self.show_stats(true),
+            StatementKind::Show(ast::Show::StatsPerProcess) => self.show_stats_per_process(),
             StatementKind::Show(ast::Show::All) => Ok(self.show_all()),
             StatementKind::Show(ast::Show::Setting(name)) => self.show_setting(name),
             StatementKind::Drop(drop) => self.drop_object(drop),
