@@ -304,3 +304,54 @@ fn stats_per_process_add_up_to_the_totals() {
 fn csv_rows(text: &str) -> Vec<Vec<String>> {
     text.lines().filter(|l| !l.is_empty()).map(|l| l.split(',').map(str::to_string).collect()).collect()
 }
+
+/// The REPL on a job of processes: `args` after `ebb`, in a terminal.
+fn repl(
+    args: &[&str],
+    dir: &Path,
+) -> expectrl::session::Session<expectrl::process::unix::UnixProcess, expectrl::process::unix::PtyStream> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ebb"));
+    command.args(args).arg("--history").arg(dir.join("history"));
+    command.current_dir(manifest_dir()).env("TERM", "xterm").env("NO_COLOR", "1");
+    use expectrl::Expect;
+    let mut pty = expectrl::session::Session::spawn(command).expect("ebb starts in a terminal");
+    pty.set_expect_timeout(Some(Duration::from_secs(20)));
+    pty.expect("ebb> ").expect("a prompt");
+    pty
+}
+
+#[test]
+fn the_repl_runs_on_two_processes_and_stops_them() {
+    use expectrl::Expect;
+    let dir = tempfile::tempdir().expect("a temp folder");
+    let mut pty = repl(&["--processes", "2"], dir.path());
+    pty.send_line(
+        "CREATE SOURCE s (k BIGINT, ts BIGINT) TIME ts; INSERT INTO s VALUES (1, 1), (2, 2), (3, 3);",
+    )
+    .expect("typing works");
+    pty.expect("INSERT 3").expect("the insert ran");
+    pty.expect("ebb> ").expect("a prompt");
+    pty.send_line("SELECT count(*) AS n FROM s;").expect("typing works");
+    pty.expect("(1 row)").expect("the read ran");
+    pty.expect("ebb> ").expect("a prompt");
+    pty.send_line("\\q").expect("typing works");
+    let status = pty.get_process().wait().expect("ebb ends");
+    assert!(format!("{status:?}").ends_with(", 0)"), "ebb exited with {status:?}");
+}
+
+#[test]
+fn an_idle_repl_stops_when_a_process_is_killed() {
+    use expectrl::Expect;
+    let dir = tempfile::tempdir().expect("a temp folder");
+    let (hosts, addresses) = hosts_file(dir.path(), 2);
+    let mut worker =
+        start(&["worker", "--processes", "2", "--process", "1", "--hosts", &hosts], dir.path(), "p1");
+    let mut pty = repl(&["--processes", "2", "--hosts", &hosts], dir.path());
+    worker.child.kill().expect("the worker process is killed");
+    let killed = Instant::now();
+    let needle = format!("the job has stopped: process 1 ({}) stopped", addresses[1]);
+    pty.expect(needle.as_str()).expect("the REPL reports the lost process");
+    assert!(killed.elapsed() < Duration::from_secs(10));
+    let status = pty.get_process().wait().expect("ebb ends");
+    assert!(!format!("{status:?}").ends_with(", 0)"), "ebb exited with {status:?}");
+}
