@@ -372,7 +372,7 @@ pub fn serve_cluster(cluster: &ClusterOptions, workers: usize, spill: Arc<Spill>
         if let Some(failure) = failure {
             // A session that ended normally closes its connections as its last act: let the
             // workers finish if that is all this was.
-            let grace = std::time::Instant::now() + Duration::from_millis(500);
+            let grace = std::time::Instant::now() + Duration::from_secs(2);
             while std::time::Instant::now() < grace {
                 if guards.guards().iter().all(|g| g.is_finished()) {
                     let _ = guards.join();
