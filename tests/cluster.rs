@@ -355,3 +355,80 @@ fn an_idle_repl_stops_when_a_process_is_killed() {
     let status = pty.get_process().wait().expect("ebb ends");
     assert!(!format!("{status:?}").ends_with(", 0)"), "ebb exited with {status:?}");
 }
+
+#[test]
+fn a_process_of_another_job_shape_is_refused() {
+    let dir = tempfile::tempdir().expect("a temp folder");
+    let (hosts, addresses) = hosts_file(dir.path(), 2);
+    let worker = start(
+        &[
+            "worker",
+            "--processes",
+            "2",
+            "--process",
+            "1",
+            "--hosts",
+            &hosts,
+            "--workers",
+            "2",
+            "--connect-timeout",
+            "2",
+        ],
+        dir.path(),
+        "p1",
+    );
+    let session = start(
+        &["run", "queries/latest.sql", "--processes", "2", "--hosts", &hosts, "--connect-timeout", "2"],
+        dir.path(),
+        "p0",
+    );
+    let ran = session.finish(Duration::from_secs(10));
+    assert_eq!(ran.status.code(), Some(1));
+    assert!(
+        ran.stderr.contains("is not part of this job: it runs 2 processes of 2 workers, this one 2 of 1"),
+        "{}",
+        ran.stderr
+    );
+    let ran = worker.finish(Duration::from_secs(10));
+    assert_eq!(ran.status.code(), Some(1), "{}", ran.stderr);
+    assert!(ran.stderr.contains(&format!("process 0 ({})", addresses[0])), "{}", ran.stderr);
+}
+
+#[test]
+fn a_memory_budget_applies_to_each_process_and_changes_no_result() {
+    let dir = tempfile::tempdir().expect("a temp folder");
+    let script = dir.path().join("spill.sql");
+    let values: Vec<String> = (0..3000).map(|i| format!("({}, {i}, 'n{i}')", i % 97)).collect();
+    std::fs::write(
+        &script,
+        format!(
+            "CREATE SOURCE s (k BIGINT, ts BIGINT, note TEXT) TIME ts;\n\
+             CREATE VIEW v AS SELECT k, ts, note FROM s RETAIN LATEST 3 PER k;\n\
+             INSERT INTO s VALUES {};\n\
+             SELECT k, count(*) AS n, max(ts) AS newest FROM v GROUP BY k ORDER BY k;\n\
+             SELECT count(*) AS rows FROM s;\n",
+            values.join(", ")
+        ),
+    )
+    .expect("a script");
+    let script = script.display().to_string();
+    let one = run(&["run", &script, "--format", "csv"]);
+    let spill_dir = dir.path().join("spill");
+    std::fs::create_dir(&spill_dir).expect("a spill folder");
+    let spill_dir = spill_dir.display().to_string();
+    let two = run(&[
+        "run",
+        &script,
+        "--format",
+        "csv",
+        "--processes",
+        "2",
+        "--memory-budget",
+        "0",
+        "--spill-dir",
+        &spill_dir,
+    ]);
+    assert!(one.status.success(), "{}", one.stderr);
+    assert!(two.status.success(), "{}", two.stderr);
+    assert_eq!(two.stdout, one.stdout);
+}
