@@ -432,3 +432,46 @@ fn a_memory_budget_applies_to_each_process_and_changes_no_result() {
     assert!(two.status.success(), "{}", two.stderr);
     assert_eq!(two.stdout, one.stdout);
 }
+
+/// `COPY` on two processes: the workers read the file (every process sees it here), and a
+/// bad value, a late row or a malformed line fails the statement whole, with the same error
+/// as on one process.
+#[test]
+fn copy_on_two_processes_is_atomic_and_errs_alike() {
+    let dir = tempfile::tempdir().expect("a temp folder");
+    let good: String = (0..500).map(|i| format!("{},{},{i}\n", i % 13, i * 2)).collect();
+    std::fs::write(dir.path().join("good.csv"), format!("k,v,ts\n{good}")).expect("a file");
+    let mut bad_value = good.clone();
+    bad_value.insert_str(bad_value.find("7,14,7").expect("row 7"), "7,seven,7\n");
+    std::fs::write(dir.path().join("bad_value.csv"), format!("k,v,ts\n{bad_value}")).expect("a file");
+    let late: String = good.replace("1,600,300\n", "1,600,3\n");
+    std::fs::write(dir.path().join("late.csv"), format!("k,v,ts\n{late}")).expect("a file");
+    let ragged = good.replace("2,4,2\n", "2,\"4,2\n");
+    std::fs::write(dir.path().join("ragged.csv"), format!("k,v,ts\n{ragged}")).expect("a file");
+    for file in ["bad_value.csv", "late.csv", "ragged.csv"] {
+        let script = dir.path().join("copy.sql");
+        std::fs::write(
+            &script,
+            format!(
+                "CREATE SOURCE s (k BIGINT, v BIGINT, ts BIGINT) TIME ts;\n\
+                 CREATE VIEW top AS SELECT k, v, ts FROM s RETAIN TOP 2 PER k BY v DESC;\n\
+                 COPY s FROM 'good.csv' WITH (HEADER true);\n\
+                 INSERT INTO s VALUES (1, 5, 500);\n\
+                 COPY s FROM '{file}' WITH (HEADER true);\n\
+                 SELECT count(*) AS n, max(ts) AS newest FROM s;\n\
+                 SELECT * FROM top ORDER BY k, v;\n"
+            ),
+        )
+        .expect("a script");
+        let script = script.display().to_string();
+        let args = ["run", &script, "--format", "csv", "--continue-on-error"];
+        let one = run(&args);
+        let two = run(&[&args[..], &["--processes", "2"]].concat());
+        assert_eq!(one.status.code(), Some(1), "{file}: {}", one.stderr);
+        assert_eq!(two.status.code(), one.status.code(), "{file}");
+        assert_eq!(two.stderr, one.stderr, "{file}");
+        assert_eq!(two.stdout, one.stdout, "{file}");
+        // Nothing of the failed COPY was applied: 500 rows and the INSERT's.
+        assert!(two.stdout.starts_with("n,newest\r\n501,500\r\n"), "{file}: {}", two.stdout);
+    }
+}

@@ -122,7 +122,7 @@ fn two_process_session(workers: usize) -> (Session, std::thread::JoinHandle<ebb:
     let other = ClusterOptions::new(addresses.clone(), 2, 1).expect("process 1");
     let serving = std::thread::spawn(move || {
         let spill = std::sync::Arc::new(Spill::new(SpillStore::Memory, None, SEGMENT_BYTES));
-        ebb::engine::serve_cluster(&other, workers, spill)
+        ebb::session::serve_cluster(&other, workers, spill)
     });
     let cluster = ClusterOptions::new(addresses, 2, 0).expect("process 0");
     let session = Session::new(SessionOptions {

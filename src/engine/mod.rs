@@ -86,11 +86,78 @@ pub enum Command {
         /// The object.
         id: ObjectId,
     },
+    /// Read this worker's share of a `COPY` file every process can see, and hold it until
+    /// [`Command::InsertStaged`] or [`Command::DiscardStaged`].
+    StageCopy(CopyShare),
+    /// Insert the rows staged by [`Command::StageCopy`], as [`Command::Insert`] does.
+    InsertStaged {
+        /// The source.
+        source: ObjectId,
+        /// The dataflow time they enter at.
+        time: Time,
+        /// The source's frontier afterwards.
+        advance_to: Time,
+    },
+    /// Drop the rows staged by [`Command::StageCopy`].
+    DiscardStaged,
     /// Spill columnar chunks past this many bytes per process (`None`: stop spilling new ones).
     SetMemoryBudget {
         /// Each process's budget; its workers share it (see `storage::spill`).
         bytes: Option<u64>,
     },
+}
+
+/// A `COPY` whose file every process can read: each worker reads the whole file and types its
+/// share of the records (record `i` is worker `i % workers`'s).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct CopyShare {
+    /// The source the rows go to.
+    pub source: crate::plan::SourceDesc,
+    /// The file, as an absolute path.
+    pub path: std::path::PathBuf,
+    /// Whether its first line names the columns.
+    pub header: bool,
+    /// The field delimiter.
+    pub delimiter: u8,
+}
+
+/// A worker's share of a [`CopyShare`], read.
+pub enum ShareRead {
+    /// Its rows, encoded, with their earliest and latest times, and the file's fingerprint.
+    Rows {
+        /// The rows.
+        rows: Vec<EncodedRow>,
+        /// Their earliest and latest event times (none for no rows).
+        times: Option<(Time, Time)>,
+        /// The file's size and CRC-32, so the session can check every process read the same.
+        fingerprint: (u64, u32),
+    },
+    /// The file cannot be read from this process.
+    Unreadable,
+    /// The file is malformed, or a record of this share has a bad value.
+    Invalid,
+}
+
+/// How a worker reads its share of a [`CopyShare`]: given by the session, which knows CSV
+/// (`share`, `shares`: this worker's index and the number of workers).
+pub type ShareReader = fn(&CopyShare, usize, usize) -> ShareRead;
+
+/// What a worker answers to [`Command::StageCopy`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Staged {
+    /// Its share is staged.
+    Rows {
+        /// How many rows.
+        rows: usize,
+        /// Their earliest and latest event times (none for no rows).
+        times: Option<(Time, Time)>,
+        /// The file's size and CRC-32 as this worker read it.
+        fingerprint: (u64, u32),
+    },
+    /// The file cannot be read from this worker's process.
+    Unreadable,
+    /// The file is malformed or its share has a bad value (the session finds which).
+    Invalid,
 }
 
 /// The state one worker holds in one arrangement.
@@ -122,6 +189,8 @@ pub enum Reply {
     Rows(Vec<(EncodedRow, i64)>),
     /// A worker's state.
     Stats(Vec<ArrangementStats>),
+    /// A worker's share of a `COPY`, staged (or why not).
+    Staged(Staged),
     /// The read time asked for is older than what this worker has compacted; ask again later.
     TooOld,
     /// The engine has stopped: a spilled chunk could not be read back, or a worker panicked.
@@ -152,8 +221,9 @@ enum Link {
 }
 
 impl Engine {
-    /// Start `workers` timely worker threads, spilling through `spill`.
-    pub fn start(workers: usize, spill: Arc<Spill>) -> Result<Engine> {
+    /// Start `workers` timely worker threads, spilling through `spill`, reading `COPY` shares
+    /// with `read_share`.
+    pub fn start(workers: usize, spill: Arc<Spill>, read_share: ShareReader) -> Result<Engine> {
         let workers = workers.max(1);
         let (reply_tx, replies) = mpsc::channel();
         let mut senders = Vec::new();
@@ -171,7 +241,7 @@ impl Engine {
             let commands = receivers.lock().ok().and_then(|mut r| r[worker.index()].take());
             if let Some(commands) = commands {
                 let feed = feed::Local { commands, replies: reply_tx.clone() };
-                worker::run(worker, feed, worker_spill.clone(), workers);
+                worker::run(worker, feed, worker_spill.clone(), workers, read_share);
             }
         })
         .map_err(|e| Error::engine(format!("could not start workers: {e}")))?;
@@ -189,7 +259,12 @@ impl Engine {
 
     /// Start process 0 of a job of several processes, `workers` worker threads in each, once
     /// every other process has connected (see [`serve_cluster`] for theirs).
-    pub fn start_cluster(cluster: &ClusterOptions, workers: usize, spill: Arc<Spill>) -> Result<Engine> {
+    pub fn start_cluster(
+        cluster: &ClusterOptions,
+        workers: usize,
+        spill: Arc<Spill>,
+        read_share: ShareReader,
+    ) -> Result<Engine> {
         if cluster.process != 0 {
             return Err(Error::engine(format!(
                 "process {} serves workers only; the session runs on process 0",
@@ -206,7 +281,7 @@ impl Engine {
             let session =
                 if worker.index() == 0 { session.lock().ok().and_then(|mut s| s.take()) } else { None };
             let feed = feed::Sequenced::new(worker, session);
-            worker::run(worker, feed, worker_spill.clone(), workers);
+            worker::run(worker, feed, worker_spill.clone(), workers, read_share);
         })?;
         let threads = guards.guards().iter().map(|g| g.thread().clone()).collect();
         Ok(Engine {
@@ -218,6 +293,11 @@ impl Engine {
             health,
             next_worker: std::cell::Cell::new(0),
         })
+    }
+
+    /// Whether the workers run in more than one process.
+    pub fn spans_processes(&self) -> bool {
+        matches!(self.link, Link::Sequenced { .. })
     }
 
     /// Whether the other processes are still there.
@@ -350,7 +430,12 @@ fn start_timely(
 /// Run process `cluster.process` (not 0) of a job: connect, serve the workers the session on
 /// process 0 commands, and return once it ends the job (`Ok`), or with an error naming the
 /// process lost or the worker failure, as soon as either happens.
-pub fn serve_cluster(cluster: &ClusterOptions, workers: usize, spill: Arc<Spill>) -> Result<()> {
+pub fn serve_cluster(
+    cluster: &ClusterOptions,
+    workers: usize,
+    spill: Arc<Spill>,
+    read_share: ShareReader,
+) -> Result<()> {
     if cluster.process == 0 {
         return Err(Error::engine("process 0 runs the session; start it with a script or the REPL"));
     }
@@ -359,7 +444,7 @@ pub fn serve_cluster(cluster: &ClusterOptions, workers: usize, spill: Arc<Spill>
     let worker_spill = spill.clone();
     let guards = start_timely(cluster, workers, &health, move |worker| {
         let feed = feed::Sequenced::new(worker, None);
-        worker::run(worker, feed, worker_spill.clone(), workers);
+        worker::run(worker, feed, worker_spill.clone(), workers, read_share);
     })?;
     loop {
         if guards.guards().iter().all(|g| g.is_finished()) {
@@ -499,7 +584,7 @@ mod tests {
             None,
             crate::storage::spill::SEGMENT_BYTES,
         ));
-        let engine = Engine::start(2, spill.clone()).expect("workers start");
+        let engine = Engine::start(2, spill.clone(), |_, _, _| ShareRead::Unreadable).expect("workers start");
         let plan =
             Plan { node: PlanNode::Source { id: ObjectId(999), name: "ghost".into() }, columns: Vec::new() };
         let e = engine

@@ -12,11 +12,11 @@ use timely::worker::Worker;
 
 use super::feed::{Feed, Next};
 use super::sources::{SourceInput, SourceInputs};
-use super::{ArrangementStats, Command, Reply};
+use super::{ArrangementStats, Command, Reply, ShareRead, ShareReader, Staged};
 use crate::plan::{ObjectId, Plan};
 use crate::render::arrangement::{RowsArrangement, StateHandle};
 use crate::render::{self, Context};
-use crate::repr::Time;
+use crate::repr::{EncodedRow, Time};
 use crate::storage::spill::{self, Failure, Spill};
 
 /// A readable collection on this worker: a view's output or a source's history.
@@ -56,13 +56,23 @@ struct WorkerState {
     spilling: bool,
     /// The workers of this process, which share its memory budget.
     local_workers: usize,
+    /// Reads this worker's share of a `COPY` file.
+    read_share: ShareReader,
+    /// This worker's share of the `COPY` being run, until it is inserted or discarded.
+    staged: Vec<EncodedRow>,
 }
 
 /// How far behind the wall clock views over live generators are compacted: reads of them are
 /// at about the wall clock, and one whose time is older than that is asked again (TooOld).
 const LIVE_COMPACTION_LAG_MS: u64 = 50;
 
-pub(super) fn run(worker: &mut Worker, mut feed: impl Feed, spill: Arc<Spill>, local_workers: usize) {
+pub(super) fn run(
+    worker: &mut Worker,
+    mut feed: impl Feed,
+    spill: Arc<Spill>,
+    local_workers: usize,
+    read_share: ShareReader,
+) {
     let in_flight = Cell::new(false);
     let mut state = WorkerState {
         sources: SourceInputs::new(),
@@ -70,6 +80,8 @@ pub(super) fn run(worker: &mut Worker, mut feed: impl Feed, spill: Arc<Spill>, l
         spill: spill.clone(),
         spilling: false,
         local_workers,
+        read_share,
+        staged: Vec::new(),
     };
     super::ON_WORKER.with(|on| on.set(true));
     let served =
@@ -186,21 +198,28 @@ impl WorkerState {
                 Reply::Done
             }
             Command::Insert { source, rows, time, advance_to } => {
-                if let Some(input) = self.sources.get_mut(&source) {
-                    input.received = true;
-                    let mut sessions: Vec<_> = input.sessions_mut().collect();
-                    if let Some((last, others)) = sessions.split_last_mut() {
-                        for session in others {
-                            for row in &rows {
-                                session.update_at(row.clone(), time, 1);
-                            }
-                        }
-                        for row in rows {
-                            last.update_at(row, time, 1);
-                        }
+                self.insert(source, rows, time, advance_to);
+                Reply::Done
+            }
+            Command::StageCopy(share) => {
+                let (staged, read) = match (self.read_share)(&share, worker.index(), worker.peers()) {
+                    ShareRead::Rows { rows, times, fingerprint } => {
+                        let count = rows.len();
+                        (rows, Staged::Rows { rows: count, times, fingerprint })
                     }
-                }
-                self.advance(&[(source, advance_to)]);
+                    ShareRead::Unreadable => (Vec::new(), Staged::Unreadable),
+                    ShareRead::Invalid => (Vec::new(), Staged::Invalid),
+                };
+                self.staged = staged;
+                Reply::Staged(read)
+            }
+            Command::InsertStaged { source, time, advance_to } => {
+                let rows = std::mem::take(&mut self.staged);
+                self.insert(source, rows, time, advance_to);
+                Reply::Done
+            }
+            Command::DiscardStaged => {
+                self.staged = Vec::new();
                 Reply::Done
             }
             Command::Advance { frontiers } => {
@@ -248,6 +267,25 @@ impl WorkerState {
                 Reply::Done
             }
         }
+    }
+
+    /// Insert `rows` into `source` at `time`, then move its frontier to `advance_to`.
+    fn insert(&mut self, source: ObjectId, rows: Vec<EncodedRow>, time: Time, advance_to: Time) {
+        if let Some(input) = self.sources.get_mut(&source) {
+            input.received = true;
+            let mut sessions: Vec<_> = input.sessions_mut().collect();
+            if let Some((last, others)) = sessions.split_last_mut() {
+                for session in others {
+                    for row in &rows {
+                        session.update_at(row.clone(), time, 1);
+                    }
+                }
+                for row in rows {
+                    last.update_at(row, time, 1);
+                }
+            }
+        }
+        self.advance(&[(source, advance_to)]);
     }
 
     /// Build a view's dataflow; its state is spillable if the session has a budget now.

@@ -16,7 +16,7 @@ use crate::repr::Column;
 pub struct ObjectId(pub u64);
 
 /// A source: an append-only input with an event-time column.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SourceDesc {
     /// Its id.
     pub id: ObjectId,

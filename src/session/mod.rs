@@ -16,7 +16,7 @@
 //! | file | what |
 //! |---|---|
 //! | `clocks.rs` | one event-time clock per scripted source: late rows, frontiers, sealing |
-//! | `data.rs` | rows in: `INSERT`, `COPY`, [`Session::insert`]; checked, then dealt to workers |
+//! | `data.rs` | rows in: `INSERT`, `COPY`, [`Session::insert`]; checked, then handed to the engine (a `COPY` on several processes: read by the workers) |
 //! | `csv_input.rs` | reading a CSV file for `COPY` |
 //! | `reads.rs` | sealing the sources under a read, and gathering rows from the workers |
 //! | `show.rs` | `SHOW SOURCES`, `SHOW VIEWS`, `SHOW STATS` |
@@ -99,6 +99,17 @@ impl Default for SessionOptions {
     }
 }
 
+/// Serve process `cluster.process` (not 0) of a job run across several processes, until the
+/// session on process 0 ends it: see [`crate::engine::serve_cluster`]. `workers` is this
+/// process's worker threads (every process runs as many).
+pub fn serve_cluster(
+    cluster: &crate::engine::ClusterOptions,
+    workers: usize,
+    spill: Arc<Spill>,
+) -> Result<()> {
+    crate::engine::serve_cluster(cluster, workers, spill, data::read_share)
+}
+
 /// A running Ebb: a catalog, source clocks, and the engine.
 pub struct Session {
     catalog: Catalog,
@@ -145,8 +156,10 @@ impl Session {
             catalog: Catalog::default(),
             clocks: Clocks::default(),
             engine: match &options.cluster {
-                Some(cluster) => Engine::start_cluster(cluster, options.workers, spill.clone())?,
-                None => Engine::start(options.workers, spill.clone())?,
+                Some(cluster) => {
+                    Engine::start_cluster(cluster, options.workers, spill.clone(), data::read_share)?
+                }
+                None => Engine::start(options.workers, spill.clone(), data::read_share)?,
             },
             base_dir: options.base_dir,
             interrupt: Arc::new(AtomicBool::new(false)),

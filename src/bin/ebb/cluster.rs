@@ -157,7 +157,7 @@ pub fn serve(cluster: &ClusterArgs, workers: usize, spill_dir: Option<PathBuf>) 
         };
         let options = cluster.options(hosts, cluster.process.unwrap_or(0))?;
         let spill = std::sync::Arc::new(Spill::new(SpillStore::Files, spill_dir, SEGMENT_BYTES));
-        ebb::engine::serve_cluster(&options, workers, spill)
+        ebb::session::serve_cluster(&options, workers, spill)
     })();
     match served {
         Ok(()) => ExitCode::SUCCESS,
