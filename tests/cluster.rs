@@ -475,3 +475,33 @@ fn copy_on_two_processes_is_atomic_and_errs_alike() {
         assert!(two.stdout.starts_with("n,newest\r\n501,500\r\n"), "{file}: {}", two.stdout);
     }
 }
+
+#[test]
+fn dropping_and_recreating_views_on_two_processes_agrees() {
+    let dir = tempfile::tempdir().expect("a temp folder");
+    let script = dir.path().join("drop.sql");
+    std::fs::write(
+        &script,
+        "CREATE SOURCE s (k BIGINT, ts BIGINT) TIME ts;\n\
+         CREATE VIEW v AS SELECT k, ts FROM s RETAIN LATEST 1 PER k;\n\
+         CREATE VIEW w AS SELECT k, count(*) AS n FROM s GROUP BY k;\n\
+         INSERT INTO s VALUES (1, 1), (2, 2), (3, 3), (1, 4), (2, 5);\n\
+         SELECT * FROM v ORDER BY k;\n\
+         DROP VIEW v;\n\
+         INSERT INTO s VALUES (1, 6), (2, 7);\n\
+         SELECT * FROM w ORDER BY k;\n\
+         CREATE VIEW v AS SELECT k, ts FROM s RETAIN LATEST 1 PER k;\n\
+         SELECT * FROM v ORDER BY k;\n\
+         DROP VIEW w;\n\
+         DROP VIEW v;\n\
+         DROP SOURCE s;\n\
+         SHOW STATS;\n",
+    )
+    .expect("a script");
+    let script = script.display().to_string();
+    let one = run(&["run", &script, "--format", "csv"]);
+    let four = run(&["run", &script, "--format", "csv", "--processes", "2", "--workers", "2"]);
+    assert!(one.status.success(), "{}", one.stderr);
+    assert!(four.status.success(), "{}", four.stderr);
+    assert_eq!(four.stdout, one.stdout);
+}
