@@ -81,7 +81,7 @@ impl Script {
 pub fn run(scripts: &[Script], output: OutputArgs, session: &SessionArgs) -> ExitCode {
     // The job's other processes, if started here, stop after the session (declared first,
     // dropped last).
-    let (options, _job) = match session.options(PathBuf::from(".")) {
+    let (options, job) = match session.options(PathBuf::from(".")) {
         Ok(started) => started,
         Err(e) => {
             eprint!("{}", e.render("", ""));
@@ -95,6 +95,9 @@ pub fn run(scripts: &[Script], output: OutputArgs, session: &SessionArgs) -> Exi
             return ExitCode::FAILURE;
         }
     };
+    if let Some(job) = &job {
+        job.started();
+    }
     crate::progress::install(&mut session);
     let mut printer = Printer::new(output.format.into());
     let mut stdout = std::io::stdout().lock();

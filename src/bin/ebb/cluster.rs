@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ebb::engine::ClusterOptions;
@@ -41,16 +43,54 @@ fn parse_processes(text: &str) -> std::result::Result<usize, String> {
 
 /// The other processes of a job this one started, stopped when it ends.
 pub struct Job {
-    children: Vec<(usize, Child)>,
+    children: Arc<Mutex<Vec<(usize, Child)>>>,
+    /// Set until the session is up: a process that fails before then is reported at once
+    /// (the session would otherwise wait out the connect timeout for it). After, a lost process
+    /// is the session's to report.
+    starting: Arc<AtomicBool>,
     _hosts_dir: Option<tempfile::TempDir>,
+}
+
+impl Job {
+    /// The session is up: from now on the session reports a lost process.
+    pub fn started(&self) {
+        self.starting.store(false, Ordering::SeqCst);
+    }
+
+    /// While the job starts, exit with an error as soon as one of its processes fails.
+    fn watch(&self, addresses: Vec<String>) {
+        let (children, starting) = (self.children.clone(), self.starting.clone());
+        std::thread::spawn(move || {
+            while starting.load(Ordering::SeqCst) {
+                let failed = children.lock().ok().and_then(|mut children| {
+                    children.iter_mut().find_map(|(process, child)| match child.try_wait() {
+                        Ok(Some(status)) if !status.success() => Some((*process, status)),
+                        _ => None,
+                    })
+                });
+                if let Some((process, status)) = failed
+                    && starting.load(Ordering::SeqCst)
+                {
+                    let address = addresses.get(process).map_or(String::new(), |a| format!(" ({a})"));
+                    let message =
+                        format!("process {process}{address} stopped before the job started ({status})");
+                    eprint!("{}", Error::engine(message).render("", ""));
+                    std::process::exit(1);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+    }
 }
 
 impl Drop for Job {
     fn drop(&mut self) {
+        self.started();
         // They end on their own once the session has ended; a job that failed may leave one
         // waiting on a lost peer.
         let deadline = Instant::now() + Duration::from_secs(2);
-        for (_, child) in &mut self.children {
+        let Ok(mut children) = self.children.lock() else { return };
+        for (_, child) in children.iter_mut() {
             while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -124,7 +164,7 @@ fn start_local_job(
     std::fs::write(&hosts, addresses.join("\n") + "\n")
         .map_err(|e| Error::io(format!("cannot write \"{}\": {e}", hosts.display())))?;
     let exe = std::env::current_exe().map_err(|e| Error::io(format!("cannot find the ebb binary: {e}")))?;
-    let mut job = Job { children: Vec::new(), _hosts_dir: None };
+    let mut children = Vec::new();
     for process in 1..processes {
         let mut command = Command::new(&exe);
         command
@@ -142,9 +182,14 @@ fn start_local_job(
         let child = command
             .spawn()
             .map_err(|e| Error::io(format!("cannot start process {process} ({}): {e}", exe.display())))?;
-        job.children.push((process, child));
+        children.push((process, child));
     }
-    job._hosts_dir = Some(dir);
+    let job = Job {
+        children: Arc::new(Mutex::new(children)),
+        starting: Arc::new(AtomicBool::new(true)),
+        _hosts_dir: Some(dir),
+    };
+    job.watch(addresses.clone());
     let options = ClusterOptions::new(addresses, processes, 0)?;
     Ok((options, job))
 }

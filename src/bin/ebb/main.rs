@@ -218,7 +218,7 @@ fn main() -> ExitCode {
                 batch::run(&[batch::Script::file(std::path::Path::new("-"))], cli.output, &cli.session)
             }
             None => match cli.session.options(PathBuf::from(".")) {
-                Ok((options, _job)) => repl::run(options, cli.output.format.into(), cli.history),
+                Ok((options, job)) => repl::run(options, job, cli.output.format.into(), cli.history),
                 Err(e) => {
                     eprint!("{}", e.render("", ""));
                     ExitCode::FAILURE
