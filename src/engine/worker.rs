@@ -103,6 +103,7 @@ pub(super) fn run(
     spill.fail(ours.clone());
     let failure = spill.failure().unwrap_or(ours);
     feed.answer_forever(in_flight.get(), || Reply::Failed(failure.clone()));
+    // Dropping the feed would close its timely inputs, which steps into the dataflows too.
     std::mem::forget(feed);
     // The engine does not join a failed worker (see `Engine::drop`); the thread ends with the
     // process.
