@@ -13,7 +13,10 @@
 //! cargo bench --bench retain -- --case --rows 1000000 --keys 1000 --batch 100000 --mode retain
 //! ```
 //!
-//! `--workers N` runs every case on N timely workers (default 1).
+//! `--workers N` runs every case on N timely workers (default 1); `--processes P` runs a case
+//! on P processes of that many workers each (processes 1.. are `ebb worker` children on
+//! loopback), and adds to its `RESULT` line the bytes process 0 sent and received
+//! (`net_sent`, `net_received`) and the children's CPU seconds (`child_cpu`).
 //!
 //! Spilling: the same retain case without a budget, with a budget of 0 and with `--budget`
 //! (side by side, each in its own process), reporting throughput, peak RSS, what the budget
@@ -35,7 +38,7 @@ use ebb::repr::Datum;
 use ebb::{Output, Session, SessionOptions};
 
 mod common;
-use common::{field, hash, parse_num, peak_rss_kib, result_cells, run_case_child};
+use common::{Job, field, hash, parse_num, peak_rss_kib, result_cells, run_case_child};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Mode {
@@ -125,8 +128,10 @@ struct Args {
     /// Run the spill comparison instead of the matrix.
     spill: bool,
     pattern: Pattern,
-    /// Timely workers.
+    /// Timely workers (in each process).
     workers: usize,
+    /// Processes (a case only).
+    processes: usize,
 }
 
 fn parse_args() -> Args {
@@ -145,6 +150,7 @@ fn parse_args() -> Args {
         spill: false,
         pattern: Pattern::Uniform,
         workers: 1,
+        processes: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -169,6 +175,7 @@ fn parse_args() -> Args {
             "--spill" => args.spill = true,
             "--pattern" => args.pattern = Pattern::parse(&value()),
             "--workers" => args.workers = parse_num(&value()) as usize,
+            "--processes" => args.processes = parse_num(&value()).max(1) as usize,
             // `cargo bench` passes this to every bench target.
             "--bench" => {}
             other => panic!("unknown argument {other}"),
@@ -199,8 +206,10 @@ fn records_held(session: &mut Session) -> (u64, u64) {
 
 /// One case, in this process. Prints a `RESULT` line for the driver.
 fn run_case(args: &Args) {
+    let job = Job::start(args.processes, args.workers);
     let mut session = Session::new(SessionOptions {
         workers: args.workers,
+        cluster: job.cluster.clone(),
         base_dir: ".".into(),
         memory_budget: args.budget,
         ..SessionOptions::default()
@@ -247,10 +256,14 @@ fn run_case(args: &Args) {
     let (records, state_bytes) = records_held(&mut session);
     let elapsed = start.elapsed();
     let (spill, _) = session.spill_totals();
+    let (net_sent, net_received) = (session.health().bytes_sent(), session.health().bytes_received());
+    drop(session);
+    let child_cpu = job.finish();
     println!(
         "RESULT secs={:.6} gen_secs={:.6} records={} hwm_kib={} ingest_hwm_kib={ingest_hwm_kib} \
          input_bytes={input_bytes} state_bytes={state_bytes} max_held={max_held} max_decoded={max_decoded} \
-         paged_bytes={} written_bytes={} compressed_from={} compressed_to={} fetches={}",
+         paged_bytes={} written_bytes={} compressed_from={} compressed_to={} fetches={} \
+         net_sent={net_sent} net_received={net_received} child_cpu={child_cpu:.2}",
         elapsed.as_secs_f64(),
         generate.as_secs_f64(),
         records,

@@ -8,7 +8,12 @@
 //! cargo bench --bench rules -- --events 1000000      # or EBB_BENCH_EVENTS=1000000
 //! cargo bench --bench rules -- --case --scenario winner --mode retain --events 1000000
 //! cargo bench --bench rules -- --events 1000000 --workers 2   # default: one worker
+//! cargo bench --bench rules -- --case --scenario winner --events 1000000 --processes 2
 //! ```
+//!
+//! `--processes P` runs a case on P processes (processes 1.. are `ebb worker` children on
+//! loopback); its `RESULT` line adds process 0's bytes sent and received and the children's
+//! CPU seconds.
 //!
 //! Each case runs in its own child process, so each peak RSS (VmHWM) is its own.
 //!
@@ -88,6 +93,7 @@ struct Args {
     timeout: u64,
     scale: u64,
     workers: usize,
+    processes: usize,
 }
 
 fn parse_args() -> Args {
@@ -101,6 +107,7 @@ fn parse_args() -> Args {
         timeout: 900,
         scale: 5,
         workers: 1,
+        processes: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -121,6 +128,7 @@ fn parse_args() -> Args {
             "--timeout" => args.timeout = parse_num(&value()),
             "--scale" => args.scale = parse_num(&value()),
             "--workers" => args.workers = parse_num(&value()).max(1) as usize,
+            "--processes" => args.processes = parse_num(&value()).max(1) as usize,
             // `cargo bench` passes this to every bench target.
             "--bench" => {}
             other => panic!("unknown argument {other}"),
@@ -179,8 +187,13 @@ fn records_held(session: &mut Session) -> u64 {
 }
 
 fn run_case(args: &Args) {
-    let options =
-        SessionOptions { workers: args.workers, retain_feedback: args.feedback, ..SessionOptions::default() };
+    let job = common::Job::start(args.processes, args.workers);
+    let options = SessionOptions {
+        workers: args.workers,
+        cluster: job.cluster.clone(),
+        retain_feedback: args.feedback,
+        ..SessionOptions::default()
+    };
     let mut session = Session::new(options).expect("session");
     session.execute(args.scenario.program()).expect("create");
     let (first, second) = match args.scenario {
@@ -204,11 +217,14 @@ fn run_case(args: &Args) {
         lo = hi;
     }
     let records = records_held(&mut session);
+    let secs = start.elapsed().as_secs_f64();
+    let (net_sent, net_received) = (session.health().bytes_sent(), session.health().bytes_received());
+    drop(session);
+    let child_cpu = job.finish();
     println!(
-        "RESULT secs={:.6} gen_secs={:.6} records={} hwm_kib={}",
-        start.elapsed().as_secs_f64(),
+        "RESULT secs={secs:.6} gen_secs={:.6} records={records} hwm_kib={} net_sent={net_sent} \
+         net_received={net_received} child_cpu={child_cpu:.2}",
         generate.as_secs_f64(),
-        records,
         peak_rss_kib()
     );
 }

@@ -45,7 +45,7 @@ const OPTION_LIMITS_NOTE: &str =
     "limits: rate and auction_rate 1000000 rows/s, keys 10000000, duration_ms 86400000, max_latency_ms 10000";
 
 /// What a generator produces.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum GeneratorKind {
     /// Sensor readings.
     Sensors,
@@ -60,7 +60,7 @@ pub enum GeneratorKind {
 }
 
 /// A configured generator.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Generator {
     /// What it produces.
     pub kind: GeneratorKind,

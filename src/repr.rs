@@ -8,7 +8,7 @@ pub type Diff = i64;
 use std::fmt;
 
 /// A column type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum DataType {
     /// 64-bit signed integer (`BIGINT`, `INT`, `INTEGER`).
     BigInt,
@@ -32,7 +32,7 @@ impl fmt::Display for DataType {
 }
 
 /// One value. `Null` is a value of every type.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Datum {
     /// SQL NULL.
     Null,
@@ -141,7 +141,7 @@ impl fmt::Display for Datum {
 }
 
 /// A named, typed column.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Column {
     /// The column's name.
     pub name: String,

@@ -1,6 +1,7 @@
 //! Incremental correctness of `RETAIN LATEST` and `RETAIN TOP`: after every INSERT statement,
 //! each view equals a from-scratch computation over everything inserted so far, whatever the
-//! DELAY and the number of workers.
+//! DELAY and the number of workers, in one process or in two (timely's cluster mode, both
+//! processes here on loopback).
 
 use ebb::repr::Datum;
 use ebb::{Output, Session, SessionOptions};
@@ -108,6 +109,32 @@ fn session(workers: usize) -> Session {
         .expect("session starts")
 }
 
+/// A session on process 0 of a two-process job of `workers` workers each; process 1 serves
+/// from a thread of this one, over loopback, until the session ends.
+fn two_process_session(workers: usize) -> (Session, std::thread::JoinHandle<ebb::Result<()>>) {
+    use ebb::engine::ClusterOptions;
+    use ebb::storage::spill::{SEGMENT_BYTES, Spill, SpillStore};
+    let listeners: Vec<_> =
+        (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
+    let addresses: Vec<String> =
+        listeners.iter().map(|l| l.local_addr().expect("an address").to_string()).collect();
+    drop(listeners);
+    let other = ClusterOptions::new(addresses.clone(), 2, 1).expect("process 1");
+    let serving = std::thread::spawn(move || {
+        let spill = std::sync::Arc::new(Spill::new(SpillStore::Memory, None, SEGMENT_BYTES));
+        ebb::session::serve_cluster(&other, workers, spill)
+    });
+    let cluster = ClusterOptions::new(addresses, 2, 0).expect("process 0");
+    let session = Session::new(SessionOptions {
+        workers,
+        cluster: Some(cluster),
+        base_dir: ".".into(),
+        ..SessionOptions::default()
+    })
+    .expect("session starts");
+    (session, serving)
+}
+
 fn insert_sql(rows: &[Row]) -> String {
     let values: Vec<String> = rows.iter().map(|(k, v, ts)| format!("({k}, {v}, {ts})")).collect();
     format!("INSERT INTO r VALUES {};", values.join(", "))
@@ -136,11 +163,19 @@ struct Case {
     n: u64,
     delays: [u64; 3],
     workers: usize,
+    /// 1, or 2 for a job on two processes.
+    processes: usize,
 }
 
 fn check(case: &Case) {
     let rules = [Rule::Latest, Rule::TopDesc, Rule::TopAsc];
-    let mut s = session(case.workers);
+    let (mut s, serving) = match case.processes {
+        1 => (session(case.workers), None),
+        _ => {
+            let (s, serving) = two_process_session(case.workers);
+            (s, Some(serving))
+        }
+    };
     s.execute("CREATE SOURCE r (k BIGINT, v BIGINT, ts BIGINT) TIME ts KEEP NONE;").unwrap();
     for (i, rule) in rules.iter().enumerate() {
         s.execute(&format!("CREATE VIEW w{i} AS SELECT * FROM r {};", rule.clause(case.n, case.delays[i])))
@@ -157,17 +192,22 @@ fn check(case: &Case) {
             let want = expected(&seen, *rule, case.n);
             assert!(
                 got == want,
-                "{rule:?} n={} delay={} workers={} after statement {j}: got {} rows, want {}; \
-                 first difference: got {:?} want {:?}",
+                "{rule:?} n={} delay={} workers={} processes={} after statement {j}: got {} rows, \
+                 want {}; first difference: got {:?} want {:?}",
                 case.n,
                 case.delays[i],
                 case.workers,
+                case.processes,
                 got.len(),
                 want.len(),
                 got.iter().zip(&want).find(|(a, b)| a != b).map(|(a, _)| a).or(got.get(want.len())),
                 got.iter().zip(&want).find(|(a, b)| a != b).map(|(_, b)| b).or(want.get(got.len())),
             );
         }
+    }
+    drop(s);
+    if let Some(serving) = serving {
+        serving.join().expect("process 1 ends").expect("process 1 ends cleanly");
     }
 }
 
@@ -206,6 +246,7 @@ fn single_statement_matches_reference() {
             n: 2,
             delays: [1, 10, 1000],
             workers,
+            processes: 1,
         };
         check(&case);
     }
@@ -224,6 +265,24 @@ proptest! {
         delays in prop::array::uniform3(prop::sample::select(vec![1u64, 10, 1000])),
         workers in 1usize..=2,
     ) {
-        check(&Case { seed, keys, statements, rows_per_statement, n, delays, workers });
+        check(&Case { seed, keys, statements, rows_per_statement, n, delays, workers, processes: 1 });
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3, failure_persistence: None, .. ProptestConfig::default() })]
+
+    /// The same, on two processes of one worker each: rows dealt across processes, reads
+    /// gathered from both.
+    #[test]
+    fn views_match_reference_on_two_processes(
+        seed in any::<u64>(),
+        keys in 100u64..400,
+        statements in 3usize..5,
+        rows_per_statement in 300usize..800,
+        n in 1u64..4,
+        delays in prop::array::uniform3(prop::sample::select(vec![1u64, 10, 1000])),
+    ) {
+        check(&Case { seed, keys, statements, rows_per_statement, n, delays, workers: 1, processes: 2 });
     }
 }

@@ -106,3 +106,76 @@ pub fn result_cells(
         hwm_kib as f64 / 1024.0
     )
 }
+
+/// The other processes of a case run on `processes` processes: processes 1.. as `ebb worker`
+/// children on free loopback ports, each of `workers` workers; process 0 is this one, whose
+/// session takes the options returned. The children end with the session.
+pub struct Job {
+    /// For the session's `SessionOptions::cluster` (`None` for one process).
+    pub cluster: Option<ebb::engine::ClusterOptions>,
+    children: Vec<std::process::Child>,
+    _hosts: Option<tempfile::TempDir>,
+}
+
+impl Job {
+    /// Start processes 1..`processes` (none for one).
+    pub fn start(processes: usize, workers: usize) -> Job {
+        if processes <= 1 {
+            return Job { cluster: None, children: Vec::new(), _hosts: None };
+        }
+        let listeners: Vec<_> = (0..processes)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+            .collect();
+        let addresses: Vec<String> =
+            listeners.iter().map(|l| l.local_addr().expect("an address").to_string()).collect();
+        drop(listeners);
+        let dir = tempfile::tempdir().expect("a temp folder");
+        let hosts = dir.path().join("hosts");
+        std::fs::write(&hosts, addresses.join("\n") + "\n").expect("a hosts file");
+        let children = (1..processes)
+            .map(|process| {
+                Command::new(env!("CARGO_BIN_EXE_ebb"))
+                    .args([
+                        "worker",
+                        "--processes",
+                        &processes.to_string(),
+                        "--process",
+                        &process.to_string(),
+                    ])
+                    .arg("--hosts")
+                    .arg(&hosts)
+                    .args(["--workers", &workers.to_string()])
+                    .env("MALLOC_MMAP_THRESHOLD_", "65536")
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("ebb worker starts")
+            })
+            .collect();
+        let cluster = ebb::engine::ClusterOptions::new(addresses, processes, 0).expect("cluster options");
+        Job { cluster: Some(cluster), children, _hosts: Some(dir) }
+    }
+
+    /// Wait for the children, once the session has ended; the CPU seconds they used (read
+    /// from `/proc` once each has exited, before it is reaped).
+    pub fn finish(self) -> f64 {
+        let mut cpu = 0.0;
+        for mut child in self.children {
+            let stat_path = format!("/proc/{}/stat", child.id());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let stat = std::fs::read_to_string(&stat_path).unwrap_or_default();
+                // Fields after the command name: state is the 1st, utime the 12th, stime the 13th.
+                let fields: Vec<&str> =
+                    stat.rsplit_once(')').map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+                let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+                if fields.first() == Some(&"Z") || fields.is_empty() || Instant::now() > deadline {
+                    cpu += (ticks(11) + ticks(12)) / 100.0;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let _ = child.wait();
+        }
+        cpu
+    }
+}

@@ -4,19 +4,19 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::Duration;
 
 use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 
+use super::feed::{Feed, Next};
 use super::sources::{History, SourceInput, SourceInputs};
-use super::{ArrangementStats, Command, Reply};
+use super::{ArrangementStats, Command, Reply, ShareRead, ShareReader, Staged};
 use crate::plan::arrangements::ArrangementName;
 use crate::plan::{ObjectId, Plan, Timeline};
 use crate::render::arrangement::{RowsArrangement, StateHandle};
 use crate::render::{self, Context};
-use crate::repr::Time;
+use crate::repr::{EncodedRow, Time};
 use crate::storage::spill::{self, Failure, Spill};
 
 /// A readable collection on this worker: a view's output or a source's history.
@@ -54,6 +54,12 @@ struct WorkerState {
     /// Whether the session has a memory budget: view outputs and source histories made now
     /// are spillable.
     spilling: bool,
+    /// The workers of this process, which share its memory budget.
+    local_workers: usize,
+    /// Reads this worker's share of a `COPY` file.
+    read_share: ShareReader,
+    /// This worker's share of the `COPY` being run, until it is inserted or discarded.
+    staged: Vec<EncodedRow>,
 }
 
 /// How far behind the wall clock views over live generators are compacted: reads of them are
@@ -62,9 +68,10 @@ const LIVE_COMPACTION_LAG_MS: u64 = 50;
 
 pub(super) fn run(
     worker: &mut Worker,
-    commands: Receiver<Command>,
-    replies: Sender<Reply>,
+    mut feed: impl Feed,
     spill: Arc<Spill>,
+    local_workers: usize,
+    read_share: ShareReader,
 ) {
     let in_flight = Cell::new(false);
     let mut state = WorkerState {
@@ -72,11 +79,13 @@ pub(super) fn run(
         readable: BTreeMap::new(),
         spill: spill.clone(),
         spilling: false,
+        local_workers,
+        read_share,
+        staged: Vec::new(),
     };
     super::ON_WORKER.with(|on| on.set(true));
-    let served = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        serve(worker, &mut state, &commands, &replies, &in_flight)
-    }));
+    let served =
+        std::panic::catch_unwind(AssertUnwindSafe(|| serve(worker, &mut state, &mut feed, &in_flight)));
     let Err(panic) = served else { return };
     let described = super::LAST_PANIC.with(|last| last.borrow_mut().take());
     // Dropping the traces would let them merge, reading the damaged chunks again, and a panic
@@ -93,14 +102,9 @@ pub(super) fn run(
     // statement names the same cause.
     spill.fail(ours.clone());
     let failure = spill.failure().unwrap_or(ours);
-    if in_flight.get() && replies.send(Reply::Failed(failure.clone())).is_err() {
-        return;
-    }
-    while commands.recv().is_ok() {
-        if replies.send(Reply::Failed(failure.clone())).is_err() {
-            break;
-        }
-    }
+    feed.answer_forever(in_flight.get(), || Reply::Failed(failure.clone()));
+    // Dropping the feed would close its timely inputs, which steps into the dataflows too.
+    std::mem::forget(feed);
     // The engine does not join a failed worker (see `Engine::drop`); the thread ends with the
     // process.
     loop {
@@ -117,36 +121,31 @@ pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-fn serve(
-    worker: &mut Worker,
-    state: &mut WorkerState,
-    commands: &Receiver<Command>,
-    replies: &Sender<Reply>,
-    in_flight: &Cell<bool>,
-) {
+fn serve(worker: &mut Worker, state: &mut WorkerState, feed: &mut impl Feed, in_flight: &Cell<bool>) {
     let mut followed = std::time::Instant::now();
     loop {
         if followed.elapsed() >= Duration::from_millis(5) {
             state.follow_the_wall_clock();
             followed = std::time::Instant::now();
         }
-        match commands.try_recv() {
-            Ok(command) => {
+        match feed.next(worker) {
+            Next::Command(command) => {
                 in_flight.set(true);
                 let reply = state.apply(worker, command);
                 in_flight.set(false);
-                if replies.send(reply).is_err() {
+                if !feed.reply(reply) {
                     return;
                 }
             }
-            Err(TryRecvError::Empty) => {
+            Next::Idle => {
                 worker.step_or_park(Some(Duration::from_millis(100)));
             }
-            Err(TryRecvError::Disconnected) => {
+            Next::Closed => {
                 // Live generators never finish on their own, and timely steps a worker until
-                // its dataflows finish: drop them all.
-                for dataflow in worker.installed_dataflows() {
-                    worker.drop_dataflow(dataflow);
+                // its dataflows finish: drop them all (but the command and reply dataflows,
+                // which finish once every worker has closed its inputs).
+                for readable in std::mem::take(&mut state.readable).into_values() {
+                    worker.drop_dataflow(readable.dataflow);
                 }
                 return;
             }
@@ -183,21 +182,28 @@ impl WorkerState {
                 Reply::Done
             }
             Command::Insert { source, rows, time, advance_to } => {
-                if let Some(input) = self.sources.get_mut(&source) {
-                    input.received = true;
-                    let mut sessions = input.sessions_mut();
-                    if let Some((last, others)) = sessions.split_last_mut() {
-                        for session in others {
-                            for row in &rows {
-                                session.update_at(row.clone(), time, 1);
-                            }
-                        }
-                        for row in rows {
-                            last.update_at(row, time, 1);
-                        }
+                self.insert(source, rows, time, advance_to);
+                Reply::Done
+            }
+            Command::StageCopy(share) => {
+                let (staged, read) = match (self.read_share)(&share, worker.index(), worker.peers()) {
+                    ShareRead::Rows { rows, times, fingerprint } => {
+                        let count = rows.len();
+                        (rows, Staged::Rows { rows: count, times, fingerprint })
                     }
-                }
-                self.advance(&[(source, advance_to)]);
+                    ShareRead::Unreadable => (Vec::new(), Staged::Unreadable),
+                    ShareRead::Invalid => (Vec::new(), Staged::Invalid),
+                };
+                self.staged = staged;
+                Reply::Staged(read)
+            }
+            Command::InsertStaged { source, time, advance_to } => {
+                let rows = std::mem::take(&mut self.staged);
+                self.insert(source, rows, time, advance_to);
+                Reply::Done
+            }
+            Command::DiscardStaged => {
+                self.staged = Vec::new();
                 Reply::Done
             }
             Command::Advance { frontiers } => {
@@ -223,13 +229,14 @@ impl WorkerState {
                 self.catch_up(worker);
                 self.failed().unwrap_or(Reply::Done)
             }
-            Command::StatsNow => Reply::Stats(self.stats()),
+            Command::StatsNow => Reply::Stats(self.stats(worker)),
             Command::Stats => {
                 self.catch_up(worker);
                 let stats = self.settled_stats(worker);
                 self.failed().unwrap_or(Reply::Stats(stats))
             }
-            Command::SetMemoryBudget { per_worker } => {
+            Command::SetMemoryBudget { bytes } => {
+                let per_worker = bytes.map(|b| self.spill.set_budget(b, self.local_workers));
                 let was_spilling = self.spilling;
                 self.spilling = per_worker.is_some();
                 spill::tiered::set_worker_budget(&self.spill, worker.index(), per_worker);
@@ -244,6 +251,25 @@ impl WorkerState {
                 Reply::Done
             }
         }
+    }
+
+    /// Insert `rows` into `source` at `time`, then move its frontier to `advance_to`.
+    fn insert(&mut self, source: ObjectId, rows: Vec<EncodedRow>, time: Time, advance_to: Time) {
+        if let Some(input) = self.sources.get_mut(&source) {
+            input.received = true;
+            let mut sessions = input.sessions_mut();
+            if let Some((last, others)) = sessions.split_last_mut() {
+                for session in others {
+                    for row in &rows {
+                        session.update_at(row.clone(), time, 1);
+                    }
+                }
+                for row in rows {
+                    last.update_at(row, time, 1);
+                }
+            }
+        }
+        self.advance(&[(source, advance_to)]);
     }
 
     /// Build a view's dataflow; its state is spillable if the session has a budget now.
@@ -437,15 +463,17 @@ impl WorkerState {
             }
             worker.step();
         }
-        self.stats()
+        self.stats(worker)
     }
 
-    fn stats(&mut self) -> Vec<ArrangementStats> {
+    fn stats(&mut self, worker: &Worker) -> Vec<ArrangementStats> {
+        let process = worker.index() / self.local_workers;
         let mut out = Vec::new();
         for (id, readable) in &mut self.readable {
             out.push(ArrangementStats {
                 object: *id,
                 arrangement: readable.trace_name.clone(),
+                process,
                 records: readable.trace.records(),
                 dropped: None,
                 latency_ms: readable.latency_ms,
@@ -456,6 +484,7 @@ impl WorkerState {
                 out.push(ArrangementStats {
                     object: *id,
                     arrangement: name.clone(),
+                    process,
                     records: handle.records(),
                     dropped,
                     latency_ms: None,

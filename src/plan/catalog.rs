@@ -12,11 +12,11 @@ use crate::error::{Error, Result};
 use crate::repr::Column;
 
 /// Identifies a source or a view for the lifetime of a session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ObjectId(pub u64);
 
 /// A source: an append-only input with an event-time column.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SourceDesc {
     /// Its id.
     pub id: ObjectId,

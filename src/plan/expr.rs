@@ -10,7 +10,7 @@ use std::fmt;
 use crate::repr::{DataType, Datum};
 
 /// A unary operator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum UnaryOp {
     /// `NOT e`
     Not,
@@ -19,7 +19,7 @@ pub enum UnaryOp {
 }
 
 /// A binary operator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum BinaryOp {
     /// `+`
     Add,
@@ -74,7 +74,7 @@ impl BinaryOp {
 }
 
 /// A scalar function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Function {
     /// `abs(n)`
     Abs,
@@ -146,7 +146,7 @@ impl Function {
 }
 
 /// A bound scalar expression over one input row.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ScalarExpr {
     /// The input column at this position.
     Column(usize),

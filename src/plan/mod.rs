@@ -24,7 +24,7 @@ use std::num::NonZeroU64;
 use crate::repr::Column;
 
 /// A node of a view's dataflow plan, with the columns it produces.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     /// What the node does.
     pub node: PlanNode,
@@ -34,7 +34,7 @@ pub struct Plan {
 
 /// A dataflow plan node. Each variant is rendered by the file of the same name in
 /// `src/render/`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum PlanNode {
     /// Every row of a source, as it arrives (append-only).
     Source {
@@ -103,7 +103,7 @@ pub enum PlanNode {
 }
 
 /// The two inputs of a join and the key each side is matched on.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JoinPlan {
     /// The left input (its columns come first).
     pub left: Box<Plan>,
@@ -125,7 +125,7 @@ pub enum Side {
 }
 
 /// How an aggregate holds its state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AggregateState {
     /// One folded record per group: counts and sums add up, and min/max keep only the best
     /// value seen, which is sound because an append-only input never takes a value back.
@@ -135,7 +135,7 @@ pub enum AggregateState {
 }
 
 /// `RETAIN WINNER PER k BY e CLOSE AT c [FORGET AFTER f]` over a join.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WinnerPlan {
     /// The join; the rule's key is the join key.
     pub join: JoinPlan,
@@ -158,7 +158,7 @@ pub struct WinnerPlan {
 }
 
 /// `RETAIN UNMATCHED` over a two-input equi-join.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UnmatchedPlan {
     /// The join.
     pub join: JoinPlan,
@@ -183,7 +183,7 @@ impl JoinPlan {
 /// Which input rows a retention rule keeps: per distinct `key`, the `limit` rows that rank
 /// highest by `rank` (lowest, when not `descending`), ties broken by the whole row, greatest
 /// first.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RetainRule {
     /// How the rule was written.
     pub kind: RetainKind,
@@ -198,7 +198,7 @@ pub struct RetainRule {
 }
 
 /// The surface form of a retention rule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RetainKind {
     /// `LATEST n PER k`: ranked by the source's TIME column, descending.
     Latest,
@@ -371,7 +371,7 @@ pub struct AggregatePlan {
 }
 
 /// One aggregate call.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AggregateExpr {
     /// Which aggregate.
     pub func: AggregateFunc,

@@ -10,7 +10,7 @@
 use crate::generator::Generator;
 
 /// Where a source's rows come from.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum SourceKind {
     /// Rows come from statements (`INSERT`, `COPY`, `Session::insert`); the session's clock
     /// for the source moves its frontier.

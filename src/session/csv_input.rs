@@ -34,6 +34,20 @@ pub(super) fn read_csv(
     delimiter: u8,
     progress: &mut dyn FnMut(&CopyProgress),
 ) -> Result<Vec<(u64, Vec<Datum>)>> {
+    read_csv_share(path, source, header, delimiter, progress, &|_| true)
+}
+
+/// [`read_csv`], typing only the records (numbered from 0, after any header) that `mine`
+/// takes: every record is still read, so the file's structure is checked whole, but only
+/// those are parsed into values and returned.
+pub(super) fn read_csv_share(
+    path: &Path,
+    source: &SourceDesc,
+    header: bool,
+    delimiter: u8,
+    progress: &mut dyn FnMut(&CopyProgress),
+    mine: &dyn Fn(usize) -> bool,
+) -> Result<Vec<(u64, Vec<Datum>)>> {
     let open = || File::open(path).map_err(|e| Error::io(format!("cannot open \"{}\": {e}", path.display())));
     let file = open()?;
     let metadata = file.metadata().ok();
@@ -95,6 +109,7 @@ pub(super) fn read_csv(
     let mut rows = Vec::new();
     let (mut record, mut following) = (csv::StringRecord::new(), csv::StringRecord::new());
     let mut current = read(&mut reader, &mut record)?;
+    let mut index = 0;
     while let Some((line, start_byte)) = current {
         let next = read(&mut reader, &mut following)?;
         if next.is_none()
@@ -105,15 +120,18 @@ pub(super) fn read_csv(
         if line % PROGRESS_EVERY_LINES == 0 {
             report(start_byte);
         }
-        let looks_like_header = rows.is_empty() && !header && names_the_columns(&record, source);
-        let parsed = parse_record(&record, source, &fields, width, |column| at(line, column));
-        match parsed {
-            Ok(row) => rows.push((line, row)),
-            Err(e) if looks_like_header => {
-                return Err(e.with_hint("the first line names the columns: add WITH (HEADER true)"));
+        if mine(index) {
+            let looks_like_header = index == 0 && !header && names_the_columns(&record, source);
+            let parsed = parse_record(&record, source, &fields, width, |column| at(line, column));
+            match parsed {
+                Ok(row) => rows.push((line, row)),
+                Err(e) if looks_like_header => {
+                    return Err(e.with_hint("the first line names the columns: add WITH (HEADER true)"));
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         }
+        index += 1;
         std::mem::swap(&mut record, &mut following);
         current = next;
     }

@@ -1,11 +1,11 @@
 //! Rows in: `INSERT`, `COPY` and [`Session::insert`]. Every row is checked against its
 //! source's clock before anything is sent, so a late row fails its statement whole; the
-//! rows are then dealt to the workers.
+//! rows are then handed to the engine, which deals them to the workers.
 
 use super::clocks::{self, Late};
-use super::csv_input::read_csv;
+use super::csv_input::{read_csv, read_csv_share};
 use super::{CopyProgress, Output, Session};
-use crate::engine::Command;
+use crate::engine::{Command, CopyShare, Reply, ShareRead, Staged};
 use crate::error::{Error, Result, Span};
 use crate::plan::catalog::Object;
 use crate::plan::{SourceDesc, bind};
@@ -13,9 +13,16 @@ use crate::repr::{Datum, Time, row};
 use crate::sql::ast;
 
 impl Session {
-    /// `COPY source FROM 'file'`: read the whole file, then insert it as one statement.
+    /// `COPY source FROM 'file'`: read the whole file, then insert it as one statement. On
+    /// several processes, the workers read a file every process can see themselves, each
+    /// typing its share (see [`Session::copy_shared`]); otherwise process 0 reads it.
     pub(super) fn copy(&mut self, copy: &ast::Copy, span: Span) -> Result<Output> {
         let source = self.source_named(&copy.source)?.clone();
+        if self.engine.spans_processes()
+            && let Some(count) = self.copy_shared(&source, copy)?
+        {
+            return Ok(Output::Status(format!("COPY {count}")));
+        }
         let path = self.base_dir.join(&copy.path.value);
         let progress: &mut dyn FnMut(&CopyProgress) = match self.progress.as_mut() {
             Some(progress) => progress.as_mut(),
@@ -33,6 +40,53 @@ impl Session {
             |_| span,
         )?;
         Ok(Output::Status(format!("COPY {count}")))
+    }
+
+    /// `COPY` by the workers: each reads the file and types its share of the records; if every
+    /// worker read the same file, every row parsed and none is late, the shares are inserted
+    /// as one statement and the row count returned. Otherwise every share is dropped and `None`
+    /// returned: the file is then read here (which finds the error to report, first in file
+    /// order, exactly as on one process).
+    fn copy_shared(&mut self, source: &SourceDesc, copy: &ast::Copy) -> Result<Option<usize>> {
+        let path = self.base_dir.join(&copy.path.value);
+        // A regular file only: workers reading a pipe would take its rows from each other.
+        let Ok(path) = std::fs::canonicalize(&path) else { return Ok(None) };
+        let (Some(clock), true) = (self.clocks.get(source.id), path.is_file()) else { return Ok(None) };
+        let share =
+            CopyShare { source: source.clone(), path, header: copy.header, delimiter: copy.delimiter };
+        let replies = self.engine.broadcast(Command::StageCopy(share))?;
+        let mut count = 0;
+        let mut times: Option<(Time, Time)> = None;
+        let mut fingerprints = Vec::new();
+        for reply in replies {
+            match reply {
+                Reply::Staged(Staged::Rows { rows, times: share_times, fingerprint }) => {
+                    count += rows;
+                    fingerprints.push(fingerprint);
+                    if let Some((earliest, latest)) = share_times {
+                        times =
+                            Some(times.map_or((earliest, latest), |(e, l)| (e.min(earliest), l.max(latest))));
+                    }
+                }
+                _ => fingerprints.clear(),
+            }
+        }
+        let same_file = !fingerprints.is_empty() && fingerprints.iter().all(|f| *f == fingerprints[0]);
+        // Lateness is a threshold: the share's earliest row is late if any row is.
+        let on_time = times.is_none_or(|(earliest, _)| clock.lateness_of(earliest).is_none());
+        if !same_file || !on_time {
+            self.engine.broadcast(Command::DiscardStaged)?;
+            return Ok(None);
+        }
+        let Some((_, newest)) = times else {
+            self.engine.broadcast(Command::DiscardStaged)?;
+            return Ok(Some(0));
+        };
+        let time = clock.frontier();
+        let advance_to = clock.after(newest).frontier();
+        self.engine.broadcast(Command::InsertStaged { source: source.id, time, advance_to })?;
+        self.clocks.saw(source.id, newest);
+        Ok(Some(count))
     }
 
     /// Insert rows into a source through the public API, with the same checks as `INSERT`.
@@ -116,17 +170,8 @@ impl Session {
         // Every row enters at the frontier before the statement: no later than any row's time.
         let time = clock.frontier();
         let advance_to = clock.after(newest).frontier();
-        let workers = self.engine.workers();
-        let mut shares: Vec<Vec<Vec<u8>>> = vec![Vec::with_capacity(rows.len() / workers + 1); workers];
-        for row in &rows {
-            shares[self.next_worker].push(row::encode(row));
-            self.next_worker = (self.next_worker + 1) % workers;
-        }
-        let commands = shares
-            .into_iter()
-            .map(|rows| Command::Insert { source: source.id, rows, time, advance_to })
-            .collect();
-        self.engine.send_each(commands)?;
+        let rows = rows.iter().map(row::encode).collect();
+        self.engine.insert(source.id, rows, time, advance_to)?;
         self.clocks.saw(source.id, newest);
         Ok(())
     }
@@ -163,5 +208,49 @@ fn late_row_error(
         Late::BehindNewest { newest } => error
             .with_note(format!("the newest time source \"{}\" has seen is {newest}", source.name))
             .with_hint("rows of a source must arrive in time order (equal times are on time); declare the source with TIME ts LATENESS n to accept rows up to n older than the newest"),
+    }
+}
+
+/// A worker's share of a `COPY` (the engine's [`crate::engine::ShareReader`]): record `i` of
+/// the file is worker `i % shares`'s. The file must be the same for every worker: each
+/// reports its size and CRC-32.
+pub(crate) fn read_share(share: &CopyShare, index: usize, shares: usize) -> ShareRead {
+    let Some(fingerprint) = fingerprint(&share.path) else { return ShareRead::Unreadable };
+    let mine = |record: usize| record % shares.max(1) == index;
+    let Ok(rows) =
+        read_csv_share(&share.path, &share.source, share.header, share.delimiter, &mut |_| {}, &mine)
+    else {
+        return ShareRead::Invalid;
+    };
+    let mut times: Option<(Time, Time)> = None;
+    let mut encoded = Vec::with_capacity(rows.len());
+    for (_, row) in rows {
+        let time = match row[share.source.time_column] {
+            Datum::Int(t) if t >= 0 => t as Time,
+            _ => return ShareRead::Invalid,
+        };
+        times = Some(times.map_or((time, time), |(e, l)| (e.min(time), l.max(time))));
+        encoded.push(row::encode(&row));
+    }
+    ShareRead::Rows { rows: encoded, times, fingerprint }
+}
+
+/// A regular file's size and CRC-32, if this process can read it.
+fn fingerprint(path: &std::path::Path) -> Option<(u64, u32)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buffer = vec![0; 1 << 20];
+    let mut size = 0;
+    loop {
+        let read = file.read(&mut buffer).ok()?;
+        if read == 0 {
+            return Some((size, hasher.finalize()));
+        }
+        hasher.update(&buffer[..read]);
+        size += read as u64;
     }
 }

@@ -16,7 +16,7 @@
 //! | file | what |
 //! |---|---|
 //! | `clocks.rs` | one event-time clock per scripted source: late rows, frontiers, sealing |
-//! | `data.rs` | rows in: `INSERT`, `COPY`, [`Session::insert`]; checked, then dealt to workers |
+//! | `data.rs` | rows in: `INSERT`, `COPY`, [`Session::insert`]; checked, then handed to the engine (a `COPY` on several processes: read by the workers) |
 //! | `csv_input.rs` | reading a CSV file for `COPY` |
 //! | `reads.rs` | sealing the sources under a read, and gathering rows from the workers |
 //! | `show.rs` | `SHOW SOURCES`, `SHOW VIEWS`, `SHOW STATS` |
@@ -67,8 +67,10 @@ pub enum Output {
 /// How to start a session.
 #[derive(Clone, Debug)]
 pub struct SessionOptions {
-    /// Timely worker threads.
+    /// Timely worker threads (in each process).
     pub workers: usize,
+    /// The processes of the job, when it runs across several; this session is process 0's.
+    pub cluster: Option<crate::engine::ClusterOptions>,
     /// The folder relative paths (COPY) are resolved against.
     pub base_dir: PathBuf,
     /// Whether retention rules feed their retractions back. Off only to measure the baseline:
@@ -87,6 +89,7 @@ impl Default for SessionOptions {
     fn default() -> Self {
         SessionOptions {
             workers: 1,
+            cluster: None,
             base_dir: PathBuf::from("."),
             retain_feedback: true,
             memory_budget: None,
@@ -96,13 +99,23 @@ impl Default for SessionOptions {
     }
 }
 
+/// Serve process `cluster.process` (not 0) of a job run across several processes, until the
+/// session on process 0 ends it: see [`crate::engine::serve_cluster`]. `workers` is this
+/// process's worker threads (every process runs as many).
+pub fn serve_cluster(
+    cluster: &crate::engine::ClusterOptions,
+    workers: usize,
+    spill: Arc<Spill>,
+) -> Result<()> {
+    crate::engine::serve_cluster(cluster, workers, spill, data::read_share)
+}
+
 /// A running Ebb: a catalog, source clocks, and the engine.
 pub struct Session {
     catalog: Catalog,
     clocks: Clocks,
     engine: Engine,
     base_dir: PathBuf,
-    next_worker: usize,
     interrupt: Arc<AtomicBool>,
     retain_feedback: bool,
     progress: Option<ProgressHook>,
@@ -142,9 +155,13 @@ impl Session {
         let mut session = Session {
             catalog: Catalog::default(),
             clocks: Clocks::default(),
-            engine: Engine::start(options.workers, spill.clone())?,
+            engine: match &options.cluster {
+                Some(cluster) => {
+                    Engine::start_cluster(cluster, options.workers, spill.clone(), data::read_share)?
+                }
+                None => Engine::start(options.workers, spill.clone(), data::read_share)?,
+            },
             base_dir: options.base_dir,
-            next_worker: 0,
             interrupt: Arc::new(AtomicBool::new(false)),
             retain_feedback: options.retain_feedback,
             progress: None,
@@ -157,16 +174,22 @@ impl Session {
         Ok(session)
     }
 
+    /// Whether the job's other processes are still there (one process: always).
+    pub fn health(&self) -> Arc<crate::engine::Health> {
+        self.engine.health()
+    }
+
     /// What has been spilled so far, and the spill directory if one was made.
     pub fn spill_totals(&self) -> (SpillTotals, Option<PathBuf>) {
         (self.spill.totals(), self.spill.dir_in_use())
     }
 
     /// A spill fault (a write that failed; the chunk stayed in memory) not reported yet, or why
-    /// the engine stopped (a chunk that cannot be read back, or a worker panic), as an error.
+    /// the engine stopped (a chunk that cannot be read back, a worker panic, a lost process), as
+    /// an error.
     fn spill_error(&self) -> Option<Error> {
-        if let Some(failure) = self.spill.failure() {
-            return Some(crate::engine::stopped(&failure));
+        if let Some(stopped) = self.engine.stopped() {
+            return Some(stopped);
         }
         let faults = self.spill.take_faults();
         let first = faults.first()?;
@@ -221,7 +244,7 @@ impl Session {
         if self.interrupt.swap(false, Ordering::SeqCst) {
             return Err(Error::engine("interrupted").with_span(statement.span));
         }
-        if let Some(e) = self.spill.failure().and_then(|_| self.spill_error()) {
+        if let Some(e) = self.engine.stopped() {
             return Err(e.with_span(statement.span));
         }
         let result = match &statement.kind {
@@ -326,6 +349,7 @@ impl Session {
             StatementKind::Show(ast::Show::Views) => Ok(self.show_views()),
             StatementKind::Show(ast::Show::Stats) => self.show_stats(false),
             StatementKind::Show(ast::Show::StatsFull) => self.show_stats(true),
+            StatementKind::Show(ast::Show::StatsPerProcess) => self.show_stats_per_process(),
             StatementKind::Show(ast::Show::All) => Ok(self.show_all()),
             StatementKind::Show(ast::Show::Setting(name)) => self.show_setting(name),
             StatementKind::Drop(drop) => self.drop_object(drop),

@@ -20,9 +20,7 @@ impl Session {
     /// histories made while a budget is set are columnar and spill; those made without one are
     /// vector arrangements, faster to build, that stay in memory.
     pub fn set_memory_budget(&mut self, bytes: Option<u64>) -> Result<()> {
-        let workers = self.engine.workers();
-        let per_worker = bytes.map(|b| self.spill.set_budget(b, workers));
-        self.engine.broadcast(Command::SetMemoryBudget { per_worker })?;
+        self.engine.broadcast(Command::SetMemoryBudget { bytes })?;
         self.settings.memory_budget = bytes;
         Ok(())
     }

@@ -111,17 +111,24 @@ impl Session {
     /// [`brief_stats`]).
     pub(super) fn show_stats(&mut self, full: bool) -> Result<Output> {
         self.seal_everything()?;
-        let stats = self.collect_stats(Command::Stats)?;
+        let stats = self.collect_stats(Command::Stats, false)?;
         Ok(if full { stats } else { brief_stats(stats) })
+    }
+
+    /// `SHOW STATS PER PROCESS`: `SHOW STATS FULL`, summed per process of the job rather than
+    /// over all of them, with the process first.
+    pub(super) fn show_stats_per_process(&mut self) -> Result<Output> {
+        self.seal_everything()?;
+        self.collect_stats(Command::Stats, true)
     }
 
     /// `SHOW STATS` as things stand, without first catching up or letting arrangements merge:
     /// for sampling a live run (latency, state) without disturbing it.
     pub fn stats_now(&mut self) -> Result<Output> {
-        self.collect_stats(Command::StatsNow)
+        self.collect_stats(Command::StatsNow, false)
     }
 
-    pub(super) fn collect_stats(&mut self, command: Command) -> Result<Output> {
+    pub(super) fn collect_stats(&mut self, command: Command, per_process: bool) -> Result<Output> {
         // Per arrangement: records, retractions and spill counts summed over workers, latency
         // the worst.
         #[derive(Default)]
@@ -131,11 +138,12 @@ impl Session {
             latency: Option<(u64, u64)>,
             spill: Option<SpillCounts>,
         }
-        let mut totals: BTreeMap<(ObjectId, String), Totals> = BTreeMap::new();
+        let mut totals: BTreeMap<(Option<usize>, ObjectId, String), Totals> = BTreeMap::new();
         for reply in self.engine.broadcast(command)? {
             if let Reply::Stats(stats) = reply {
                 for s in stats {
-                    let entry = totals.entry((s.object, s.arrangement.to_string())).or_default();
+                    let process = per_process.then_some(s.process);
+                    let entry = totals.entry((process, s.object, s.arrangement.to_string())).or_default();
                     entry.records += s.records;
                     if let Some(dropped) = s.dropped {
                         entry.dropped = Some(entry.dropped.unwrap_or(0) + dropped);
@@ -153,13 +161,13 @@ impl Session {
         let optional = |v: Option<i64>| v.map_or(Datum::Null, Datum::Int);
         let rows = totals
             .into_iter()
-            .filter_map(|((id, arrangement), t)| {
+            .filter_map(|((process, id, arrangement), t)| {
                 let object = self.catalog.by_id(id)?;
                 let spilled = |f: fn(&SpillCounts) -> u64| optional(t.spill.as_ref().map(|s| f(s) as i64));
                 let ratio = t.spill.filter(|s| s.compressed_bytes > 0).map_or(Datum::Null, |s| {
                     Datum::Double(s.compressed_from as f64 / s.compressed_bytes as f64)
                 });
-                Some(vec![
+                let row = vec![
                     Datum::Text(object.name().to_string()),
                     Datum::Text(arrangement),
                     Datum::Int(t.records as i64),
@@ -173,9 +181,15 @@ impl Session {
                     ratio,
                     spilled(|s| s.fetches),
                     spilled(|s| s.disk_bytes),
-                ])
+                ];
+                Some(match process {
+                    Some(process) => std::iter::once(Datum::Int(process as i64)).chain(row).collect(),
+                    None => row,
+                })
             })
             .collect();
-        Ok(Output::Rows { columns: STATS_COLUMNS.iter().map(|c| c.to_string()).collect(), rows })
+        let process = per_process.then_some("process");
+        let columns = process.into_iter().chain(STATS_COLUMNS).map(|c| c.to_string()).collect();
+        Ok(Output::Rows { columns, rows })
     }
 }

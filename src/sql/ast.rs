@@ -296,7 +296,7 @@ pub struct AdvanceTo {
 ///
 /// # Syntax
 /// ```sql
-/// SHOW SOURCES | SHOW VIEWS | SHOW STATS [FULL] | SHOW ALL | SHOW setting
+/// SHOW SOURCES | SHOW VIEWS | SHOW STATS [FULL | PER PROCESS] | SHOW ALL | SHOW setting
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Show {
@@ -308,6 +308,8 @@ pub enum Show {
     Stats,
     /// `SHOW STATS FULL`: every column, the spill counts included.
     StatsFull,
+    /// `SHOW STATS PER PROCESS`: every column, per process of the job.
+    StatsPerProcess,
     /// `SHOW ALL`: every setting.
     All,
     /// `SHOW setting`: one setting's current value (see [`Set`]).
@@ -534,6 +536,7 @@ impl fmt::Display for Show {
             Show::Views => f.write_str("SHOW VIEWS"),
             Show::Stats => f.write_str("SHOW STATS"),
             Show::StatsFull => f.write_str("SHOW STATS FULL"),
+            Show::StatsPerProcess => f.write_str("SHOW STATS PER PROCESS"),
             Show::All => f.write_str("SHOW ALL"),
             Show::Setting(name) => write!(f, "SHOW {name}"),
         }

@@ -626,7 +626,7 @@ fn parse_explain_view(c: &mut Cursor) -> Result<Ident> {
     Ok(name)
 }
 
-/// `SHOW SOURCES | SHOW VIEWS | SHOW STATS [FULL] | SHOW ALL | SHOW setting`
+/// `SHOW SOURCES | SHOW VIEWS | SHOW STATS [FULL | PER PROCESS] | SHOW ALL | SHOW setting`
 fn parse_show(c: &mut Cursor) -> Result<Show> {
     c.expect_word("SHOW")?;
     let show = if c.eat_word("SOURCES") {
@@ -634,7 +634,14 @@ fn parse_show(c: &mut Cursor) -> Result<Show> {
     } else if c.eat_word("VIEWS") {
         Show::Views
     } else if c.eat_word("STATS") {
-        if c.eat_word("FULL") { Show::StatsFull } else { Show::Stats }
+        if c.eat_word("FULL") {
+            Show::StatsFull
+        } else if c.eat_word("PER") {
+            c.expect_word("PROCESS")?;
+            Show::StatsPerProcess
+        } else {
+            Show::Stats
+        }
     } else if c.eat_word("ALL") {
         Show::All
     } else {
@@ -988,6 +995,7 @@ mod tests {
         "INSERT INTO \"Src\" (\"Col\") VALUES (1)",
         "DROP VIEW \"Mixed Case\"",
         "SHOW STATS FULL",
+        "SHOW STATS PER PROCESS",
         "SUBSCRIBE latest3",
         "CREATE SOURCE readings FROM GENERATOR sensors",
         "CREATE SOURCE bids FROM GENERATOR bids (rate = 5000, auction_rate = 20)",

@@ -79,13 +79,25 @@ impl Script {
 
 /// Run `scripts` in order in one session.
 pub fn run(scripts: &[Script], output: OutputArgs, session: &SessionArgs) -> ExitCode {
-    let mut session = match Session::new(session.options(PathBuf::from("."))) {
+    // The job's other processes, if started here, stop after the session (declared first,
+    // dropped last).
+    let (options, job) = match session.options(PathBuf::from(".")) {
+        Ok(started) => started,
+        Err(e) => {
+            eprint!("{}", e.render("", ""));
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut session = match Session::new(options) {
         Ok(session) => session,
         Err(e) => {
             eprint!("{}", e.render("", ""));
             return ExitCode::FAILURE;
         }
     };
+    if let Some(job) = &job {
+        job.started();
+    }
     crate::progress::install(&mut session);
     let mut printer = Printer::new(output.format.into());
     let mut stdout = std::io::stdout().lock();

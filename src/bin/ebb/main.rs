@@ -2,10 +2,12 @@
 //!
 //! `ebb` with a terminal on stdin opens the REPL; `ebb FILE.sql`, `ebb run FILE.sql`,
 //! `ebb run -`, `ebb -c SQL` and `ebb < FILE.sql` run a script in batch (see [`batch`]);
-//! `ebb bench` runs the open-loop experiment.
+//! `ebb bench` runs the open-loop experiment; `ebb worker` serves one process of a job run
+//! across several (`--processes`, see [`cluster`]).
 
 mod batch;
 mod bench;
+mod cluster;
 mod progress;
 mod repl;
 
@@ -60,18 +62,25 @@ struct SessionArgs {
     workers: usize,
     #[command(flatten)]
     spill: SpillArgs,
+    #[command(flatten)]
+    cluster: cluster::ClusterArgs,
 }
 
 impl SessionArgs {
-    /// Session options whose relative paths resolve against `base_dir`.
-    fn options(&self, base_dir: PathBuf) -> SessionOptions {
-        SessionOptions {
+    /// Session options whose relative paths resolve against `base_dir`, and the other
+    /// processes of the job if they were started here (they stop when it is dropped, which
+    /// must come after the session's end).
+    fn options(&self, base_dir: PathBuf) -> ebb::Result<(SessionOptions, Option<cluster::Job>)> {
+        let (cluster, job) = self.cluster.session_cluster(self.workers, self.spill.spill_dir.as_deref())?;
+        let options = SessionOptions {
             workers: self.workers,
+            cluster,
             base_dir,
             memory_budget: self.spill.memory_budget,
             spill_dir: self.spill.spill_dir.clone(),
             ..SessionOptions::default()
-        }
+        };
+        Ok((options, job))
     }
 }
 
@@ -121,6 +130,18 @@ enum Command {
         output: OutputArgs,
         #[command(flatten)]
         session: SessionArgs,
+    },
+    /// Serve one process of a job run across several: its workers do what the session on
+    /// process 0 commands, until it ends the job.
+    Worker {
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+        /// Timely worker threads in this process (every process must run the same number).
+        #[arg(long, default_value_t = 1, value_name = "N", value_parser = parse_workers)]
+        workers: usize,
+        /// Where this process's spilled chunks go [default: a temporary directory].
+        #[arg(long, value_name = "DIR")]
+        spill_dir: Option<PathBuf>,
     },
     /// The open-loop latency experiment: run a scenario's live generators at their offered
     /// rate and print, each second, the worst latency, the state held and resident memory.
@@ -176,6 +197,7 @@ fn main() -> ExitCode {
         Some(Command::Run { file, output, session }) => {
             batch::run(&[batch::Script::file(&file)], output, &session)
         }
+        Some(Command::Worker { cluster, workers, spill_dir }) => cluster::serve(&cluster, workers, spill_dir),
         Some(Command::Bench { file, rate, keys, duration, no_retain, compare, workers, out }) => {
             bench::run(bench::BenchArgs { file, rate, keys, duration, no_retain, compare, workers, out })
         }
@@ -187,7 +209,13 @@ fn main() -> ExitCode {
             None if !std::io::stdin().is_terminal() => {
                 batch::run(&[batch::Script::file(std::path::Path::new("-"))], cli.output, &cli.session)
             }
-            None => repl::run(cli.session.options(PathBuf::from(".")), cli.output.format.into(), cli.history),
+            None => match cli.session.options(PathBuf::from(".")) {
+                Ok((options, job)) => repl::run(options, job, cli.output.format.into(), cli.history),
+                Err(e) => {
+                    eprint!("{}", e.render("", ""));
+                    ExitCode::FAILURE
+                }
+            },
         },
     }
 }

@@ -858,7 +858,14 @@ pub fn history_path(flag: Option<PathBuf>) -> Option<PathBuf> {
 }
 
 /// Run the interactive REPL until `\q` or Ctrl-D, printing results as `format`.
-pub fn run(options: SessionOptions, format: Format, history: Option<PathBuf>) -> std::process::ExitCode {
+/// `job`: the job's other processes, if they were started here (they stop after the session).
+pub fn run(
+    options: SessionOptions,
+    job: Option<crate::cluster::Job>,
+    format: Format,
+    history: Option<PathBuf>,
+) -> std::process::ExitCode {
+    let several_processes = options.cluster.is_some();
     let mut session = match Session::new(options) {
         Ok(session) => session,
         Err(e) => {
@@ -866,6 +873,13 @@ pub fn run(options: SessionOptions, format: Format, history: Option<PathBuf>) ->
             return std::process::ExitCode::FAILURE;
         }
     };
+    if let Some(job) = &job {
+        job.started();
+    }
+    if several_processes {
+        // The REPL waits on its user; a lost process must not wait with it.
+        crate::cluster::watch(session.health());
+    }
     crate::progress::install(&mut session);
     let mut repl = Repl::new(session, PathBuf::from("."));
     repl.set_format(format);

@@ -79,7 +79,7 @@ pub struct Spill {
 /// Why the engine stopped. The spill state is the one thing every worker and the session
 /// share, so it carries the stop whatever its cause: every worker checks
 /// [`Spill::has_failed`] to stop waiting for progress that will never come.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Failure {
     /// A spilled chunk could not be read back; the message names its file.
     ChunkUnreadable(String),

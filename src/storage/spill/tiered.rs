@@ -47,7 +47,7 @@ use super::Spill;
 use super::store::{Block, ChunkStore, Codec, Location, unpack_lz4};
 
 /// What one arrangement holds through the spill hook on one worker, now (and fetches so far).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SpillCounts {
     /// Bytes of its paged chunks held in memory: raw, lz4, and decoded copies of fetched ones.
     pub resident_bytes: u64,
