@@ -53,11 +53,11 @@ use differential_dataflow::{ExchangeData, Hashable, VecCollection};
 use super::arrange::{ByteRows, RowSpine, arrange, updates_of};
 use super::feedback::fed_back;
 use super::{Context, KeyedRows, Rows};
-use crate::plan::RetainRule;
 use crate::plan::arrangements::ArrangementName;
+use crate::plan::{RetainRule, ScalarExpr};
 use crate::render::arrangement::Spillable;
 use crate::render::columnar::{CoalescingBuilder, RowUpdate};
-use crate::repr::{EncodedRow, Time, row};
+use crate::repr::{Datum, EncodedRow, Time, row};
 use crate::storage::spill::ArrangementSpill;
 use crate::storage::spill::tagged::next_tag;
 
@@ -240,13 +240,11 @@ fn keep_best<V>(input: &[(V, i64)], limit: u64, mut keep: impl FnMut(&V, i64)) {
 /// `arrived`.
 fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule, arrived: Rc<Cell<i64>>) -> HashedRows<'scope> {
     let limit = rule.limit as i64;
-    let descending = rule.descending;
-    let key_exprs = rule.key.clone();
-    let rank = rule.rank.clone();
+    let ranking = Ranking::of(rule);
     rows.inner
         .unary_frontier(Pipeline, "RetainKeyThin", move |_capability, _info| {
             let mut pending = Pending::new();
-            let (mut datums, mut ranked) = (Vec::new(), Vec::new());
+            let (mut scratch, mut ranked) = (Vec::new(), Vec::new());
             // Every worker and process runs the same binary, so a fixed seed hashes a key alike
             // on each of them.
             let key_hash = foldhash::fast::FixedState::with_seed(0x5eed);
@@ -254,13 +252,8 @@ fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule, arrived: Rc<Cell<
                 input.for_each(|capability, data| {
                     for (encoded, time, diff) in data.drain(..) {
                         arrived.set(arrived.get() + diff);
-                        row::decode_into(&encoded, &mut datums);
                         ranked.clear();
-                        for expr in &key_exprs {
-                            row::encode_datum(&expr.eval(&datums), &mut ranked);
-                        }
-                        let key_len = ranked.len();
-                        row::encode_rank(&rank.eval(&datums), descending, &mut ranked);
+                        let key_len = ranking.write(&encoded, &mut scratch, &mut ranked);
                         ranked.extend_from_slice(&encoded);
                         pending
                             .entry(time)
@@ -282,6 +275,62 @@ fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule, arrived: Rc<Cell<
             }
         })
         .as_collection()
+}
+
+/// How a row becomes its rule key followed by its rank (complemented when lower is better).
+enum Ranking {
+    /// Key and rank are columns of the row: their bytes are copied out of its encoding, which
+    /// is what encoding their datums again would write.
+    Columns { key: Vec<usize>, rank: usize, descending: bool },
+    /// Anything else: the row is decoded and the expressions evaluated.
+    Exprs { key: Vec<ScalarExpr>, rank: ScalarExpr, descending: bool },
+}
+
+impl Ranking {
+    fn of(rule: &RetainRule) -> Ranking {
+        let column = |expr: &ScalarExpr| match expr {
+            ScalarExpr::Column(at) => Some(*at),
+            _ => None,
+        };
+        let (key, rank, descending) = (&rule.key, &rule.rank, rule.descending);
+        match (key.iter().map(column).collect::<Option<Vec<_>>>(), column(rank)) {
+            (Some(key), Some(rank)) => Ranking::Columns { key, rank, descending },
+            _ => Ranking::Exprs { key: key.clone(), rank: rank.clone(), descending },
+        }
+    }
+
+    /// Append the key and rank of the row `encoded` to `out`; return the key's length.
+    /// `scratch` is reused between rows.
+    fn write(&self, encoded: &[u8], scratch: &mut Vec<Datum>, out: &mut Vec<u8>) -> usize {
+        let start = out.len();
+        match self {
+            Ranking::Columns { key, rank, descending } => {
+                let column = |at: usize| {
+                    let from = row::prefix_len(encoded, at);
+                    &encoded[from..from + row::datum_len(&encoded[from..], false)]
+                };
+                for at in key {
+                    out.extend_from_slice(column(*at));
+                }
+                let key_len = out.len() - start;
+                if *descending {
+                    out.extend_from_slice(column(*rank));
+                } else {
+                    out.extend(column(*rank).iter().map(|byte| !byte));
+                }
+                key_len
+            }
+            Ranking::Exprs { key, rank, descending } => {
+                row::decode_into(encoded, scratch);
+                for expr in key {
+                    row::encode_datum(&expr.eval(scratch), out);
+                }
+                let key_len = out.len() - start;
+                row::encode_rank(&rank.eval(scratch), *descending, out);
+                key_len
+            }
+        }
+    }
 }
 
 /// One tick's best values per key, on one worker. A value is a key, a rank and a row; values
@@ -412,6 +461,39 @@ mod tests {
         kept.sort_by(|a, b| a.0.cmp(&b.0));
         let row = |key: i64, rank: i64| (vec![Datum::Int(key), Datum::Int(rank)], 1);
         assert_eq!(kept, vec![row(1, 7), row(1, 9), row(2, 1), row(2, 3)]);
+    }
+
+    #[test]
+    fn columns_are_copied_as_they_would_be_encoded() {
+        let rows = [
+            vec![Datum::Text("a\0b".into()), Datum::Double(-2.5), Datum::Int(-7), Datum::Null],
+            vec![Datum::Null, Datum::Double(0.0), Datum::Int(i64::MAX), Datum::Text(String::new())],
+            vec![Datum::Bool(true), Datum::Double(f64::NAN), Datum::Int(0), Datum::Text("z".into())],
+        ];
+        for descending in [false, true] {
+            let rule = |key: Vec<ScalarExpr>, rank: ScalarExpr| RetainRule {
+                kind: crate::plan::RetainKind::Top,
+                key,
+                rank,
+                descending,
+                limit: 1,
+            };
+            let columns =
+                Ranking::of(&rule(vec![ScalarExpr::Column(3), ScalarExpr::Column(0)], ScalarExpr::Column(1)));
+            assert!(matches!(columns, Ranking::Columns { .. }));
+            let exprs = Ranking::Exprs {
+                key: vec![ScalarExpr::Column(3), ScalarExpr::Column(0)],
+                rank: ScalarExpr::Column(1),
+                descending,
+            };
+            for row in &rows {
+                let encoded = row::encode(row);
+                let (mut by_columns, mut by_exprs) = (Vec::new(), Vec::new());
+                let key_len = columns.write(&encoded, &mut Vec::new(), &mut by_columns);
+                assert_eq!(key_len, exprs.write(&encoded, &mut Vec::new(), &mut by_exprs));
+                assert_eq!(by_columns, by_exprs, "{row:?}");
+            }
+        }
     }
 
     #[test]
