@@ -1,6 +1,6 @@
 //! State stays bounded under `RETAIN WINNER` and `RETAIN UNMATCHED`: once auctions close, the
-//! bids side of the join holds about one bid per closed auction (plus the open auctions' bids),
-//! and a pairing join holds about its unmatched rows only — while the same join without the
+//! rule's input holds one bid per closed auction (plus the open auctions' bids),
+//! and a pairing rule holds its unmatched rows only — while the same join without the
 //! rule, or the same plan with its feedback turned off, holds every row. If the feedback broke,
 //! the rule's arrangements would grow like the plain join's.
 
@@ -157,27 +157,19 @@ fn check_winner_bounded(workers: usize) {
     assert_eq!(records(&stats, "joined", "join right (bids)"), data.bids, "{what}");
     assert_eq!(records(&stats, "joined", "join left (auctions)"), data.closed + data.open, "{what}");
 
-    // Per closed auction one bid is left; the open auctions keep their bids.
-    let bound = data.closed + data.open_bids;
-    let candidates = records(&stats, "winners", "winner candidates (bids)");
-    assert!(candidates <= bound, "winners holds {candidates} bids, more than {bound}; {what}");
-    assert!(candidates * 5 < data.bids, "winners holds {candidates} of {} bids; {what}", data.bids);
+    // Per closed auction its row, its close mark and one bid are left; the open auctions keep
+    // their row and all their bids. Everything retired has landed (the frontier is far past
+    // every close + DELAY), so the counts are exact.
     let input = records(&stats, "winners", "winner input");
-    assert!(input <= bound, "winner input holds {input}, more than {bound}; {what}");
+    assert_eq!(input, 3 * data.closed + data.open + data.open_bids, "{what}");
     let output = records(&stats, "winners", "winner output");
-    assert!(output <= data.closed + data.open, "winner output holds {output}; {what}");
-    // Without FORGET AFTER every auction is kept.
-    assert_eq!(records(&stats, "winners", "winner closing (auctions)"), data.closed + data.open, "{what}");
+    assert_eq!(output, data.closed + data.open, "winner output holds {output}; {what}");
 
-    // With FORGET AFTER, the closed auctions and their winning bids are gone too.
-    let candidates = records(&stats, "recent", "winner candidates (bids)");
-    assert!(
-        candidates <= data.open_bids,
-        "recent holds {candidates} bids, more than {}; {what}",
-        data.open_bids
-    );
-    let closing = records(&stats, "recent", "winner closing (auctions)");
-    assert!(closing <= data.open, "recent holds {closing} auctions, more than {}; {what}", data.open);
+    // With FORGET AFTER, the closed auctions, their marks and their winning bids are gone too.
+    let input = records(&stats, "recent", "winner input");
+    assert_eq!(input, data.open + data.open_bids, "{what}");
+    let output = records(&stats, "recent", "winner output");
+    assert_eq!(output, data.open, "{what}");
 
     // The views: one winner per auction (every auction has a bid before its close); the
     // forgotten ones left `recent`.
@@ -200,8 +192,9 @@ fn winner_state_is_bounded_two_workers() {
 fn winner_without_feedback_holds_every_bid() {
     let data = auction_data();
     let (mut s, stats) = run_auctions(1, false);
-    let candidates = records(&stats, "winners", "winner candidates (bids)");
-    assert_eq!(candidates, data.bids, "{stats:#?}");
+    // Every auction, the close mark of each closed one, and every bid.
+    let input = records(&stats, "winners", "winner input");
+    assert_eq!(input, 2 * data.closed + data.open + data.bids, "{stats:#?}");
     let (mut with_feedback, _) = run_auctions(1, true);
     let sql = "SELECT * FROM winners;";
     assert_eq!(read(&mut s, sql), read(&mut with_feedback, sql));
@@ -292,11 +285,12 @@ fn check_unmatched_bounded(workers: usize) {
     let what = format!("{workers} workers: {stats:#?}");
     assert_eq!(records(&stats, "joined", "join left (sends)"), data.sends, "{what}");
     assert_eq!(records(&stats, "joined", "join right (recvs)"), data.recvs, "{what}");
-    // Only the unmatched rows are left: the lost sends and the receives without a send.
-    let left = records(&stats, "pairs", "unmatched left (sends)");
-    assert!(left <= data.lost, "pairs holds {left} sends, more than the {} lost; {what}", data.lost);
-    let right = records(&stats, "pairs", "unmatched right (recvs)");
-    assert!(right <= data.orphans, "pairs holds {right} receives, more than {}; {what}", data.orphans);
+    // Only the unmatched rows are left: the lost sends and the receives without a send. Every
+    // matched row's retraction has landed (the frontier is far past every match + DELAY), so
+    // the count is exact, and the rule's output holds no pair any more.
+    let input = records(&stats, "pairs", "unmatched input");
+    assert_eq!(input, data.lost + data.orphans, "{what}");
+    assert_eq!(records(&stats, "pairs", "unmatched output"), 0, "{what}");
     assert_eq!(count(&mut s, "pairs"), data.pairs);
     assert_eq!(count(&mut s, "joined"), data.pairs);
 }
@@ -316,8 +310,8 @@ fn unmatched_state_is_bounded_two_workers() {
 fn unmatched_without_feedback_holds_every_row() {
     let data = flow_data();
     let (_, stats) = run_flows(1, false);
-    assert_eq!(records(&stats, "pairs", "unmatched left (sends)"), data.sends, "{stats:#?}");
-    assert_eq!(records(&stats, "pairs", "unmatched right (recvs)"), data.recvs, "{stats:#?}");
+    assert_eq!(records(&stats, "pairs", "unmatched input"), data.sends + data.recvs, "{stats:#?}");
+    assert_eq!(records(&stats, "pairs", "unmatched output"), data.pairs, "{stats:#?}");
 }
 
 /// The closing side may come second in the join: the winners are the same, and the bids side
@@ -349,10 +343,8 @@ fn winner_with_the_closing_side_second() {
     assert_eq!(read(&mut s, "SELECT * FROM second ORDER BY id"), first);
     let stats = stats(&mut s);
     for view in ["first", "second"] {
-        let held = records(&stats, view, "winner candidates (bids)");
-        assert!(
-            held <= 50,
-            "{view}: the bids side holds {held}, more than one per closed auction: {stats:#?}"
-        );
+        // Per closed auction: its row, its close mark and its winning bid.
+        let held = records(&stats, view, "winner input");
+        assert_eq!(held, 3 * 50, "{view}: not one bid per closed auction left: {stats:#?}");
     }
 }

@@ -273,65 +273,40 @@ fn winner_node(out: &mut String, winner: &WinnerPlan, names: &[String], catalog:
     if let Some(predicate) = &winner.predicate {
         let _ = writeln!(out, "{pad}  competing rows must meet {}", predicate.display(names));
     }
+    let _ = writeln!(
+        out,
+        "{pad}  per key, one reduce over its closing rows, their close marks and its competing rows"
+    );
     let step = winner.delay.get();
-    let (closing_name, candidates_name) =
-        (format!("winner closing {}", closing.label()), format!("winner candidates {}", candidates.label()));
     if winner.feedback {
+        let forget = match winner.forget_after {
+            Some(forget) => format!("; at close + {forget}, every row of the key, its winner's included"),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "{pad}  feedback: competing retractions = competing rows − (open keys' rows + closed keys' winners), fed back at +{step} (Variable)"
+            "{pad}  feedback: retired rows = per closed key, its competing rows but the winner's{forget}; fed back at +{step} (Variable)"
         );
-        match winner.forget_after {
-            Some(forget) => {
-                let _ = writeln!(
-                    out,
-                    "{pad}  feedback: closing retractions = closing rows forgotten at close + {forget}, with their winners, fed back at +{step} (Variable)"
-                );
-                let _ = writeln!(
-                    out,
-                    "{pad}  arrangement \"{closing_name}\" (by {keys}): bound ≤ keys not yet forgotten"
-                );
+        let input_bound = match winner.forget_after {
+            Some(_) => {
+                "≤ open keys' rows + 3 per closed key not yet forgotten (closing row, close mark, winner's row) + rows retired within DELAY"
             }
             None => {
-                let _ = writeln!(
-                    out,
-                    "{pad}  arrangement \"{closing_name}\" (by {keys}): bound UNBOUNDED: every closing row (add FORGET AFTER to bound it)"
-                );
+                "UNBOUNDED: every closing row, its close mark and its winner's row (add FORGET AFTER to bound it)"
             }
-        }
+        };
+        let _ = writeln!(out, "{pad}  arrangement \"winner input\" (by {keys}): bound {input_bound}");
         let _ = writeln!(
             out,
-            "{pad}  arrangement \"{candidates_name}\" (by {keys}): bound ≤ open keys' rows + 1 per closed key + rows within DELAY"
+            "{pad}  arrangement \"winner output\" (by {keys}): bound ≤ keys × 1 + rows retired within DELAY"
         );
     } else {
         let _ = writeln!(out, "{pad}  feedback: none (baseline)");
         let _ = writeln!(
             out,
-            "{pad}  arrangement \"{closing_name}\" (by {keys}): bound UNBOUNDED: every closing row"
+            "{pad}  arrangement \"winner input\" (by {keys}): bound UNBOUNDED: every row of both sides"
         );
-        let _ = writeln!(
-            out,
-            "{pad}  arrangement \"{candidates_name}\" (by {keys}): bound UNBOUNDED: every competing row"
-        );
-    }
-    let _ = writeln!(
-        out,
-        "{pad}  arrangement \"winner input\" (by {keys}): bound ≤ open keys' valid rows + 1 per closed key"
-    );
-    let _ = writeln!(out, "{pad}  arrangement \"winner output\" (by {keys}): bound ≤ keys × 1");
-    if winner.feedback {
-        let mut marks = vec!["winner closed"];
-        if winner.forget_after.is_some() {
-            marks.push("winner forgotten");
-        }
-        for mark in marks {
-            let _ = writeln!(
-                out,
-                "{pad}  arrangement \"{mark} (closing rows)\" (by {keys}): bound ≤ closing rows held"
-            );
-            let _ = writeln!(out, "{pad}  arrangement \"{mark} (keys)\" (by {keys}): bound ≤ keys × 1");
-        }
-        let _ = writeln!(out, "{pad}  arrangement \"winner kept candidates\" (by {keys}): bound ≤ keys × 1");
+        let _ = writeln!(out, "{pad}  arrangement \"winner output\" (by {keys}): bound ≤ keys × 1");
     }
     node(out, &join.left, catalog, depth + 1);
     node(out, &join.right, catalog, depth + 1);
@@ -361,34 +336,29 @@ fn unmatched_node(
         side_label(&join.right),
         right_names[unmatched.right_time]
     );
+    let _ = writeln!(out, "{pad}  per key, one reduce over both sides' rows, each at its TIME");
     let step = unmatched.delay.get();
     if unmatched.feedback {
         let _ = writeln!(
             out,
-            "{pad}  feedback: each side's retractions = its rows that matched, fed back at +{step} (Variable per side)"
+            "{pad}  feedback: retired rows = the rows of each pair, once matched; fed back at +{step} (Variable)"
         );
-        for (side, input) in [("left", &join.left), ("right", &join.right)] {
-            let _ = writeln!(
-                out,
-                "{pad}  arrangement \"unmatched {side} {}\" (by {keys}): bound ≤ unmatched rows + rows matched within DELAY",
-                input.label()
-            );
-        }
-        for side in ["left", "right"] {
-            let _ = writeln!(
-                out,
-                "{pad}  arrangement \"unmatched consumed {side}\" (by {keys}): bound ≤ rows matched within DELAY"
-            );
-        }
+        let _ = writeln!(
+            out,
+            "{pad}  arrangement \"unmatched input\" (by {keys}): bound ≤ unmatched rows + rows matched within DELAY"
+        );
+        let _ = writeln!(
+            out,
+            "{pad}  arrangement \"unmatched output\" (by {keys}): bound ≤ pairs and rows matched within DELAY"
+        );
     } else {
         let _ = writeln!(out, "{pad}  feedback: none (baseline)");
-        for (side, input) in [("left", &join.left), ("right", &join.right)] {
-            let _ = writeln!(
-                out,
-                "{pad}  arrangement \"unmatched {side} {}\" (by {keys}): bound UNBOUNDED: every row of the side",
-                input.label()
-            );
-        }
+        let _ = writeln!(
+            out,
+            "{pad}  arrangement \"unmatched input\" (by {keys}): bound UNBOUNDED: every row of both sides"
+        );
+        let _ =
+            writeln!(out, "{pad}  arrangement \"unmatched output\" (by {keys}): bound UNBOUNDED: every pair");
     }
     node(out, &join.left, catalog, depth + 1);
     node(out, &join.right, catalog, depth + 1);

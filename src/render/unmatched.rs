@@ -1,14 +1,14 @@
-//! `Unmatched`: `RETAIN UNMATCHED` over a two-input equi-join: pair, then drop both rows.
+//! `Unmatched`: `RETAIN UNMATCHED` over a two-input equi-join, as one reduce per join key:
+//! pair, then drop both rows.
 //!
 //! ```text
-//!  left ─ key ─ concat ◀─ negate ─ retractions (Variable, step DELAY) ◀── set(landed + held) ─┐
-//!                 │                                                                          │
-//!          arrange ("unmatched left") ──┐                                                    │
-//!                                       join ─ filter ─ pair (in match-time order) ─▶ pairs (the view)
-//!          arrange ("unmatched right") ─┘                        │
-//!                 │                                              └▶ consumed rows, live for DELAY
-//!  right ─ key ─ concat ◀─ … (the same loop)                        arranged ("unmatched consumed …")
-//!                                                     held = live rows still consumed ───────┘
+//!  left ─ key ─ at its TIME ─ tag "left" ───┐
+//!  right ─ key ─ at its TIME ─ tag "right" ─┴─ concat ◀─ negate ─ retired (Variable, step DELAY) ◀─┐
+//!                                                │                                                │
+//!                                    arrange ("unmatched input")                                  │
+//!                                                │                                                │
+//!                              reduce per key ("unmatched output") ─┬─ pairs, first time ─▶ the view
+//!                                                                   └─ matched rows, first time ──┘
 //! ```
 //!
 //! Semantics, per key, in event time (the TIME column of each side): at each time `m`, the
@@ -19,39 +19,44 @@
 //! twice pairs both rows with the other side's row, and a row arriving after its key matched
 //! waits for a new partner. Pairs are never taken back: the view is append-only.
 //!
-//! The join proposes candidate pairs as rows arrive, in coarse ticks; the pair operator
-//! decides them in match-time order once the frontier has passed the match time (every row of
-//! an earlier time has then arrived, since a row is never older than its source's frontier),
-//! rejecting candidates with a row consumed earlier. Consumed rows are retracted from their
-//! inputs DELAY later; until then the pair operator remembers them. What a read sees does not
-//! depend on DELAY or on how rows were grouped into statements.
+//! Each row enters the reduce at its TIME (or when it arrives, if later), so the reduce's
+//! input at time `m` is the rows that have arrived by `m`: it replays them in TIME order and
+//! outputs the pairs and the consumed rows (with feedback). The first time a pair comes out it
+//! goes to the view; the first time a consumed row comes out it goes around the loop and is
+//! retracted from the input DELAY later. What a read sees does not depend on DELAY or on how
+//! rows were grouped into statements.
 //!
-//! Invariants: both inputs are append-only, and the consumed rows still held are computed from
-//! the inputs after retraction, so once a retraction lands they no longer hold the row (what
-//! goes around the loop is the retractions landed plus those rows, see `settle.rs`) and the
-//! loop is at a fixed point. State: each side's arrangement holds its unmatched rows plus the
-//! rows matched within the last DELAY.
-
-use std::collections::BTreeMap;
-
-use foldhash::{HashMap, HashSet, HashSetExt};
+//! Invariants: both inputs are append-only. The rows a match consumes are every row present
+//! at its time, so removing them (their retractions land together) leaves every other match
+//! of the replay as it was: pairs and consumed rows leave the reduce's output only when their
+//! rows' retractions land, which is why only increases are passed on. The reduce's output is
+//! consolidated per key and time, so no increase is one half of a pair that cancels. Without
+//! feedback the plan is the same, less the loop and the consumed rows.
+//!
+//! State: the input holds the unmatched rows plus the rows matched within the last DELAY;
+//! the output, the pairs of rows matched within DELAY (without feedback, every pair).
 
 use differential_dataflow::AsCollection;
+use differential_dataflow::operators::iterate::Variable;
+use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
 use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::Capability;
-use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Filter;
 
 use super::join;
-use super::settle::fed_back;
-use super::{Context, Rows};
-use crate::plan::{Side, UnmatchedPlan};
+use super::{Context, KeyedRows, Rows};
+use crate::plan::{ScalarExpr, UnmatchedPlan};
 use crate::repr::{Datum, EncodedRow, Time, row};
 
-/// A proposed pair: key, left row, right row, and the time it would match.
-type Candidate = (EncodedRow, EncodedRow, EncodedRow, Time);
-/// A consumed row: its side, key and row.
-type Consumed = (Side, EncodedRow, EncodedRow);
+/// The first byte of each value of the rule's input: which side the row is from.
+const LEFT: u8 = 0;
+const RIGHT: u8 = 1;
+
+/// The first byte of each value of the reduce's output: a pair (left row then right row), or
+/// a consumed input value.
+const PAIR: u8 = 0;
+const CONSUMED: u8 = 1;
 
 pub(super) fn render<'scope>(
     scope: Scope<'scope, Time>,
@@ -61,187 +66,183 @@ pub(super) fn render<'scope>(
     ctx: &mut Context<'scope>,
 ) -> Rows<'scope> {
     let join = &plan.join;
-    let step = plan.delay.get();
-    let left_keyed = join::key_rows(left, &join.left_key);
-    let right_keyed = join::key_rows(right, &join.right_key);
-    let (left_live, left_feedback) = fed_back(scope, left_keyed, plan.feedback, step);
-    let (right_live, right_feedback) = fed_back(scope, right_keyed, plan.feedback, step);
-    let left_arranged = join::arrange(left_live, format!("unmatched left {}", join.left.label()), ctx);
-    let right_arranged = join::arrange(right_live, format!("unmatched right {}", join.right.label()), ctx);
+    let tagged = at_time(join::key_rows(left, &join.left_key), plan.left_time, LEFT).concat(at_time(
+        join::key_rows(right, &join.right_key),
+        plan.right_time,
+        RIGHT,
+    ));
+    let (live, consumed_loop) = if plan.feedback {
+        let (variable, consumed) = Variable::new(scope, plan.delay.get());
+        (tagged.concat(consumed.negate()), Some(variable))
+    } else {
+        (tagged, None)
+    };
+    let input = join::arrange(live, "unmatched input".to_string(), ctx);
+    let mut rule = Rule {
+        predicate: plan.predicate.clone(),
+        left_time: plan.left_time,
+        right_time: plan.right_time,
+        consume: plan.feedback,
+        rows: Vec::new(),
+        datums: Vec::new(),
+    };
+    let output = input
+        .reduce_abelian::<_, ValBuilder<_, _, _, _>, ValSpine<EncodedRow, EncodedRow, Time, i64>, _, _>(
+            "Unmatched",
+            move |_key, input, output| rule.replay(input, output),
+            join::keyed_changes,
+        );
+    ctx.state.push(("unmatched output".to_string(), Box::new(output.trace.clone())));
 
-    let (left_time, right_time) = (plan.left_time, join.left.columns.len() + plan.right_time);
-    let predicate = plan.predicate.clone();
-    let mut datums = Vec::new();
-    let candidates = left_arranged.clone().join_core(
-        right_arranged.clone(),
-        move |key: &EncodedRow, l: &EncodedRow, r: &EncodedRow| {
-            let mut pair = l.clone();
-            pair.extend_from_slice(r);
-            row::decode_into(&pair, &mut datums);
-            if predicate.as_ref().is_some_and(|p| !p.is_true(&datums)) {
-                return None;
-            }
-            let at = |i: usize| match datums.get(i) {
-                Some(Datum::Int(t)) => (*t).max(0) as u64,
-                _ => 0,
-            };
-            let when = at(left_time).max(at(right_time));
-            Some((key.clone(), l.clone(), r.clone(), when))
-        },
-    );
-
-    let (pairs, consumed) = pair(candidates, plan.feedback.then_some(step));
-
-    if let (Some(left_feedback), Some(right_feedback)) = (left_feedback, right_feedback) {
-        // Consumed rows stay "consumed" for DELAY, until their retraction has landed.
-        let consumed_live = consumed.clone().concat(consumed.delay(move |t| t + step).negate());
-        for (side, feedback, arranged, name) in [
-            (Side::Left, left_feedback, left_arranged, "unmatched consumed left"),
-            (Side::Right, right_feedback, right_arranged, "unmatched consumed right"),
-        ] {
-            let consumed_side = join::arrange(
-                consumed_live.clone().flat_map(move |(s, key, row)| (s == side).then_some((key, row))),
-                name.to_string(),
-                ctx,
-            );
-            let still_held = arranged.join_core(
-                consumed_side,
-                |key: &EncodedRow, held: &EncodedRow, gone: &EncodedRow| {
-                    (held == gone).then(|| (key.clone(), held.clone()))
-                },
-            );
-            feedback.retract_unneeded(still_held);
-        }
+    if let Some(variable) = consumed_loop {
+        let consumed = output
+            .clone()
+            .flat_map_ref(|key: &EncodedRow, value: &EncodedRow| {
+                (value[0] == CONSUMED).then(|| (key.clone(), value[1..].to_vec()))
+            })
+            .inner
+            .filter(|(_, _, diff)| *diff > 0)
+            .as_collection();
+        variable.set(consumed);
     }
-    pairs
+    output
+        .flat_map_ref(|_key: &EncodedRow, value: &EncodedRow| (value[0] == PAIR).then(|| value[1..].to_vec()))
+        .inner
+        .filter(|(_, _, diff)| *diff > 0)
+        .as_collection()
 }
 
-/// Forget the rows whose retraction has landed by `time`. A row matched at `e` is remembered
-/// until its retraction lands, at `expiry`: a candidate with it at a match time `m >= expiry`
-/// was retracted too when it landed, so it cancels out, while one with `m < expiry` must be
-/// rejected by memory. So memory is dropped in match-time order, as groups are decided.
-fn forget_through(
-    expiring: &mut BTreeMap<Time, Vec<Consumed>>,
-    consumed: &mut HashSet<Consumed>,
+/// Keyed rows tagged `side`, each at the time its TIME column (datum `time`) says, or when it
+/// arrives if later. Only the updates' times move: each stays in the message it came in, whose
+/// capability is no later than any of them.
+fn at_time(keyed: KeyedRows<'_>, time: usize, side: u8) -> KeyedRows<'_> {
+    keyed
+        .inner
+        .unary(Pipeline, "AtTime", move |_, _| {
+            move |input, output| {
+                input.for_each(|capability, data| {
+                    let mut session = output.session(&capability);
+                    for ((key, encoded), arrived, diff) in data.drain(..) {
+                        let when = row_time(&encoded, time).max(arrived);
+                        let mut value = Vec::with_capacity(encoded.len() + 1);
+                        value.push(side);
+                        value.extend_from_slice(&encoded);
+                        session.give(((key, value), when, diff));
+                    }
+                });
+            }
+        })
+        .as_collection()
+}
+
+/// The time in datum `at` of the encoded row (0 unless a non-negative BIGINT).
+fn row_time(encoded: &[u8], at: usize) -> Time {
+    let start = row::prefix_len(encoded, at);
+    match row::decode_datum(&encoded[start..]).0 {
+        Datum::Int(t) => t.max(0) as Time,
+        _ => 0,
+    }
+}
+
+/// A present row of one key, during the replay.
+struct Present<'a> {
+    /// The input value: side tag, then the row.
+    value: &'a [u8],
     time: Time,
-) {
-    while let Some(entry) = expiring.first_entry() {
-        if *entry.key() > time {
-            break;
-        }
-        for row in entry.remove() {
-            consumed.remove(&row);
-        }
-    }
+    count: i64,
+    consumed: bool,
 }
 
-/// Decide candidates in match-time order: emit the pairs (left row ++ right row) and the rows
-/// they consume. Consumed rows are remembered for `forget_after` time units (forever without
-/// feedback, when they are never retracted).
-fn pair<'scope>(
-    candidates: differential_dataflow::VecCollection<'scope, Time, Candidate, i64>,
-    forget_after: Option<u64>,
-) -> (Rows<'scope>, differential_dataflow::VecCollection<'scope, Time, Consumed, i64>) {
-    let mut builder = OperatorBuilder::new("Pair".to_string(), candidates.inner.scope());
-    let mut input = builder.new_input(candidates.inner, Pipeline);
-    let (pairs_output, pairs_stream) = builder.new_output();
-    let (consumed_output, consumed_stream) = builder.new_output();
-    let mut pairs_output = timely::dataflow::operators::generic::OutputBuilder::from(pairs_output);
-    let mut consumed_output = timely::dataflow::operators::generic::OutputBuilder::from(consumed_output);
-    builder.build(move |_capabilities| {
-        // Per match time, the candidates with their counts and the latest time one of them
-        // was proposed at. One capability per output, at the earliest pending match time,
-        // covers them all (a capability per time would make every frontier change cost as
-        // much as the number of pending times).
-        let mut pending: BTreeMap<Time, HashMap<Candidate, (i64, Time)>> = BTreeMap::new();
-        let mut held: Option<[Capability<Time>; 2]> = None;
-        let mut consumed: HashSet<Consumed> = HashSet::new();
-        let mut expiring: BTreeMap<Time, Vec<Consumed>> = BTreeMap::new();
-        move |frontiers| {
-            input.for_each(|capability, data| {
-                for (candidate, time, diff) in data.drain(..) {
-                    let when = candidate.3;
-                    if when < time {
-                        // A retraction of a pair already decided: nothing to undo.
-                        continue;
-                    }
-                    if held.as_ref().is_none_or(|[pairs, _]| *pairs.time() > when) {
-                        held = Some([capability.delayed(&when, 0), capability.delayed(&when, 1)]);
-                    }
-                    let entry = pending.entry(when).or_default().entry(candidate).or_insert((0, time));
-                    entry.0 += diff;
-                    entry.1 = entry.1.max(time);
+/// The reduce's logic, with buffers it reuses from key to key.
+struct Rule {
+    predicate: Option<ScalarExpr>,
+    left_time: usize,
+    right_time: usize,
+    /// Whether consumed rows are output (with feedback).
+    consume: bool,
+    /// Indexes into the key's present rows, in TIME order.
+    rows: Vec<(Time, usize)>,
+    datums: Vec<Datum>,
+}
+
+impl Rule {
+    /// One key's pairs and consumed rows, from its input values (all arrived by now).
+    fn replay(&mut self, input: &[(&EncodedRow, i64)], output: &mut Vec<(EncodedRow, i64)>) {
+        let mut present: Vec<Present<'_>> = input
+            .iter()
+            .filter(|(_, count)| *count > 0)
+            .map(|(value, count)| {
+                let at = if value[0] == LEFT { self.left_time } else { self.right_time };
+                Present {
+                    value: value.as_slice(),
+                    time: row_time(&value[1..], at),
+                    count: *count,
+                    consumed: false,
                 }
-            });
-            let frontier = &frontiers[0];
-            // Decide every match time the frontier has passed, in order. The pairs of all of
-            // them go out at one time: the earliest of them, or the latest time a candidate
-            // was proposed at, if later (never before a pair's rows exist). Reads only happen
-            // past every row's time, so this changes nothing a read sees, and the loop acts
-            // once per frontier step rather than once per distinct match time.
-            let Some([pairs_held, consumed_held]) = held.as_ref() else { return };
-            let mut decided: Vec<(Time, Vec<(Candidate, i64)>)> = Vec::new();
-            let mut emit_at = *pairs_held.time();
-            while let Some(entry) = pending.first_entry() {
-                if frontier.less_equal(entry.key()) {
-                    break;
-                }
-                let entry_key = &entry.key().clone();
-                let mut group: Vec<(Candidate, i64)> = Vec::with_capacity(entry.get().len());
-                for (candidate, (diff, time)) in entry.remove() {
-                    emit_at = emit_at.max(time);
-                    if diff > 0 {
-                        group.push((candidate, diff));
-                    }
-                }
-                group.sort();
-                decided.push((*entry_key, group));
+            })
+            .collect();
+        self.rows.clear();
+        self.rows.extend(present.iter().enumerate().map(|(at, row)| (row.time, at)));
+        self.rows.sort_unstable();
+        // Rows of one time arrive together; after each time, the present rows of both sides
+        // pair up (those that meet the condition) and are consumed.
+        let mut arrived = 0;
+        while arrived < self.rows.len() {
+            let time = self.rows[arrived].0;
+            while arrived < self.rows.len() && self.rows[arrived].0 == time {
+                arrived += 1;
             }
-            if !decided.is_empty() {
-                let (pairs_capability, consumed_capability) =
-                    (pairs_held.delayed(&emit_at), consumed_held.delayed(&emit_at));
-                let mut pairs_handle = pairs_output.activate();
-                let mut consumed_handle = consumed_output.activate();
-                let mut pairs = pairs_handle.session(&pairs_capability);
-                let mut consumed_session = consumed_handle.session(&consumed_capability);
-                for (when, group) in decided {
-                    forget_through(&mut expiring, &mut consumed, when);
-                    // Rows matched at this match time: they may pair with each other, but
-                    // not with anything of a later match time.
-                    let mut newly: Vec<Consumed> = Vec::new();
-                    for ((key, left, right, _), diff) in group {
-                        let left_row = (Side::Left, key.clone(), left);
-                        let right_row = (Side::Right, key, right);
-                        if consumed.contains(&left_row) || consumed.contains(&right_row) {
-                            continue;
-                        }
-                        let mut both = left_row.2.clone();
-                        both.extend_from_slice(&right_row.2);
-                        pairs.give((both, emit_at, diff));
-                        newly.push(left_row);
-                        newly.push(right_row);
-                    }
-                    newly.sort();
-                    newly.dedup();
-                    for row in &newly {
-                        consumed_session.give((row.clone(), emit_at, 1));
-                    }
-                    if let Some(after) = forget_after {
-                        expiring.entry(emit_at + after).or_default().extend(newly.iter().cloned());
-                    }
-                    consumed.extend(newly);
-                }
-            }
-            // Every match time still to come is at or past the frontier.
-            match frontier.frontier().first() {
-                Some(&earliest) => forget_through(&mut expiring, &mut consumed, earliest.saturating_sub(1)),
-                None => forget_through(&mut expiring, &mut consumed, Time::MAX),
-            }
-            held = match (held.take(), pending.keys().next()) {
-                (Some([pairs, consumed]), Some(next)) => Some([pairs.delayed(next), consumed.delayed(next)]),
-                _ => None,
+            let waiting = &self.rows[..arrived];
+            let sides = |side: u8| {
+                waiting
+                    .iter()
+                    .map(|(_, at)| *at)
+                    .filter(|at| !present[*at].consumed && present[*at].value[0] == side)
+                    .collect::<Vec<_>>()
             };
+            let (lefts, rights) = (sides(LEFT), sides(RIGHT));
+            if lefts.is_empty() || rights.is_empty() {
+                continue;
+            }
+            let mut matched = Vec::new();
+            for &l in &lefts {
+                for &r in &rights {
+                    let (left, right) = (&present[l], &present[r]);
+                    if self.meets(&left.value[1..], &right.value[1..]) {
+                        let mut pair = Vec::with_capacity(left.value.len() + right.value.len() - 1);
+                        pair.push(PAIR);
+                        pair.extend_from_slice(&left.value[1..]);
+                        pair.extend_from_slice(&right.value[1..]);
+                        output.push((pair, left.count * right.count));
+                        matched.extend([l, r]);
+                    }
+                }
+            }
+            for at in matched {
+                present[at].consumed = true;
+            }
         }
-    });
-    (pairs_stream.as_collection(), consumed_stream.as_collection())
+        if self.consume {
+            for row in present.iter().filter(|row| row.consumed) {
+                let mut value = Vec::with_capacity(row.value.len() + 1);
+                value.push(CONSUMED);
+                value.extend_from_slice(row.value);
+                output.push((value, row.count));
+            }
+        }
+    }
+
+    /// Whether the pair of `left` and `right` (encoded rows) meets the condition.
+    fn meets(&mut self, left: &[u8], right: &[u8]) -> bool {
+        let Some(predicate) = &self.predicate else { return true };
+        self.datums.clear();
+        for mut bytes in [left, right] {
+            while !bytes.is_empty() {
+                let (datum, used) = row::decode_datum(bytes);
+                self.datums.push(datum);
+                bytes = &bytes[used..];
+            }
+        }
+        predicate.is_true(&self.datums)
+    }
 }
