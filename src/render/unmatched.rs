@@ -38,7 +38,6 @@
 
 use differential_dataflow::AsCollection;
 use differential_dataflow::operators::iterate::Variable;
-use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
 use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
@@ -77,28 +76,30 @@ pub(super) fn render<'scope>(
     } else {
         (tagged, None)
     };
-    let input = join::arrange(live, "unmatched input".to_string(), ctx);
+    let input = join::arrange_bytes(live, "unmatched input".to_string(), ctx);
     let mut rule = Rule {
         predicate: plan.predicate.clone(),
         left_time: plan.left_time,
         right_time: plan.right_time,
         consume: plan.feedback,
-        rows: Vec::new(),
+        arrived: Vec::new(),
+        consumed: Vec::new(),
+        lefts: Vec::new(),
+        rights: Vec::new(),
         datums: Vec::new(),
     };
-    let output = input
-        .reduce_abelian::<_, ValBuilder<_, _, _, _>, ValSpine<EncodedRow, EncodedRow, Time, i64>, _, _>(
-            "Unmatched",
-            move |_key, input, output| rule.replay(input, output),
-            join::keyed_changes,
-        );
+    let output = input.reduce_abelian::<_, join::BytesBuilder, join::BytesSpine, _, _>(
+        "Unmatched",
+        move |_key, input, output| rule.replay(input, output),
+        join::keyed_byte_changes,
+    );
     ctx.state.push(("unmatched output".to_string(), Box::new(output.trace.clone())));
 
     if let Some(variable) = consumed_loop {
         let consumed = output
             .clone()
-            .flat_map_ref(|key: &EncodedRow, value: &EncodedRow| {
-                (value[0] == CONSUMED).then(|| (key.clone(), value[1..].to_vec()))
+            .flat_map_ref(|key: &[u8], value: &[u8]| {
+                (value[0] == CONSUMED).then(|| (key.to_vec(), value[1..].to_vec()))
             })
             .inner
             .filter(|(_, _, diff)| *diff > 0)
@@ -106,7 +107,7 @@ pub(super) fn render<'scope>(
         variable.set(consumed);
     }
     output
-        .flat_map_ref(|_key: &EncodedRow, value: &EncodedRow| (value[0] == PAIR).then(|| value[1..].to_vec()))
+        .flat_map_ref(|_key: &[u8], value: &[u8]| (value[0] == PAIR).then(|| value[1..].to_vec()))
         .inner
         .filter(|(_, _, diff)| *diff > 0)
         .as_collection()
@@ -144,15 +145,6 @@ fn row_time(encoded: &[u8], at: usize) -> Time {
     }
 }
 
-/// A present row of one key, during the replay.
-struct Present<'a> {
-    /// The input value: side tag, then the row.
-    value: &'a [u8],
-    time: Time,
-    count: i64,
-    consumed: bool,
-}
-
 /// The reduce's logic, with buffers it reuses from key to key.
 struct Rule {
     predicate: Option<ScalarExpr>,
@@ -160,74 +152,71 @@ struct Rule {
     right_time: usize,
     /// Whether consumed rows are output (with feedback).
     consume: bool,
-    /// Indexes into the key's present rows, in TIME order.
-    rows: Vec<(Time, usize)>,
+    /// The key's rows present in the input, as (TIME, index into the input), in TIME order.
+    arrived: Vec<(Time, usize)>,
+    /// Per input value, whether the replay has consumed it.
+    consumed: Vec<bool>,
+    /// The rows of each side present at the time being replayed.
+    lefts: Vec<usize>,
+    rights: Vec<usize>,
     datums: Vec<Datum>,
 }
 
 impl Rule {
     /// One key's pairs and consumed rows, from its input values (all arrived by now).
-    fn replay(&mut self, input: &[(&EncodedRow, i64)], output: &mut Vec<(EncodedRow, i64)>) {
-        let mut present: Vec<Present<'_>> = input
-            .iter()
-            .filter(|(_, count)| *count > 0)
-            .map(|(value, count)| {
-                let at = if value[0] == LEFT { self.left_time } else { self.right_time };
-                Present {
-                    value: value.as_slice(),
-                    time: row_time(&value[1..], at),
-                    count: *count,
-                    consumed: false,
-                }
-            })
-            .collect();
-        self.rows.clear();
-        self.rows.extend(present.iter().enumerate().map(|(at, row)| (row.time, at)));
-        self.rows.sort_unstable();
-        // Rows of one time arrive together; after each time, the present rows of both sides
-        // pair up (those that meet the condition) and are consumed.
-        let mut arrived = 0;
-        while arrived < self.rows.len() {
-            let time = self.rows[arrived].0;
-            while arrived < self.rows.len() && self.rows[arrived].0 == time {
-                arrived += 1;
+    fn replay(&mut self, input: &[(&[u8], i64)], output: &mut Vec<(EncodedRow, i64)>) {
+        self.arrived.clear();
+        for (at, (value, count)) in input.iter().enumerate() {
+            if *count > 0 {
+                let column = if value[0] == LEFT { self.left_time } else { self.right_time };
+                self.arrived.push((row_time(&value[1..], column), at));
             }
-            let waiting = &self.rows[..arrived];
-            let sides = |side: u8| {
-                waiting
-                    .iter()
-                    .map(|(_, at)| *at)
-                    .filter(|at| !present[*at].consumed && present[*at].value[0] == side)
-                    .collect::<Vec<_>>()
-            };
-            let (lefts, rights) = (sides(LEFT), sides(RIGHT));
-            if lefts.is_empty() || rights.is_empty() {
+        }
+        self.arrived.sort_unstable();
+        self.consumed.clear();
+        self.consumed.resize(input.len(), false);
+        self.lefts.clear();
+        self.rights.clear();
+        // Rows of one time arrive together; then the present rows of both sides pair up
+        // (those that meet the condition) and are consumed.
+        let mut next = 0;
+        while next < self.arrived.len() {
+            let time = self.arrived[next].0;
+            while let Some(&(_, at)) = self.arrived.get(next).filter(|(t, _)| *t == time) {
+                if input[at].0[0] == LEFT { &mut self.lefts } else { &mut self.rights }.push(at);
+                next += 1;
+            }
+            if self.lefts.is_empty() || self.rights.is_empty() {
                 continue;
             }
-            let mut matched = Vec::new();
+            let (lefts, rights) = (std::mem::take(&mut self.lefts), std::mem::take(&mut self.rights));
             for &l in &lefts {
                 for &r in &rights {
-                    let (left, right) = (&present[l], &present[r]);
-                    if self.meets(&left.value[1..], &right.value[1..]) {
-                        let mut pair = Vec::with_capacity(left.value.len() + right.value.len() - 1);
+                    let ((left, left_count), (right, right_count)) = (input[l], input[r]);
+                    if self.meets(&left[1..], &right[1..]) {
+                        let mut pair = Vec::with_capacity(left.len() + right.len() - 1);
                         pair.push(PAIR);
-                        pair.extend_from_slice(&left.value[1..]);
-                        pair.extend_from_slice(&right.value[1..]);
-                        output.push((pair, left.count * right.count));
-                        matched.extend([l, r]);
+                        pair.extend_from_slice(&left[1..]);
+                        pair.extend_from_slice(&right[1..]);
+                        output.push((pair, left_count * right_count));
+                        self.consumed[l] = true;
+                        self.consumed[r] = true;
                     }
                 }
             }
-            for at in matched {
-                present[at].consumed = true;
-            }
+            let consumed = &self.consumed;
+            (self.lefts, self.rights) = (lefts, rights);
+            self.lefts.retain(|at| !consumed[*at]);
+            self.rights.retain(|at| !consumed[*at]);
         }
         if self.consume {
-            for row in present.iter().filter(|row| row.consumed) {
-                let mut value = Vec::with_capacity(row.value.len() + 1);
-                value.push(CONSUMED);
-                value.extend_from_slice(row.value);
-                output.push((value, row.count));
+            for (at, (value, count)) in input.iter().enumerate() {
+                if self.consumed[at] {
+                    let mut retired = Vec::with_capacity(value.len() + 1);
+                    retired.push(CONSUMED);
+                    retired.extend_from_slice(value);
+                    output.push((retired, *count));
+                }
             }
         }
     }

@@ -43,7 +43,6 @@
 
 use differential_dataflow::AsCollection;
 use differential_dataflow::operators::iterate::Variable;
-use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
 use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
@@ -94,7 +93,7 @@ pub(super) fn render<'scope>(
     } else {
         (tagged, None)
     };
-    let input = join::arrange(live, "winner input".to_string(), ctx);
+    let input = join::arrange_bytes(live, "winner input".to_string(), ctx);
     let mut rule = Rule {
         predicate: plan.predicate.clone(),
         rank: plan.rank.clone(),
@@ -106,19 +105,18 @@ pub(super) fn render<'scope>(
         candidate: Vec::new(),
         best: Vec::new(),
     };
-    let output = input
-        .reduce_abelian::<_, ValBuilder<_, _, _, _>, ValSpine<EncodedRow, EncodedRow, Time, i64>, _, _>(
-            "Winner",
-            move |_key, input, output| rule.decide(input, output),
-            join::keyed_changes,
-        );
+    let output = input.reduce_abelian::<_, join::BytesBuilder, join::BytesSpine, _, _>(
+        "Winner",
+        move |_key, input, output| rule.decide(input, output),
+        join::keyed_byte_changes,
+    );
     ctx.state.push(("winner output".to_string(), Box::new(output.trace.clone())));
 
     if let Some(variable) = retired_loop {
         let retired = output
             .clone()
-            .flat_map_ref(|key: &EncodedRow, value: &EncodedRow| {
-                (value[0] == RETIRED).then(|| (key.clone(), value[1..].to_vec()))
+            .flat_map_ref(|key: &[u8], value: &[u8]| {
+                (value[0] == RETIRED).then(|| (key.to_vec(), value[1..].to_vec()))
             })
             .inner
             .filter(|(_, _, diff)| *diff > 0)
@@ -126,7 +124,7 @@ pub(super) fn render<'scope>(
         variable.set(retired);
     }
     let descending = plan.descending;
-    output.flat_map_ref(move |_key: &EncodedRow, value: &EncodedRow| {
+    output.flat_map_ref(move |_key: &[u8], value: &[u8]| {
         (value[0] == WINNER).then(|| row::after_rank(&value[1..], descending).to_vec())
     })
 }
@@ -188,8 +186,8 @@ struct Rule {
 
 impl Rule {
     /// One key's output from its input values (sorted, so grouped by tag).
-    fn decide(&mut self, input: &[(&EncodedRow, i64)], output: &mut Vec<(EncodedRow, i64)>) {
-        let present = |(value, count): &&(&EncodedRow, i64)| *count > 0 && !value.is_empty();
+    fn decide(&mut self, input: &[(&[u8], i64)], output: &mut Vec<(EncodedRow, i64)>) {
+        let present = |(_, count): &&(&[u8], i64)| *count > 0;
         let has = |mark: u8| input.iter().filter(present).any(|(value, _)| value[0] == mark);
         if has(FORGOTTEN) {
             if self.retire {
