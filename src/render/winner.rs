@@ -2,10 +2,10 @@
 //! input (auctions) and a candidate input (bids), as one reduce per join key.
 //!
 //! ```text
-//!  closing ─ key ─┬─ tag "closing row" ─────────┐
-//!                 ├─ at close time ─ "closed" ──┤
-//!                 └─ at close + f ─ "forgotten" ┤
-//!  candidates ─ key ─ tag "competing row" ──────┴─ concat ◀─ negate ─ retired (Variable, step DELAY) ◀─┐
+//!  closing ─ key ─┬─ tag "closing row" ───────────┐
+//!                 ├─ at close time ─ "closed" ────┤
+//!                 └─ at close + f ─ "forgotten" ──┤
+//!  candidates ─ key ─ thin ─ tag "competing row" ─┴ concat ◀─ negate ─ retired (Variable, step DELAY) ◀─┐
 //!                                                    │                                                │
 //!                                       arrange ("winner input")                                      │
 //!                                                    │                                                │
@@ -22,6 +22,10 @@
 //! every competing row but the winner's; once forgotten, every row of the key (and no winner).
 //! The first time a row is retired it goes around the loop, so it is retracted from the input
 //! DELAY later; the reduce then drops it from its output, which the loop ignores.
+//!
+//! Before the loop, when the ranking and the conditions allow it ([`Dominance`]), each tick's
+//! competing rows are thinned per worker and key to those no better row of the tick beats:
+//! the others could never win, so they never take state.
 //!
 //! Invariants: both inputs are append-only (checked by the binder), and only competing rows
 //! older than their key's close time compete (the binder adds that condition), so a closed
@@ -48,8 +52,13 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Filter;
 
+use std::collections::{BTreeMap, HashMap};
+
+use timely::dataflow::operators::Capability;
+
 use super::join;
 use super::{Context, KeyedRows, Rows};
+use crate::plan::expr::BinaryOp;
 use crate::plan::{ScalarExpr, Side, WinnerPlan};
 use crate::repr::{Datum, EncodedRow, Time, row};
 
@@ -80,9 +89,13 @@ pub(super) fn render<'scope>(
         Side::Right => (right, left, &join.right_key, &join.left_key),
     };
     let closing_keyed = join::key_rows(closing, closing_key);
+    let mut candidate_keyed = join::key_rows(candidates, candidate_key);
+    if let Some(dominance) = Dominance::of(plan) {
+        candidate_keyed = thin(candidate_keyed, dominance);
+    }
     let mut tagged = tag(closing_keyed.clone(), CLOSING_ROW)
         .concat(marks(closing_keyed.clone(), plan.close_at.clone(), 0, CLOSED))
-        .concat(tag(join::key_rows(candidates, candidate_key), COMPETING_ROW));
+        .concat(tag(candidate_keyed, COMPETING_ROW));
     if let Some(forget_after) = plan.forget_after {
         tagged = tagged.concat(marks(closing_keyed, plan.close_at.clone(), forget_after, FORGOTTEN));
     }
@@ -127,6 +140,159 @@ pub(super) fn render<'scope>(
     output.flat_map_ref(move |_key: &[u8], value: &[u8]| {
         (value[0] == WINNER).then(|| row::after_rank(&value[1..], descending).to_vec())
     })
+}
+
+/// When a competing row can never win while another of its key does as well or better.
+///
+/// That is decidable from the competing rows alone when the ranking and every condition but
+/// one read only the competing side, and that one is `column < expr` with the column on the
+/// competing side and `expr` over the closing side (the close time the binder requires, `b.ts
+/// < a.expires`): then a row `b` with a better rank (ties: greater bytes) and a `column` no
+/// greater than `b2`'s meets the conditions with any closing row `b2` meets them with, and
+/// beats `b2` there. Such a `b2` never wins, whatever the closing rows.
+struct Dominance {
+    /// The conditions on the competing side alone, and its ranking, over the joined row.
+    conditions: Vec<ScalarExpr>,
+    rank: ScalarExpr,
+    descending: bool,
+    /// The competing column bounded by the closing side, in the joined row.
+    bounded: usize,
+    /// Where the competing row starts in the joined row, and how wide the closing row is.
+    offset: usize,
+    closing_width: usize,
+}
+
+impl Dominance {
+    fn of(plan: &WinnerPlan) -> Option<Dominance> {
+        let (left_width, right_width) = (plan.join.left.columns.len(), plan.join.right.columns.len());
+        let (competing, offset, closing_width) = match plan.closing {
+            Side::Left => (left_width..left_width + right_width, left_width, left_width),
+            Side::Right => (0..left_width, 0, right_width),
+        };
+        let reads = |expr: &ScalarExpr| {
+            let mut columns = Vec::new();
+            expr.columns(&mut columns);
+            columns
+        };
+        let competing_only = |expr: &ScalarExpr| reads(expr).iter().all(|c| competing.contains(c));
+        let mut conjuncts = Vec::new();
+        conjuncts_of(plan.predicate.as_ref()?, &mut conjuncts);
+        let (mut bounded, mut conditions) = (None, Vec::new());
+        for conjunct in conjuncts {
+            if competing_only(conjunct) {
+                conditions.push(conjunct.clone());
+                continue;
+            }
+            match conjunct {
+                ScalarExpr::Binary(BinaryOp::Lt, column, bound) if bounded.is_none() => match **column {
+                    ScalarExpr::Column(c)
+                        if competing.contains(&c) && reads(bound).iter().all(|c| !competing.contains(c)) =>
+                    {
+                        bounded = Some(c)
+                    }
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
+        competing_only(&plan.rank).then_some(())?;
+        Some(Dominance {
+            conditions,
+            rank: plan.rank.clone(),
+            descending: plan.descending,
+            bounded: bounded?,
+            offset,
+            closing_width,
+        })
+    }
+}
+
+fn conjuncts_of<'a>(expr: &'a ScalarExpr, out: &mut Vec<&'a ScalarExpr>) {
+    match expr {
+        ScalarExpr::Binary(BinaryOp::And, left, right) => {
+            conjuncts_of(left, out);
+            conjuncts_of(right, out);
+        }
+        other => out.push(other),
+    }
+}
+
+/// A tick's competing rows of one key on one worker, each with its rank and row bytes (the
+/// order rows win in) and its bounded column.
+type TickRows = Vec<(EncodedRow, Datum, EncodedRow, i64)>;
+
+/// Per worker and tick, drop each competing row that another row of its key and tick
+/// dominates (see [`Dominance`]), and those that meet no closing row's conditions: they could
+/// never win, so they never take state. What wins is unchanged; the rows dropped depend on
+/// how rows were spread over workers and ticks, the winners do not.
+fn thin(candidates: KeyedRows<'_>, dominance: Dominance) -> KeyedRows<'_> {
+    type Pending = BTreeMap<Time, (Capability<Time>, HashMap<EncodedRow, TickRows>)>;
+    candidates
+        .inner
+        .unary_frontier(Pipeline, "WinnerThin", move |_, _| {
+            let mut pending = Pending::new();
+            let mut datums = Vec::new();
+            move |(input, frontier), output| {
+                input.for_each(|capability, data| {
+                    let mut passed = Vec::new();
+                    for ((key, encoded), time, diff) in data.drain(..) {
+                        // The joined row's datums, the closing side's NULL: nothing here reads them.
+                        datums.clear();
+                        datums.resize(dominance.offset, Datum::Null);
+                        decode_onto(&encoded, &mut datums);
+                        if dominance.offset == 0 {
+                            datums.resize(datums.len() + dominance.closing_width, Datum::Null);
+                        }
+                        let bound = datums[dominance.bounded].clone();
+                        if diff < 0 || !matches!(bound, Datum::Int(_)) {
+                            // Thinning is only sound for insertions with a comparable bound.
+                            passed.push(((key, encoded), time, diff));
+                            continue;
+                        }
+                        if !dominance.conditions.iter().all(|condition| condition.is_true(&datums)) {
+                            continue;
+                        }
+                        let mut score = Vec::new();
+                        row::encode_rank(&dominance.rank.eval(&datums), dominance.descending, &mut score);
+                        score.extend_from_slice(&encoded);
+                        let (_, keys) = pending
+                            .entry(time)
+                            .or_insert_with(|| (capability.delayed(&time, 0), HashMap::default()));
+                        keys.entry(key).or_default().push((score, bound, encoded, diff));
+                    }
+                    if !passed.is_empty() {
+                        let mut session = output.session(&capability);
+                        for update in passed {
+                            session.give(update);
+                        }
+                    }
+                });
+                while let Some(entry) = pending.first_entry() {
+                    if frontier.less_equal(entry.key()) {
+                        break;
+                    }
+                    let (time, (capability, keys)) = entry.remove_entry();
+                    let mut session = output.session(&capability);
+                    for (key, mut rows) in keys {
+                        // Best first; a row survives if no better row has a bound as low.
+                        rows.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+                        let mut lowest: Option<Datum> = None;
+                        let mut at = 0;
+                        while at < rows.len() {
+                            let same = rows[at..].iter().take_while(|row| row.0 == rows[at].0).count();
+                            let bound = &rows[at].1;
+                            if lowest.as_ref().is_none_or(|lowest| bound < lowest) {
+                                let count: i64 = rows[at..at + same].iter().map(|row| row.3).sum();
+                                session.give(((key.clone(), rows[at].2.clone()), time, count));
+                                lowest = Some(bound.clone());
+                            }
+                            at += same;
+                        }
+                    }
+                }
+            }
+        })
+        .as_collection()
 }
 
 /// Keyed rows with `tag` in front of each row.
