@@ -12,8 +12,9 @@
 //! concatenated row because the row encoding is prefix-free.
 //!
 //! Invariant: over append-only inputs each arrangement holds every row it has received, so its
-//! state is unbounded; `Winner` and `Unmatched` reuse these pieces with feedback that retracts
-//! the rows they no longer need.
+//! state is unbounded. `Winner` and `Unmatched` key their inputs the same way ([`key_rows`]) but
+//! reduce them instead of joining, with feedback that retracts the rows they no longer need
+//! (arranged by [`arrange_bytes`]).
 
 use std::rc::Rc;
 

@@ -45,16 +45,16 @@
 //! closing rows closes at the earliest of their close times, and a closing row arriving after
 //! that can only pair with what is left.
 
+use std::collections::BTreeMap;
+
 use differential_dataflow::AsCollection;
 use differential_dataflow::operators::iterate::Variable;
+use foldhash::HashMap;
 use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Filter;
-
-use std::collections::{BTreeMap, HashMap};
-
-use timely::dataflow::operators::Capability;
 
 use super::join;
 use super::{Context, KeyedRows, Rows};
