@@ -273,6 +273,13 @@ fn winner_node(out: &mut String, winner: &WinnerPlan, names: &[String], catalog:
     if let Some(predicate) = &winner.predicate {
         let _ = writeln!(out, "{pad}  competing rows must meet {}", predicate.display(names));
     }
+    if let Some(dominance) = winner.dominance() {
+        let _ = writeln!(
+            out,
+            "{pad}  thin: per worker and tick, a competing row is dropped if a better one of its key with {} no greater came with it",
+            ScalarExpr::Column(dominance.bounded).display(names)
+        );
+    }
     let _ = writeln!(
         out,
         "{pad}  per key, one reduce over its closing rows, their close marks and its competing rows"

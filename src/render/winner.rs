@@ -23,8 +23,8 @@
 //! The first time a row is retired it goes around the loop, so it is retracted from the input
 //! DELAY later; the reduce then drops it from its output, which the loop ignores.
 //!
-//! Before the loop, when the ranking and the conditions allow it ([`Dominance`]), each tick's
-//! competing rows are thinned per worker and key to those no better row of the tick beats:
+//! Before the loop, when the ranking and the conditions allow it, each tick's
+//! competing rows are thinned per worker and key to those no better row of the tick beats (see `Dominance`):
 //! the others could never win, so they never take state.
 //!
 //! Invariants: both inputs are append-only (checked by the binder), and only competing rows
@@ -58,8 +58,7 @@ use timely::dataflow::operators::vec::Filter;
 
 use super::join;
 use super::{Context, KeyedRows, Rows};
-use crate::plan::expr::BinaryOp;
-use crate::plan::{ScalarExpr, Side, WinnerPlan};
+use crate::plan::{Dominance, ScalarExpr, Side, WinnerPlan};
 use crate::repr::{Datum, EncodedRow, Time, row};
 
 /// The first byte of each value of the rule's input: what the rest is. Closing rows sort
@@ -90,7 +89,7 @@ pub(super) fn render<'scope>(
     };
     let closing_keyed = join::key_rows(closing, closing_key);
     let mut candidate_keyed = join::key_rows(candidates, candidate_key);
-    if let Some(dominance) = Dominance::of(plan) {
+    if let Some(dominance) = plan.dominance() {
         candidate_keyed = thin(candidate_keyed, dominance);
     }
     let mut tagged = tag(closing_keyed.clone(), CLOSING_ROW)
@@ -142,87 +141,12 @@ pub(super) fn render<'scope>(
     })
 }
 
-/// When a competing row can never win while another of its key does as well or better.
-///
-/// That is decidable from the competing rows alone when the ranking and every condition but
-/// one read only the competing side, and that one is `column < expr` with the column on the
-/// competing side and `expr` over the closing side (the close time the binder requires, `b.ts
-/// < a.expires`): then a row `b` with a better rank (ties: greater bytes) and a `column` no
-/// greater than `b2`'s meets the conditions with any closing row `b2` meets them with, and
-/// beats `b2` there. Such a `b2` never wins, whatever the closing rows.
-struct Dominance {
-    /// The conditions on the competing side alone, and its ranking, over the joined row.
-    conditions: Vec<ScalarExpr>,
-    rank: ScalarExpr,
-    descending: bool,
-    /// The competing column bounded by the closing side, in the joined row.
-    bounded: usize,
-    /// Where the competing row starts in the joined row, and how wide the closing row is.
-    offset: usize,
-    closing_width: usize,
-}
-
-impl Dominance {
-    fn of(plan: &WinnerPlan) -> Option<Dominance> {
-        let (left_width, right_width) = (plan.join.left.columns.len(), plan.join.right.columns.len());
-        let (competing, offset, closing_width) = match plan.closing {
-            Side::Left => (left_width..left_width + right_width, left_width, left_width),
-            Side::Right => (0..left_width, 0, right_width),
-        };
-        let reads = |expr: &ScalarExpr| {
-            let mut columns = Vec::new();
-            expr.columns(&mut columns);
-            columns
-        };
-        let competing_only = |expr: &ScalarExpr| reads(expr).iter().all(|c| competing.contains(c));
-        let mut conjuncts = Vec::new();
-        conjuncts_of(plan.predicate.as_ref()?, &mut conjuncts);
-        let (mut bounded, mut conditions) = (None, Vec::new());
-        for conjunct in conjuncts {
-            if competing_only(conjunct) {
-                conditions.push(conjunct.clone());
-                continue;
-            }
-            match conjunct {
-                ScalarExpr::Binary(BinaryOp::Lt, column, bound) if bounded.is_none() => match **column {
-                    ScalarExpr::Column(c)
-                        if competing.contains(&c) && reads(bound).iter().all(|c| !competing.contains(c)) =>
-                    {
-                        bounded = Some(c)
-                    }
-                    _ => return None,
-                },
-                _ => return None,
-            }
-        }
-        competing_only(&plan.rank).then_some(())?;
-        Some(Dominance {
-            conditions,
-            rank: plan.rank.clone(),
-            descending: plan.descending,
-            bounded: bounded?,
-            offset,
-            closing_width,
-        })
-    }
-}
-
-fn conjuncts_of<'a>(expr: &'a ScalarExpr, out: &mut Vec<&'a ScalarExpr>) {
-    match expr {
-        ScalarExpr::Binary(BinaryOp::And, left, right) => {
-            conjuncts_of(left, out);
-            conjuncts_of(right, out);
-        }
-        other => out.push(other),
-    }
-}
-
 /// A tick's competing rows of one key on one worker, each with its rank and row bytes (the
 /// order rows win in) and its bounded column.
 type TickRows = Vec<(EncodedRow, Datum, EncodedRow, i64)>;
 
 /// Per worker and tick, drop each competing row that another row of its key and tick
-/// dominates (see [`Dominance`]), and those that meet no closing row's conditions: they could
+/// dominates (see `Dominance`), and those that meet no closing row's conditions: they could
 /// never win, so they never take state. What wins is unchanged; the rows dropped depend on
 /// how rows were spread over workers and ticks, the winners do not.
 fn thin(candidates: KeyedRows<'_>, dominance: Dominance) -> KeyedRows<'_> {
