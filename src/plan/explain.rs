@@ -356,7 +356,7 @@ fn unmatched_node(
         );
         let _ = writeln!(
             out,
-            "{pad}  arrangement \"unmatched output\" (by {keys}): bound ≤ pairs and rows matched within DELAY"
+            "{pad}  arrangement \"unmatched output\" (by {keys}): bound ≤ matches within DELAY"
         );
     } else {
         let _ = writeln!(out, "{pad}  feedback: none (baseline)");
@@ -364,8 +364,10 @@ fn unmatched_node(
             out,
             "{pad}  arrangement \"unmatched input\" (by {keys}): bound UNBOUNDED: every row of both sides"
         );
-        let _ =
-            writeln!(out, "{pad}  arrangement \"unmatched output\" (by {keys}): bound UNBOUNDED: every pair");
+        let _ = writeln!(
+            out,
+            "{pad}  arrangement \"unmatched output\" (by {keys}): bound UNBOUNDED: every match"
+        );
     }
     node(out, &join.left, catalog, depth + 1);
     node(out, &join.right, catalog, depth + 1);

@@ -2,13 +2,13 @@
 //! pair, then drop both rows.
 //!
 //! ```text
-//!  left ─ key ─ at its TIME ─ tag "left" ───┐
-//!  right ─ key ─ at its TIME ─ tag "right" ─┴─ concat ◀─ negate ─ retired (Variable, step DELAY) ◀─┐
-//!                                                │                                                │
-//!                                    arrange ("unmatched input")                                  │
-//!                                                │                                                │
-//!                              reduce per key ("unmatched output") ─┬─ pairs, first time ─▶ the view
-//!                                                                   └─ matched rows, first time ──┘
+//! left ─ key ─ at its TIME ─ tag "left" ───┐
+//! right ─ key ─ at its TIME ─ tag "right" ─┴─ concat ◀─ negate ─ consumed (Variable, step DELAY) ◀─┐
+//!                                              │                                                   │
+//!                                  arrange ("unmatched input")                                     │
+//!                                              │                                                   │
+//!                       reduce per key ("unmatched output"): matches ─┬─ their rows, first time ───┘
+//!                                                                     └─ their pairs, first time ─▶ the view
 //! ```
 //!
 //! Semantics, per key, in event time (the TIME column of each side): at each time `m`, the
@@ -21,27 +21,27 @@
 //!
 //! Each row enters the reduce at its TIME (or when it arrives, if later), so the reduce's
 //! input at time `m` is the rows that have arrived by `m`: it replays them in TIME order and
-//! outputs the pairs and the consumed rows (with feedback). The first time a pair comes out it
-//! goes to the view; the first time a consumed row comes out it goes around the loop and is
-//! retracted from the input DELAY later. What a read sees does not depend on DELAY or on how
+//! outputs each match as one value ([`Match`]): the rows it consumed and its pairs. The first
+//! time a match comes out, its pairs go to the view and (with feedback) its rows around the
+//! loop, to be retracted from the input DELAY later. What a read sees does not depend on DELAY or on how
 //! rows were grouped into statements.
 //!
 //! Invariants: both inputs are append-only. The rows a match consumes are every row present
 //! at its time, so removing them (their retractions land together) leaves every other match
-//! of the replay as it was: pairs and consumed rows leave the reduce's output only when their
-//! rows' retractions land, which is why only increases are passed on. The reduce's output is
+//! of the replay as it was: a match leaves the reduce's output only when its rows'
+//! retractions land, which is why only increases are passed on. The reduce's output is
 //! consolidated per key and time, so no increase is one half of a pair that cancels. Without
 //! feedback the plan is the same, less the loop and the consumed rows.
 //!
 //! State: the input holds the unmatched rows plus the rows matched within the last DELAY;
-//! the output, the pairs of rows matched within DELAY (without feedback, every pair).
+//! the output, the matches made within DELAY (without feedback, every match).
 
 use differential_dataflow::AsCollection;
 use differential_dataflow::operators::iterate::Variable;
 use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::Filter;
+use timely::dataflow::operators::vec::Map;
 
 use super::join;
 use super::{Context, KeyedRows, Rows};
@@ -51,11 +51,6 @@ use crate::repr::{Datum, EncodedRow, Time, row};
 /// The first byte of each value of the rule's input: which side the row is from.
 const LEFT: u8 = 0;
 const RIGHT: u8 = 1;
-
-/// The first byte of each value of the reduce's output: a pair (left row then right row), or
-/// a consumed input value.
-const PAIR: u8 = 0;
-const CONSUMED: u8 = 1;
 
 pub(super) fn render<'scope>(
     scope: Scope<'scope, Time>,
@@ -81,11 +76,11 @@ pub(super) fn render<'scope>(
         predicate: plan.predicate.clone(),
         left_time: plan.left_time,
         right_time: plan.right_time,
-        consume: plan.feedback,
         arrived: Vec::new(),
         consumed: Vec::new(),
         lefts: Vec::new(),
         rights: Vec::new(),
+        pairs: Vec::new(),
         datums: Vec::new(),
     };
     let output = input.reduce_abelian::<_, join::BytesBuilder, join::BytesSpine, _, _>(
@@ -99,17 +94,29 @@ pub(super) fn render<'scope>(
         let consumed = output
             .clone()
             .flat_map_ref(|key: &[u8], value: &[u8]| {
-                (value[0] == CONSUMED).then(|| (key.to_vec(), value[1..].to_vec()))
+                let (rows, _) = Match::read(value);
+                rows.into_iter().map(|(count, row)| ((key.to_vec(), row.to_vec()), count)).collect::<Vec<_>>()
             })
             .inner
-            .filter(|(_, _, diff)| *diff > 0)
+            .flat_map(|((update, count), time, diff)| (diff > 0).then_some((update, time, diff * count)))
             .as_collection();
         variable.set(consumed);
     }
     output
-        .flat_map_ref(|_key: &[u8], value: &[u8]| (value[0] == PAIR).then(|| value[1..].to_vec()))
+        .flat_map_ref(|_key: &[u8], value: &[u8]| {
+            let (rows, pairs) = Match::read(value);
+            pairs
+                .map(|(l, r)| {
+                    let ((left_count, left), (right_count, right)) = (rows[l], rows[r]);
+                    let mut pair = Vec::with_capacity(left.len() + right.len() - 2);
+                    pair.extend_from_slice(&left[1..]);
+                    pair.extend_from_slice(&right[1..]);
+                    (pair, left_count * right_count)
+                })
+                .collect::<Vec<_>>()
+        })
         .inner
-        .filter(|(_, _, diff)| *diff > 0)
+        .flat_map(|((pair, count), time, diff)| (diff > 0).then_some((pair, time, diff * count)))
         .as_collection()
 }
 
@@ -150,8 +157,6 @@ struct Rule {
     predicate: Option<ScalarExpr>,
     left_time: usize,
     right_time: usize,
-    /// Whether consumed rows are output (with feedback).
-    consume: bool,
     /// The key's rows present in the input, as (TIME, index into the input), in TIME order.
     arrived: Vec<(Time, usize)>,
     /// Per input value, whether the replay has consumed it.
@@ -159,11 +164,13 @@ struct Rule {
     /// The rows of each side present at the time being replayed.
     lefts: Vec<usize>,
     rights: Vec<usize>,
+    /// The pairs of the time being replayed, as indexes into the input.
+    pairs: Vec<(usize, usize)>,
     datums: Vec<Datum>,
 }
 
 impl Rule {
-    /// One key's pairs and consumed rows, from its input values (all arrived by now).
+    /// One key's matches, one output value each, from its input values (all arrived by now).
     fn replay(&mut self, input: &[(&[u8], i64)], output: &mut Vec<(EncodedRow, i64)>) {
         self.arrived.clear();
         for (at, (value, count)) in input.iter().enumerate() {
@@ -190,34 +197,23 @@ impl Rule {
                 continue;
             }
             let (lefts, rights) = (std::mem::take(&mut self.lefts), std::mem::take(&mut self.rights));
+            self.pairs.clear();
             for &l in &lefts {
                 for &r in &rights {
-                    let ((left, left_count), (right, right_count)) = (input[l], input[r]);
-                    if self.meets(&left[1..], &right[1..]) {
-                        let mut pair = Vec::with_capacity(left.len() + right.len() - 1);
-                        pair.push(PAIR);
-                        pair.extend_from_slice(&left[1..]);
-                        pair.extend_from_slice(&right[1..]);
-                        output.push((pair, left_count * right_count));
+                    if self.meets(&input[l].0[1..], &input[r].0[1..]) {
+                        self.pairs.push((l, r));
                         self.consumed[l] = true;
                         self.consumed[r] = true;
                     }
                 }
             }
+            if !self.pairs.is_empty() {
+                output.push((Match::write(input, &self.pairs), 1));
+            }
             let consumed = &self.consumed;
             (self.lefts, self.rights) = (lefts, rights);
             self.lefts.retain(|at| !consumed[*at]);
             self.rights.retain(|at| !consumed[*at]);
-        }
-        if self.consume {
-            for (at, (value, count)) in input.iter().enumerate() {
-                if self.consumed[at] {
-                    let mut retired = Vec::with_capacity(value.len() + 1);
-                    retired.push(CONSUMED);
-                    retired.extend_from_slice(value);
-                    output.push((retired, *count));
-                }
-            }
         }
     }
 
@@ -233,5 +229,55 @@ impl Rule {
             }
         }
         predicate.is_true(&self.datums)
+    }
+}
+
+/// One match, as the reduce outputs it: the rows it consumed (input values, with their counts)
+/// and its pairs, in one value. Laid out as the number of rows (`u32`), then per row its count
+/// (`i64`), length (`u32`) and bytes, then per pair the indexes of its two rows (`u32` each),
+/// all little-endian. A row that pairs twice is consumed once: its count is its own, and each
+/// pair's count is the product of its rows'.
+struct Match;
+
+impl Match {
+    fn write(input: &[(&[u8], i64)], pairs: &[(usize, usize)]) -> EncodedRow {
+        let mut rows: Vec<usize> = pairs.iter().flat_map(|(l, r)| [*l, *r]).collect();
+        rows.sort_unstable();
+        rows.dedup();
+        let at = |row: usize| rows.binary_search(&row).unwrap_or_default() as u32;
+        let bytes: usize = rows.iter().map(|row| 12 + input[*row].0.len()).sum();
+        let mut out = Vec::with_capacity(4 + bytes + 8 * pairs.len());
+        out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
+        for row in &rows {
+            let (value, count) = input[*row];
+            out.extend_from_slice(&count.to_le_bytes());
+            out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            out.extend_from_slice(value);
+        }
+        for (l, r) in pairs {
+            out.extend_from_slice(&at(*l).to_le_bytes());
+            out.extend_from_slice(&at(*r).to_le_bytes());
+        }
+        out
+    }
+
+    /// The rows (count, input value) and the pairs (indexes into the rows) of a match.
+    fn read(bytes: &[u8]) -> (Vec<(i64, &[u8])>, impl Iterator<Item = (usize, usize)> + '_) {
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let mut at = 4;
+        let rows = (0..u32_at(0))
+            .map(|_| {
+                let count = i64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+                let len = u32_at(at + 8);
+                let row = &bytes[at + 12..at + 12 + len];
+                at += 12 + len;
+                (count, row)
+            })
+            .collect();
+        let pairs = bytes[at..].chunks_exact(8).map(|pair| {
+            let index = |half: &[u8]| u32::from_le_bytes(half.try_into().expect("4 bytes")) as usize;
+            (index(&pair[..4]), index(&pair[4..]))
+        });
+        (rows, pairs)
     }
 }
