@@ -239,6 +239,9 @@ impl Rule {
 /// pair's count is the product of its rows'.
 struct Match;
 
+/// A match's rows: each input value with its count.
+type MatchRows<'a> = Vec<(i64, &'a [u8])>;
+
 impl Match {
     fn write(input: &[(&[u8], i64)], pairs: &[(usize, usize)]) -> EncodedRow {
         let mut rows: Vec<usize> = pairs.iter().flat_map(|(l, r)| [*l, *r]).collect();
@@ -262,7 +265,7 @@ impl Match {
     }
 
     /// The rows (count, input value) and the pairs (indexes into the rows) of a match.
-    fn read(bytes: &[u8]) -> (Vec<(i64, &[u8])>, impl Iterator<Item = (usize, usize)> + '_) {
+    fn read(bytes: &[u8]) -> (MatchRows<'_>, impl Iterator<Item = (usize, usize)> + '_) {
         let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
         let mut at = 4;
         let rows = (0..u32_at(0))
