@@ -1,4 +1,5 @@
-//! Throughput and peak memory of `RETAIN LATEST n PER k` against a plain view.
+//! Throughput and peak memory of `RETAIN LATEST n PER k` and `RETAIN TOP n PER k BY v` (a
+//! column that is not the time: each row's rank is a random draw) against a plain view.
 //!
 //! Run the whole matrix (each case in its own child process, so each peak RSS is its own):
 //!
@@ -27,7 +28,8 @@
 //! cargo bench --bench retain -- --spill --pattern drift --rows 2000000 --keys 10000 --budget 48MB
 //! ```
 //!
-//! Row `i` is `(k = hash(i) % keys, v = i, ts = i)`: times only grow, so no row is late.
+//! Row `i` is `(k = hash(i) % keys, v = hash(i ^ 1) % 10⁹, ts = i)`: times only grow, so no
+//! row is late, while `v` (what TOP ranks by) follows no order.
 //! The source is `KEEP NONE`. After every batch (or every `--sync-rows` rows, if larger) the
 //! driver waits for the dataflow to catch up (`Session::sync`), which also bounds the input
 //! backlog; at the end `SHOW STATS` counts the records held.
@@ -42,7 +44,10 @@ use common::{Job, field, hash, parse_num, peak_rss_kib, result_cells, run_case_c
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Mode {
+    /// `LATEST 3 PER k`.
     Retain,
+    /// `TOP 3 PER k BY v`.
+    Top,
     Plain,
 }
 
@@ -50,6 +55,7 @@ impl Mode {
     fn name(self) -> &'static str {
         match self {
             Mode::Retain => "retain",
+            Mode::Top => "top",
             Mode::Plain => "plain",
         }
     }
@@ -57,8 +63,9 @@ impl Mode {
     fn parse(s: &str) -> Mode {
         match s {
             "retain" => Mode::Retain,
+            "top" => Mode::Top,
             "plain" => Mode::Plain,
-            other => panic!("--mode must be retain or plain, not {other}"),
+            other => panic!("--mode must be retain, top or plain, not {other}"),
         }
     }
 
@@ -66,6 +73,9 @@ impl Mode {
         match self {
             Mode::Retain => {
                 format!("CREATE VIEW latest AS SELECT k, v, ts FROM s RETAIN LATEST 3 PER k DELAY {delay};")
+            }
+            Mode::Top => {
+                format!("CREATE VIEW latest AS SELECT k, v, ts FROM s RETAIN TOP 3 PER k BY v DELAY {delay};")
             }
             Mode::Plain => "CREATE VIEW latest AS SELECT k, v, ts FROM s;".to_string(),
         }
@@ -235,7 +245,11 @@ fn run_case(args: &Args) {
         let end = (i + batch).min(args.rows);
         let rows: Vec<Vec<Datum>> = (i..end)
             .map(|i| {
-                vec![Datum::Int(args.pattern.key(i, keys) as i64), Datum::Int(i as i64), Datum::Int(i as i64)]
+                vec![
+                    Datum::Int(args.pattern.key(i, keys) as i64),
+                    Datum::Int((hash(i ^ 1) % 1_000_000_000) as i64),
+                    Datum::Int(i as i64),
+                ]
             })
             .collect();
         input_bytes += rows.iter().map(|r| ebb::repr::row::encode(r).len() as u64).sum::<u64>();
@@ -355,10 +369,10 @@ fn driver(args: &Args) {
     println!("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for keys in [1, 1000, 1_000_000] {
         for batch in [1000, 100_000] {
-            for mode in [Mode::Retain, Mode::Plain] {
-                let limit = if mode == Mode::Retain { args.retain_timeout } else { args.timeout };
+            for mode in [Mode::Retain, Mode::Top, Mode::Plain] {
+                let limit = if mode == Mode::Plain { args.timeout } else { args.retain_timeout };
                 let mut runs = vec![args.rows];
-                if mode == Mode::Retain && args.scale > 1 {
+                if mode != Mode::Plain && args.scale > 1 {
                     runs.push(args.rows * args.scale);
                 }
                 let mut base_rss = None;

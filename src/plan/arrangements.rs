@@ -42,45 +42,15 @@ pub enum ArrangementName {
     RetainInput,
     /// A `LATEST`/`TOP` rule's kept rows.
     RetainOutput,
-    /// `WINNER`'s closing input.
-    WinnerClosing {
-        /// The sources under it.
-        input: String,
-    },
-    /// `WINNER`'s competing input.
-    WinnerCandidates {
-        /// The sources under it.
-        input: String,
-    },
-    /// `WINNER`'s valid joined rows, ranked.
+    /// `WINNER`'s input: per join key, its closing rows, their close marks and its competing
+    /// rows.
     WinnerInput,
-    /// `WINNER`'s best joined row per key.
+    /// `WINNER`'s reduce output: each key's winner, and its retired rows.
     WinnerOutput,
-    /// The keys whose close time has passed.
-    WinnerClosed(KeysPart),
-    /// The keys whose close time plus `FORGET AFTER` has passed.
-    WinnerForgotten(KeysPart),
-    /// The candidate row of each key's winner.
-    WinnerKeptCandidates,
-    /// One input of `UNMATCHED`.
-    Unmatched {
-        /// Which input.
-        side: Side,
-        /// The sources under it.
-        input: String,
-    },
-    /// The rows of one input of `UNMATCHED` that matched within DELAY.
-    UnmatchedConsumed(Side),
-}
-
-/// The two arrangements that turn closing rows into a set of keys (`WINNER`'s closed and
-/// forgotten keys).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
-pub enum KeysPart {
-    /// The closing rows, at their close time.
-    ClosingRows,
-    /// Each key once.
-    Keys,
+    /// `UNMATCHED`'s input: per join key, both sides' rows.
+    UnmatchedInput,
+    /// `UNMATCHED`'s reduce output: each match, with the rows it consumed.
+    UnmatchedOutput,
 }
 
 impl fmt::Display for ArrangementName {
@@ -88,10 +58,6 @@ impl fmt::Display for ArrangementName {
         let side = |side: &Side| match side {
             Side::Left => "left",
             Side::Right => "right",
-        };
-        let part = |part: &KeysPart| match part {
-            KeysPart::ClosingRows => "closing rows",
-            KeysPart::Keys => "keys",
         };
         match self {
             ArrangementName::Output => f.write_str("output"),
@@ -102,15 +68,10 @@ impl fmt::Display for ArrangementName {
             ArrangementName::AggregateOutput => f.write_str("aggregate output"),
             ArrangementName::RetainInput => f.write_str("retain input"),
             ArrangementName::RetainOutput => f.write_str("retain output"),
-            ArrangementName::WinnerClosing { input } => write!(f, "winner closing {input}"),
-            ArrangementName::WinnerCandidates { input } => write!(f, "winner candidates {input}"),
             ArrangementName::WinnerInput => f.write_str("winner input"),
             ArrangementName::WinnerOutput => f.write_str("winner output"),
-            ArrangementName::WinnerClosed(p) => write!(f, "winner closed ({})", part(p)),
-            ArrangementName::WinnerForgotten(p) => write!(f, "winner forgotten ({})", part(p)),
-            ArrangementName::WinnerKeptCandidates => f.write_str("winner kept candidates"),
-            ArrangementName::Unmatched { side: s, input } => write!(f, "unmatched {} {input}", side(s)),
-            ArrangementName::UnmatchedConsumed(s) => write!(f, "unmatched consumed {}", side(s)),
+            ArrangementName::UnmatchedInput => f.write_str("unmatched input"),
+            ArrangementName::UnmatchedOutput => f.write_str("unmatched output"),
         }
     }
 }
@@ -288,85 +249,47 @@ pub fn node_arrangements(plan: &Plan, catalog: &Catalog) -> Vec<ArrangementFact>
             ]
         }
         PlanNode::Winner(winner) => {
-            let join = &winner.join;
-            let keys = key_names(&join.left_key, &join.left);
-            let (closing, candidates) = match winner.closing {
-                Side::Left => (&join.left, &join.right),
-                Side::Right => (&join.right, &join.left),
-            };
-            let fact = |name, bound| ArrangementFact::new(name, &keys, bound);
-            let held = |holds| StateBound::HeldByRule { holds };
-            let unbounded = |grows_with| StateBound::Unbounded { grows_with };
-            let closing_name = ArrangementName::WinnerClosing { input: closing.label() };
-            let candidates_name = ArrangementName::WinnerCandidates { input: candidates.label() };
-            let mut facts = if winner.feedback {
-                let closing_bound = match winner.forget_after {
-                    Some(_) => held("keys not yet forgotten"),
-                    None => unbounded("every closing row (add FORGET AFTER to bound it)"),
-                };
-                vec![
-                    fact(closing_name, closing_bound),
-                    fact(candidates_name, held("open keys' rows + 1 per closed key + rows within DELAY")),
-                ]
-            } else {
-                vec![
-                    fact(closing_name, unbounded("every closing row")),
-                    fact(candidates_name, unbounded("every competing row")),
-                ]
-            };
-            facts.push(fact(ArrangementName::WinnerInput, held("open keys' valid rows + 1 per closed key")));
-            facts.push(fact(
-                ArrangementName::WinnerOutput,
-                StateBound::PerKey { rows: 1, plus_within_delay: false },
-            ));
-            if winner.feedback {
-                let mut marks: Vec<fn(KeysPart) -> ArrangementName> = vec![ArrangementName::WinnerClosed];
-                if winner.forget_after.is_some() {
-                    marks.push(ArrangementName::WinnerForgotten);
-                }
-                for mark in marks {
-                    facts.push(fact(mark(KeysPart::ClosingRows), held("closing rows held")));
-                    facts.push(fact(
-                        mark(KeysPart::Keys),
-                        StateBound::PerKey { rows: 1, plus_within_delay: false },
-                    ));
-                }
-                facts.push(fact(
-                    ArrangementName::WinnerKeptCandidates,
+            let keys = key_names(&winner.join.left_key, &winner.join.left);
+            let (input, output) = match (winner.feedback, winner.forget_after) {
+                (true, Some(_)) => (
+                    StateBound::HeldByRule {
+                        holds: "open keys' rows + 3 per closed key not yet forgotten (closing row, close mark, winner's row) + rows retired within DELAY",
+                    },
+                    StateBound::HeldByRule { holds: "keys × 1 + rows retired within DELAY" },
+                ),
+                (true, None) => (
+                    StateBound::Unbounded {
+                        grows_with: "every closing row, its close mark and its winner's row (add FORGET AFTER to bound it)",
+                    },
+                    StateBound::HeldByRule { holds: "keys × 1 + rows retired within DELAY" },
+                ),
+                (false, _) => (
+                    StateBound::Unbounded { grows_with: "every row of both sides" },
                     StateBound::PerKey { rows: 1, plus_within_delay: false },
-                ));
-            }
-            facts
+                ),
+            };
+            vec![
+                ArrangementFact::new(ArrangementName::WinnerInput, &keys, input),
+                ArrangementFact::new(ArrangementName::WinnerOutput, &keys, output),
+            ]
         }
         PlanNode::Unmatched(unmatched) => {
-            let join = &unmatched.join;
-            let keys = key_names(&join.left_key, &join.left);
-            let sides = [(Side::Left, &join.left), (Side::Right, &join.right)];
-            let side_bound = if unmatched.feedback {
-                StateBound::HeldByRule { holds: "unmatched rows + rows matched within DELAY" }
+            let keys = key_names(&unmatched.join.left_key, &unmatched.join.left);
+            let (input, output) = if unmatched.feedback {
+                (
+                    StateBound::HeldByRule { holds: "unmatched rows + rows matched within DELAY" },
+                    StateBound::HeldByRule { holds: "matches within DELAY" },
+                )
             } else {
-                StateBound::Unbounded { grows_with: "every row of the side" }
+                (
+                    StateBound::Unbounded { grows_with: "every row of both sides" },
+                    StateBound::Unbounded { grows_with: "every match" },
+                )
             };
-            let mut facts: Vec<ArrangementFact> = sides
-                .iter()
-                .map(|(side, input)| {
-                    ArrangementFact::new(
-                        ArrangementName::Unmatched { side: *side, input: input.label() },
-                        &keys,
-                        side_bound,
-                    )
-                })
-                .collect();
-            if unmatched.feedback {
-                for (side, _) in sides {
-                    facts.push(ArrangementFact::new(
-                        ArrangementName::UnmatchedConsumed(side),
-                        &keys,
-                        StateBound::HeldByRule { holds: "rows matched within DELAY" },
-                    ));
-                }
-            }
-            facts
+            vec![
+                ArrangementFact::new(ArrangementName::UnmatchedInput, &keys, input),
+                ArrangementFact::new(ArrangementName::UnmatchedOutput, &keys, output),
+            ]
         }
     }
 }

@@ -9,7 +9,9 @@ use std::fmt::Write;
 
 use super::arrangements::{self, ArrangementFact, ArrangementName, key_names};
 use super::catalog::{Catalog, Object, ViewDesc};
-use super::{AggregateExpr, JoinPlan, Plan, PlanNode, RetainKind, Side, UnmatchedPlan, WinnerPlan};
+use super::{
+    AggregateExpr, JoinPlan, Plan, PlanNode, RetainKind, ScalarExpr, Side, UnmatchedPlan, WinnerPlan,
+};
 
 /// How much state a collection or arrangement can hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,15 +86,10 @@ fn arrangement_line(out: &mut String, pad: &str, fact: &ArrangementFact, of_the_
         | ArrangementName::AggregateOutput
         | ArrangementName::RetainInput
         | ArrangementName::RetainOutput
-        | ArrangementName::WinnerClosing { .. }
-        | ArrangementName::WinnerCandidates { .. }
         | ArrangementName::WinnerInput
         | ArrangementName::WinnerOutput
-        | ArrangementName::WinnerClosed(_)
-        | ArrangementName::WinnerForgotten(_)
-        | ArrangementName::WinnerKeptCandidates
-        | ArrangementName::Unmatched { .. }
-        | ArrangementName::UnmatchedConsumed(_) => (None, None),
+        | ArrangementName::UnmatchedInput
+        | ArrangementName::UnmatchedOutput => (None, None),
     };
     let _ = write!(out, "{pad}arrangement \"{}\"", fact.name);
     if !qualities.is_empty() {
@@ -253,20 +250,29 @@ fn winner_lines(out: &mut String, winner: &WinnerPlan, names: &[String], pad: &s
     if let Some(predicate) = &winner.predicate {
         let _ = writeln!(out, "{pad}  competing rows must meet {}", predicate.display(names));
     }
-    let step = winner.delay.get();
-    if !winner.feedback {
-        let _ = writeln!(out, "{pad}  feedback: none (baseline)");
-        return;
+    if let Some(dominance) = winner.dominance() {
+        let _ = writeln!(
+            out,
+            "{pad}  thin: per worker and tick, a competing row is dropped if a better one of its key with {} no greater came with it",
+            ScalarExpr::Column(dominance.bounded).display(names)
+        );
     }
     let _ = writeln!(
         out,
-        "{pad}  feedback: competing retractions = competing rows − (open keys' rows + closed keys' winners), fed back at +{step} (Variable)"
+        "{pad}  per key, one reduce over its closing rows, their close marks and its competing rows"
     );
-    if let Some(forget) = winner.forget_after {
+    let step = winner.delay.get();
+    if winner.feedback {
+        let forget = match winner.forget_after {
+            Some(forget) => format!("; at close + {forget}, every row of the key, its winner's included"),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "{pad}  feedback: closing retractions = closing rows forgotten at close + {forget}, with their winners, fed back at +{step} (Variable)"
+            "{pad}  feedback: retired rows = per closed key, its competing rows but the winner's{forget}; fed back at +{step} (Variable)"
         );
+    } else {
+        let _ = writeln!(out, "{pad}  feedback: none (baseline)");
     }
 }
 
@@ -286,11 +292,12 @@ fn unmatched_lines(out: &mut String, unmatched: &UnmatchedPlan, names: &[String]
         side_label(&join.right),
         right_names[unmatched.right_time]
     );
+    let _ = writeln!(out, "{pad}  per key, one reduce over both sides' rows, each at its TIME");
+    let step = unmatched.delay.get();
     if unmatched.feedback {
         let _ = writeln!(
             out,
-            "{pad}  feedback: each side's retractions = its rows that matched, fed back at +{} (Variable per side)",
-            unmatched.delay
+            "{pad}  feedback: retired rows = the rows of each pair, once matched; fed back at +{step} (Variable)"
         );
     } else {
         let _ = writeln!(out, "{pad}  feedback: none (baseline)");

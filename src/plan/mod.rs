@@ -157,6 +157,89 @@ pub struct WinnerPlan {
     pub feedback: bool,
 }
 
+/// When a competing row can never win while another of its key does as well or better.
+///
+/// That is decidable from the competing rows alone when the ranking and every condition but
+/// one read only the competing side, and that one is `column < expr` with the column on the
+/// competing side and `expr` over the closing side (the close time the binder requires, `b.ts
+/// < a.expires`): then a row `b` with a better rank (ties: greater bytes) and a `column` no
+/// greater than `b2`'s meets the conditions with any closing row `b2` meets them with, and
+/// beats `b2` there. Such a `b2` never wins, whatever the closing rows.
+pub struct Dominance {
+    /// The conditions on the competing side alone, over the joined row.
+    pub conditions: Vec<ScalarExpr>,
+    /// The ranking, over the joined row (it reads the competing side only).
+    pub rank: ScalarExpr,
+    /// Whether higher ranks win.
+    pub descending: bool,
+    /// The competing column bounded by the closing side, in the joined row.
+    pub bounded: usize,
+    /// Where the competing row starts in the joined row.
+    pub offset: usize,
+    /// How many columns the closing row has.
+    pub closing_width: usize,
+}
+
+impl WinnerPlan {
+    /// When, and how, a competing row can be dropped before the rule (see [`Dominance`]).
+    pub fn dominance(&self) -> Option<Dominance> {
+        let plan = self;
+        let (left_width, right_width) = (plan.join.left.columns.len(), plan.join.right.columns.len());
+        let (competing, offset, closing_width) = match plan.closing {
+            Side::Left => (left_width..left_width + right_width, left_width, left_width),
+            Side::Right => (0..left_width, 0, right_width),
+        };
+        let reads = |expr: &ScalarExpr| {
+            let mut columns = Vec::new();
+            expr.columns(&mut columns);
+            columns
+        };
+        let competing_only = |expr: &ScalarExpr| reads(expr).iter().all(|c| competing.contains(c));
+        let mut conjuncts = Vec::new();
+        conjuncts_of(plan.predicate.as_ref()?, &mut conjuncts);
+        let (mut bounded, mut conditions) = (None, Vec::new());
+        for conjunct in conjuncts {
+            if competing_only(conjunct) {
+                conditions.push(conjunct.clone());
+                continue;
+            }
+            match conjunct {
+                ScalarExpr::Binary(expr::BinaryOp::Lt, column, bound) if bounded.is_none() => {
+                    match **column {
+                        ScalarExpr::Column(c)
+                            if competing.contains(&c)
+                                && reads(bound).iter().all(|c| !competing.contains(c)) =>
+                        {
+                            bounded = Some(c)
+                        }
+                        _ => return None,
+                    }
+                }
+                _ => return None,
+            }
+        }
+        competing_only(&plan.rank).then_some(())?;
+        Some(Dominance {
+            conditions,
+            rank: plan.rank.clone(),
+            descending: plan.descending,
+            bounded: bounded?,
+            offset,
+            closing_width,
+        })
+    }
+}
+
+fn conjuncts_of<'a>(expr: &'a ScalarExpr, out: &mut Vec<&'a ScalarExpr>) {
+    match expr {
+        ScalarExpr::Binary(expr::BinaryOp::And, left, right) => {
+            conjuncts_of(left, out);
+            conjuncts_of(right, out);
+        }
+        other => out.push(other),
+    }
+}
+
 /// `RETAIN UNMATCHED` over a two-input equi-join.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UnmatchedPlan {

@@ -2,28 +2,27 @@
 //! rule's DELAY, subtracted from the rule's input.
 //!
 //! In: a rule's input collection, and (once the rule is built over the live rows) what it
-//! still needs. Out: the live rows, `input − landed`, where `landed` is what the loop has
-//! carried back so far, each retraction `step` after it was fed in.
+//! retracts. Out: the live rows, `input − landed`, where `landed` is what the loop has carried
+//! back so far, each retraction `step` after it was fed in.
 //!
-//! A rule retracts `input − needed`. It can say so directly ([`Feedback::keep_only`]: `LATEST`
-//! and `TOP`, whose reduce output is what they need), or, for a rule that computes what it no
-//! longer needs from the live rows (`WINNER`, `UNMATCHED`), as `landed + unneeded`
-//! ([`Feedback::retract_unneeded`]): since `input − live` is `landed`, that is the same
-//! collection with two fewer updates per row than spelling it out (the input and the live
-//! rows each carry every row). A row that lands leaves `unneeded` at the time it joins
-//! `landed`; the two updates cancel, but unconsolidated such pairs would circulate forever,
-//! so what enters the loop that way is consolidated per time first (`settle.rs`).
+//! A rule says what to retract in one of two ways:
+//! - [`Feedback::keep_only`]: every input row its output does not hold (`LATEST` and `TOP`,
+//!   whose reduce output is exactly the rows they keep), as `input − needed`.
+//! - [`Feedback::retire`]: each row the first time the rule's output says it is retired
+//!   (`WINNER`, `UNMATCHED`, whose reduce outputs its retired rows beside its results). Only
+//!   the increases of that output go around: a retired row stays retired until its retraction
+//!   lands, when it leaves the output, and that decrease must not be fed back. The reduce's
+//!   output is consolidated per key and time, so no increase is half of a pair that cancels.
 //!
-//! Invariant: the input is append-only and `needed` is computed from the live rows, so
-//! retracting a row the rule does not need never changes what it needs, and the loop reaches
-//! a fixed point once the retractions land.
+//! Invariant: the input is append-only and what a rule retracts is computed from the live rows,
+//! so retracting a row the rule no longer needs never changes what it needs, and the loop
+//! reaches a fixed point once the retractions land.
 
 use differential_dataflow::operators::iterate::Variable;
-use differential_dataflow::{ExchangeData, VecCollection};
+use differential_dataflow::{AsCollection, ExchangeData, VecCollection};
 use timely::dataflow::Scope;
+use timely::dataflow::operators::vec::Filter;
 
-use super::KeyedRows;
-use super::settle::settle;
 use crate::repr::{EncodedRow, Time};
 
 /// The loop that carries a rule's retractions back to its input, DELAY later (of keyed rows,
@@ -32,9 +31,6 @@ pub(super) struct Feedback<'scope, D: ExchangeData = (EncodedRow, EncodedRow)> {
     variable: Variable<'scope, Time, Vec<(D, Time, i64)>>,
     /// The rule's input, before any retraction.
     input: VecCollection<'scope, Time, D, i64>,
-    /// The retractions as they land (DELAY after they were fed in): the input minus the live
-    /// rows.
-    landed: VecCollection<'scope, Time, D, i64>,
 }
 
 impl<'scope, D: ExchangeData> Feedback<'scope, D> {
@@ -43,13 +39,11 @@ impl<'scope, D: ExchangeData> Feedback<'scope, D> {
     pub(super) fn keep_only(self, needed: VecCollection<'scope, Time, D, i64>) {
         self.variable.set(self.input.concat(needed.negate()));
     }
-}
 
-impl<'scope> Feedback<'scope, (EncodedRow, EncodedRow)> {
-    /// From now on, retract every live row that `unneeded` holds. `unneeded` is a subset of
-    /// the live rows, computed from them, so what enters the loop is settled first.
-    pub(super) fn retract_unneeded(self, unneeded: KeyedRows<'scope>) {
-        self.variable.set(settle(self.landed.concat(unneeded)));
+    /// From now on, retract each row when `retired` (a consolidated output, computed from the
+    /// live rows) first holds it.
+    pub(super) fn retire(self, retired: VecCollection<'scope, Time, D, i64>) {
+        self.variable.set(retired.inner.filter(|(_, _, diff)| *diff > 0).as_collection());
     }
 }
 
@@ -65,6 +59,6 @@ pub(super) fn fed_back<'scope, D: ExchangeData>(
         return (input, None);
     }
     let (variable, landed) = Variable::new(scope, step);
-    let live = input.clone().concat(landed.clone().negate());
-    (live, Some(Feedback { variable, input, landed }))
+    let live = input.clone().concat(landed.negate());
+    (live, Some(Feedback { variable, input }))
 }

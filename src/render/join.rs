@@ -12,12 +12,21 @@
 //! concatenated row because the row encoding is prefix-free.
 //!
 //! Invariant: over append-only inputs each arrangement holds every row it has received, so its
-//! state is unbounded; `Winner` and `Unmatched` reuse these pieces with feedback that retracts
-//! the rows they no longer need.
+//! state is unbounded. `Winner` and `Unmatched` key their inputs the same way ([`key_rows`]) but
+//! reduce them instead of joining, with feedback that retracts the rows they no longer need
+//! (arranged by [`arrange_bytes`]).
 
+use std::rc::Rc;
+
+use differential_dataflow::batcher::merge::MergeBatcher;
+use differential_dataflow::batcher::merge::chunker::ContainerChunker;
+use differential_dataflow::batcher::merge::vec::VecMerger;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
-use differential_dataflow::trace::implementations::ValSpine;
+use differential_dataflow::trace::implementations::ord_neu::{OrdValBatch, OrdValBuilder};
+use differential_dataflow::trace::implementations::spine_fueled::Spine;
+use differential_dataflow::trace::implementations::{OffsetList, ValSpine};
 
+use super::arrange::ByteRows;
 use super::{Context, KeyedRows, Rows};
 use crate::plan::arrangements::ArrangementName;
 use crate::plan::{JoinPlan, ScalarExpr, Side};
@@ -25,6 +34,20 @@ use crate::repr::{Datum, EncodedRow, Time, row};
 
 /// Rows arranged by their encoded join key.
 pub type RowsByKey<'scope> = Arranged<'scope, TraceAgent<ValSpine<EncodedRow, EncodedRow, Time, i64>>>;
+
+/// Keyed rows arranged with the keys, and the values, of a batch laid end to end in one
+/// allocation each ([`ByteRows`]): building and merging batches copies bytes instead of
+/// allocating per row, and a rule's reduce reads them as slices.
+pub(super) type BytesByKey<'scope> = Arranged<'scope, TraceAgent<BytesSpine>>;
+type BytesLayout = (ByteRows, ByteRows, Vec<Time>, Vec<i64>, OffsetList);
+type KeyedUpdate = ((EncodedRow, EncodedRow), Time, i64);
+pub(super) type BytesSpine = Spine<Rc<OrdValBatch<BytesLayout>>>;
+pub(super) type BytesBuilder = OrdValBuilder<BytesLayout, Vec<KeyedUpdate>>;
+type BytesBatcher = MergeBatcher<
+    ContainerChunker<Vec<KeyedUpdate>>,
+    VecMerger<(EncodedRow, EncodedRow), Time, i64>,
+    BytesBuilder,
+>;
 
 pub(super) fn render<'scope>(
     left: Rows<'scope>,
@@ -66,6 +89,28 @@ pub(super) fn arrange<'scope>(
     let arranged = keyed.arrange_by_key_named(&name.to_string());
     ctx.state.push((name, Box::new(arranged.trace.clone())));
     arranged
+}
+
+/// Arrange keyed rows as [`BytesByKey`], registering the arrangement as state named `name`.
+pub(super) fn arrange_bytes<'scope>(
+    keyed: KeyedRows<'scope>,
+    name: ArrangementName,
+    ctx: &mut Context<'scope>,
+) -> BytesByKey<'scope> {
+    let arranged = keyed.arrange_named::<BytesBatcher, BytesSpine>(&name.to_string(), BytesBatcher::new);
+    ctx.state.push((name, Box::new(arranged.trace.clone())));
+    arranged
+}
+
+/// A rule's reduce output changes for `key`, as the keyed updates a [`BytesByKey`] is built
+/// from.
+pub(super) fn keyed_byte_changes(
+    updates: &mut Vec<KeyedUpdate>,
+    key: &[u8],
+    changes: &mut Vec<(EncodedRow, Time, i64)>,
+) {
+    updates.clear();
+    updates.extend(changes.drain(..).map(|(value, time, diff)| ((key.to_vec(), value), time, diff)));
 }
 
 /// Every matching pair, as the left row followed by the right row.

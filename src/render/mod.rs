@@ -15,7 +15,6 @@ mod filter;
 mod join;
 mod project;
 mod retain;
-mod settle;
 mod source;
 mod unmatched;
 mod view;

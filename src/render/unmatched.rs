@@ -1,14 +1,14 @@
-//! `Unmatched`: `RETAIN UNMATCHED` over a two-input equi-join: pair, then drop both rows.
+//! `Unmatched`: `RETAIN UNMATCHED` over a two-input equi-join, as one reduce per join key:
+//! pair, then drop both rows.
 //!
 //! ```text
-//!  left ─ key ─ concat ◀─ negate ─ retractions (Variable, step DELAY) ◀── set(landed + held) ─┐
-//!                 │                                                                          │
-//!          arrange ("unmatched left") ──┐                                                    │
-//!                                       join ─ filter ─ pair (in match-time order) ─▶ pairs (the view)
-//!          arrange ("unmatched right") ─┘                        │
-//!                 │                                              └▶ consumed rows, live for DELAY
-//!  right ─ key ─ concat ◀─ … (the same loop)                        arranged ("unmatched consumed …")
-//!                                                     held = live rows still consumed ───────┘
+//! left ─ key ─ at its TIME ─ tag "left" ───┐
+//! right ─ key ─ at its TIME ─ tag "right" ─┴─ concat ◀─ negate ─ consumed (Variable, step DELAY) ◀─┐
+//!                                              │                                                   │
+//!                                  arrange ("unmatched input")                                     │
+//!                                              │                                                   │
+//!                       reduce per key ("unmatched output"): matches ─┬─ their rows, first time ───┘
+//!                                                                     └─ their pairs, first time ─▶ the view
 //! ```
 //!
 //! Semantics, per key, in event time (the TIME column of each side): at each time `m`, the
@@ -19,40 +19,39 @@
 //! twice pairs both rows with the other side's row, and a row arriving after its key matched
 //! waits for a new partner. Pairs are never taken back: the view is append-only.
 //!
-//! The join proposes candidate pairs as rows arrive, in coarse ticks; the pair operator
-//! decides them in match-time order once the frontier has passed the match time (every row of
-//! an earlier time has then arrived, since a row is never older than its source's frontier),
-//! rejecting candidates with a row consumed earlier. Consumed rows are retracted from their
-//! inputs DELAY later; until then the pair operator remembers them. What a read sees does not
-//! depend on DELAY or on how rows were grouped into statements.
+//! Each row enters the reduce at its TIME (or when it arrives, if later), so the reduce's
+//! input at time `m` is the rows that have arrived by `m`: it replays them in TIME order and
+//! outputs each match as one value ([`Match`]): the rows it consumed and its pairs. The first
+//! time a match comes out, its pairs go to the view and (with feedback) its rows around the
+//! loop, to be retracted from the input DELAY later. What a read sees does not depend on DELAY or on how
+//! rows were grouped into statements.
 //!
-//! Invariants: both inputs are append-only, and the consumed rows still held are computed from
-//! the inputs after retraction, so once a retraction lands they no longer hold the row (what
-//! goes around the loop is the retractions landed plus those rows, see `feedback.rs`) and the
-//! loop is at a fixed point. State: each side's arrangement holds its unmatched rows plus the
-//! rows matched within the last DELAY.
-
-use std::collections::BTreeMap;
-
-use foldhash::{HashMap, HashSet, HashSetExt};
+//! Invariants: both inputs are append-only. The rows a match consumes are every row present
+//! at its time, so removing them (their retractions land together) leaves every other match
+//! of the replay as it was: a match leaves the reduce's output only when its rows'
+//! retractions land, which is why only increases are passed on. The reduce's output is
+//! consolidated per key and time, so no increase is one half of a pair that cancels. Without
+//! feedback the plan is the same, less the loop and the consumed rows.
+//!
+//! State: the input holds the unmatched rows plus the rows matched within the last DELAY;
+//! the output, the matches made within DELAY (without feedback, every match).
 
 use differential_dataflow::AsCollection;
 use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::Capability;
-use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Map;
 
 use super::feedback::fed_back;
 use super::join;
-use super::{Context, Rows};
+use super::{Context, KeyedRows, Rows};
 use crate::plan::arrangements::ArrangementName;
-use crate::plan::{Side, UnmatchedPlan};
+use crate::plan::{ScalarExpr, UnmatchedPlan};
 use crate::repr::{Datum, EncodedRow, Time, row};
 
-/// A proposed pair: key, left row, right row, and the time it would match.
-type Candidate = (EncodedRow, EncodedRow, EncodedRow, Time);
-/// A consumed row: its side, key and row.
-type Consumed = (Side, EncodedRow, EncodedRow);
+/// The first byte of each value of the rule's input: which side the row is from.
+const LEFT: u8 = 0;
+const RIGHT: u8 = 1;
 
 pub(super) fn render<'scope>(
     scope: Scope<'scope, Time>,
@@ -62,188 +61,222 @@ pub(super) fn render<'scope>(
     ctx: &mut Context<'scope>,
 ) -> Rows<'scope> {
     let join = &plan.join;
-    let step = plan.delay.get();
-    let left_keyed = join::key_rows(left, &join.left_key);
-    let right_keyed = join::key_rows(right, &join.right_key);
-    let (left_live, left_feedback) = fed_back(scope, left_keyed, plan.feedback, step);
-    let (right_live, right_feedback) = fed_back(scope, right_keyed, plan.feedback, step);
-    let left_name = ArrangementName::Unmatched { side: Side::Left, input: join.left.label() };
-    let right_name = ArrangementName::Unmatched { side: Side::Right, input: join.right.label() };
-    let left_arranged = join::arrange(left_live, left_name, ctx);
-    let right_arranged = join::arrange(right_live, right_name, ctx);
-
-    let (left_time, right_time) = (plan.left_time, join.left.columns.len() + plan.right_time);
-    let predicate = plan.predicate.clone();
-    let mut datums = Vec::new();
-    let candidates = left_arranged.clone().join_core(
-        right_arranged.clone(),
-        move |key: &EncodedRow, l: &EncodedRow, r: &EncodedRow| {
-            let mut pair = l.clone();
-            pair.extend_from_slice(r);
-            row::decode_into(&pair, &mut datums);
-            if predicate.as_ref().is_some_and(|p| !p.is_true(&datums)) {
-                return None;
-            }
-            let at = |i: usize| match datums.get(i) {
-                Some(Datum::Int(t)) => (*t).max(0) as u64,
-                _ => 0,
-            };
-            let when = at(left_time).max(at(right_time));
-            Some((key.clone(), l.clone(), r.clone(), when))
-        },
+    let tagged = at_time(join::key_rows(left, &join.left_key), plan.left_time, LEFT).concat(at_time(
+        join::key_rows(right, &join.right_key),
+        plan.right_time,
+        RIGHT,
+    ));
+    let (live, feedback) = fed_back(scope, tagged, plan.feedback, plan.delay.get());
+    let input = join::arrange_bytes(live, ArrangementName::UnmatchedInput, ctx);
+    let mut rule = Rule {
+        predicate: plan.predicate.clone(),
+        left_time: plan.left_time,
+        right_time: plan.right_time,
+        arrived: Vec::new(),
+        consumed: Vec::new(),
+        lefts: Vec::new(),
+        rights: Vec::new(),
+        pairs: Vec::new(),
+        datums: Vec::new(),
+    };
+    let output = input.reduce_abelian::<_, join::BytesBuilder, join::BytesSpine, _, _>(
+        "Unmatched",
+        move |_key, input, output| rule.replay(input, output),
+        join::keyed_byte_changes,
     );
+    ctx.state.push((ArrangementName::UnmatchedOutput, Box::new(output.trace.clone())));
 
-    let (pairs, consumed) = pair(candidates, plan.feedback.then_some(step));
-
-    if let (Some(left_feedback), Some(right_feedback)) = (left_feedback, right_feedback) {
-        // Consumed rows stay "consumed" for DELAY, until their retraction has landed.
-        let consumed_live = consumed.clone().concat(consumed.delay(move |t| t + step).negate());
-        for (side, feedback, arranged) in
-            [(Side::Left, left_feedback, left_arranged), (Side::Right, right_feedback, right_arranged)]
-        {
-            let consumed_side = join::arrange(
-                consumed_live.clone().flat_map(move |(s, key, row)| (s == side).then_some((key, row))),
-                ArrangementName::UnmatchedConsumed(side),
-                ctx,
-            );
-            let still_held = arranged.join_core(
-                consumed_side,
-                |key: &EncodedRow, held: &EncodedRow, gone: &EncodedRow| {
-                    (held == gone).then(|| (key.clone(), held.clone()))
-                },
-            );
-            feedback.retract_unneeded(still_held);
-        }
+    if let Some(feedback) = feedback {
+        let consumed = output
+            .clone()
+            .flat_map_ref(|key: &[u8], value: &[u8]| {
+                let (rows, _) = Match::read(value);
+                rows.into_iter().map(|(count, row)| ((key.to_vec(), row.to_vec()), count)).collect::<Vec<_>>()
+            })
+            .inner
+            .flat_map(|((update, count), time, diff)| (diff > 0).then_some((update, time, diff * count)))
+            .as_collection();
+        feedback.retire(consumed);
     }
-    pairs
+    output
+        .flat_map_ref(|_key: &[u8], value: &[u8]| {
+            let (rows, pairs) = Match::read(value);
+            pairs
+                .map(|(l, r)| {
+                    let ((left_count, left), (right_count, right)) = (rows[l], rows[r]);
+                    let mut pair = Vec::with_capacity(left.len() + right.len() - 2);
+                    pair.extend_from_slice(&left[1..]);
+                    pair.extend_from_slice(&right[1..]);
+                    (pair, left_count * right_count)
+                })
+                .collect::<Vec<_>>()
+        })
+        .inner
+        .flat_map(|((pair, count), time, diff)| (diff > 0).then_some((pair, time, diff * count)))
+        .as_collection()
 }
 
-/// Forget the rows whose retraction has landed by `time`. A row matched at `e` is remembered
-/// until its retraction lands, at `expiry`: a candidate with it at a match time `m >= expiry`
-/// was retracted too when it landed, so it cancels out, while one with `m < expiry` must be
-/// rejected by memory. So memory is dropped in match-time order, as groups are decided.
-fn forget_through(
-    expiring: &mut BTreeMap<Time, Vec<Consumed>>,
-    consumed: &mut HashSet<Consumed>,
-    time: Time,
-) {
-    while let Some(entry) = expiring.first_entry() {
-        if *entry.key() > time {
-            break;
-        }
-        for row in entry.remove() {
-            consumed.remove(&row);
-        }
+/// Keyed rows tagged `side`, each at the time its TIME column (datum `time`) says, or when it
+/// arrives if later. Only the updates' times move: each stays in the message it came in, whose
+/// capability is no later than any of them.
+fn at_time(keyed: KeyedRows<'_>, time: usize, side: u8) -> KeyedRows<'_> {
+    keyed
+        .inner
+        .unary(Pipeline, "AtTime", move |_, _| {
+            move |input, output| {
+                input.for_each(|capability, data| {
+                    let mut session = output.session(&capability);
+                    for ((key, encoded), arrived, diff) in data.drain(..) {
+                        let when = row_time(&encoded, time).max(arrived);
+                        let mut value = Vec::with_capacity(encoded.len() + 1);
+                        value.push(side);
+                        value.extend_from_slice(&encoded);
+                        session.give(((key, value), when, diff));
+                    }
+                });
+            }
+        })
+        .as_collection()
+}
+
+/// The time in datum `at` of the encoded row (0 unless a non-negative BIGINT).
+fn row_time(encoded: &[u8], at: usize) -> Time {
+    let start = row::prefix_len(encoded, at);
+    match row::decode_datum(&encoded[start..]).0 {
+        Datum::Int(t) => t.max(0) as Time,
+        _ => 0,
     }
 }
 
-/// Decide candidates in match-time order: emit the pairs (left row ++ right row) and the rows
-/// they consume. Consumed rows are remembered for `forget_after` time units (forever without
-/// feedback, when they are never retracted).
-fn pair<'scope>(
-    candidates: differential_dataflow::VecCollection<'scope, Time, Candidate, i64>,
-    forget_after: Option<u64>,
-) -> (Rows<'scope>, differential_dataflow::VecCollection<'scope, Time, Consumed, i64>) {
-    let mut builder = OperatorBuilder::new("Pair".to_string(), candidates.inner.scope());
-    let mut input = builder.new_input(candidates.inner, Pipeline);
-    let (pairs_output, pairs_stream) = builder.new_output();
-    let (consumed_output, consumed_stream) = builder.new_output();
-    let mut pairs_output = timely::dataflow::operators::generic::OutputBuilder::from(pairs_output);
-    let mut consumed_output = timely::dataflow::operators::generic::OutputBuilder::from(consumed_output);
-    builder.build(move |_capabilities| {
-        // Per match time, the candidates with their counts and the latest time one of them
-        // was proposed at. One capability per output, at the earliest pending match time,
-        // covers them all (a capability per time would make every frontier change cost as
-        // much as the number of pending times).
-        let mut pending: BTreeMap<Time, HashMap<Candidate, (i64, Time)>> = BTreeMap::new();
-        let mut held: Option<[Capability<Time>; 2]> = None;
-        let mut consumed: HashSet<Consumed> = HashSet::new();
-        let mut expiring: BTreeMap<Time, Vec<Consumed>> = BTreeMap::new();
-        move |frontiers| {
-            input.for_each(|capability, data| {
-                for (candidate, time, diff) in data.drain(..) {
-                    let when = candidate.3;
-                    if when < time {
-                        // A retraction of a pair already decided: nothing to undo.
-                        continue;
-                    }
-                    if held.as_ref().is_none_or(|[pairs, _]| *pairs.time() > when) {
-                        held = Some([capability.delayed(&when, 0), capability.delayed(&when, 1)]);
-                    }
-                    let entry = pending.entry(when).or_default().entry(candidate).or_insert((0, time));
-                    entry.0 += diff;
-                    entry.1 = entry.1.max(time);
-                }
-            });
-            let frontier = &frontiers[0];
-            // Decide every match time the frontier has passed, in order. The pairs of all of
-            // them go out at one time: the earliest of them, or the latest time a candidate
-            // was proposed at, if later (never before a pair's rows exist). Reads only happen
-            // past every row's time, so this changes nothing a read sees, and the loop acts
-            // once per frontier step rather than once per distinct match time.
-            let Some([pairs_held, consumed_held]) = held.as_ref() else { return };
-            let mut decided: Vec<(Time, Vec<(Candidate, i64)>)> = Vec::new();
-            let mut emit_at = *pairs_held.time();
-            while let Some(entry) = pending.first_entry() {
-                if frontier.less_equal(entry.key()) {
-                    break;
-                }
-                let entry_key = &entry.key().clone();
-                let mut group: Vec<(Candidate, i64)> = Vec::with_capacity(entry.get().len());
-                for (candidate, (diff, time)) in entry.remove() {
-                    emit_at = emit_at.max(time);
-                    if diff > 0 {
-                        group.push((candidate, diff));
-                    }
-                }
-                group.sort();
-                decided.push((*entry_key, group));
+/// The reduce's logic, with buffers it reuses from key to key.
+struct Rule {
+    predicate: Option<ScalarExpr>,
+    left_time: usize,
+    right_time: usize,
+    /// The key's rows present in the input, as (TIME, index into the input), in TIME order.
+    arrived: Vec<(Time, usize)>,
+    /// Per input value, whether the replay has consumed it.
+    consumed: Vec<bool>,
+    /// The rows of each side present at the time being replayed.
+    lefts: Vec<usize>,
+    rights: Vec<usize>,
+    /// The pairs of the time being replayed, as indexes into the input.
+    pairs: Vec<(usize, usize)>,
+    datums: Vec<Datum>,
+}
+
+impl Rule {
+    /// One key's matches, one output value each, from its input values (all arrived by now).
+    fn replay(&mut self, input: &[(&[u8], i64)], output: &mut Vec<(EncodedRow, i64)>) {
+        self.arrived.clear();
+        for (at, (value, count)) in input.iter().enumerate() {
+            if *count > 0 {
+                let column = if value[0] == LEFT { self.left_time } else { self.right_time };
+                self.arrived.push((row_time(&value[1..], column), at));
             }
-            if !decided.is_empty() {
-                let (pairs_capability, consumed_capability) =
-                    (pairs_held.delayed(&emit_at), consumed_held.delayed(&emit_at));
-                let mut pairs_handle = pairs_output.activate();
-                let mut consumed_handle = consumed_output.activate();
-                let mut pairs = pairs_handle.session(&pairs_capability);
-                let mut consumed_session = consumed_handle.session(&consumed_capability);
-                for (when, group) in decided {
-                    forget_through(&mut expiring, &mut consumed, when);
-                    // Rows matched at this match time: they may pair with each other, but
-                    // not with anything of a later match time.
-                    let mut newly: Vec<Consumed> = Vec::new();
-                    for ((key, left, right, _), diff) in group {
-                        let left_row = (Side::Left, key.clone(), left);
-                        let right_row = (Side::Right, key, right);
-                        if consumed.contains(&left_row) || consumed.contains(&right_row) {
-                            continue;
-                        }
-                        let mut both = left_row.2.clone();
-                        both.extend_from_slice(&right_row.2);
-                        pairs.give((both, emit_at, diff));
-                        newly.push(left_row);
-                        newly.push(right_row);
-                    }
-                    newly.sort();
-                    newly.dedup();
-                    for row in &newly {
-                        consumed_session.give((row.clone(), emit_at, 1));
-                    }
-                    if let Some(after) = forget_after {
-                        expiring.entry(emit_at + after).or_default().extend(newly.iter().cloned());
-                    }
-                    consumed.extend(newly);
-                }
-            }
-            // Every match time still to come is at or past the frontier.
-            match frontier.frontier().first() {
-                Some(&earliest) => forget_through(&mut expiring, &mut consumed, earliest.saturating_sub(1)),
-                None => forget_through(&mut expiring, &mut consumed, Time::MAX),
-            }
-            held = match (held.take(), pending.keys().next()) {
-                (Some([pairs, consumed]), Some(next)) => Some([pairs.delayed(next), consumed.delayed(next)]),
-                _ => None,
-            };
         }
-    });
-    (pairs_stream.as_collection(), consumed_stream.as_collection())
+        self.arrived.sort_unstable();
+        self.consumed.clear();
+        self.consumed.resize(input.len(), false);
+        self.lefts.clear();
+        self.rights.clear();
+        // Rows of one time arrive together; then the present rows of both sides pair up
+        // (those that meet the condition) and are consumed.
+        let mut next = 0;
+        while next < self.arrived.len() {
+            let time = self.arrived[next].0;
+            while let Some(&(_, at)) = self.arrived.get(next).filter(|(t, _)| *t == time) {
+                if input[at].0[0] == LEFT { &mut self.lefts } else { &mut self.rights }.push(at);
+                next += 1;
+            }
+            if self.lefts.is_empty() || self.rights.is_empty() {
+                continue;
+            }
+            let (lefts, rights) = (std::mem::take(&mut self.lefts), std::mem::take(&mut self.rights));
+            self.pairs.clear();
+            for &l in &lefts {
+                for &r in &rights {
+                    if self.meets(&input[l].0[1..], &input[r].0[1..]) {
+                        self.pairs.push((l, r));
+                        self.consumed[l] = true;
+                        self.consumed[r] = true;
+                    }
+                }
+            }
+            if !self.pairs.is_empty() {
+                output.push((Match::write(input, &self.pairs), 1));
+            }
+            let consumed = &self.consumed;
+            (self.lefts, self.rights) = (lefts, rights);
+            self.lefts.retain(|at| !consumed[*at]);
+            self.rights.retain(|at| !consumed[*at]);
+        }
+    }
+
+    /// Whether the pair of `left` and `right` (encoded rows) meets the condition.
+    fn meets(&mut self, left: &[u8], right: &[u8]) -> bool {
+        let Some(predicate) = &self.predicate else { return true };
+        self.datums.clear();
+        for mut bytes in [left, right] {
+            while !bytes.is_empty() {
+                let (datum, used) = row::decode_datum(bytes);
+                self.datums.push(datum);
+                bytes = &bytes[used..];
+            }
+        }
+        predicate.is_true(&self.datums)
+    }
+}
+
+/// One match, as the reduce outputs it: the rows it consumed (input values, with their counts)
+/// and its pairs, in one value. Laid out as the number of rows (`u32`), then per row its count
+/// (`i64`), length (`u32`) and bytes, then per pair the indexes of its two rows (`u32` each),
+/// all little-endian. A row that pairs twice is consumed once: its count is its own, and each
+/// pair's count is the product of its rows'.
+struct Match;
+
+/// A match's rows: each input value with its count.
+type MatchRows<'a> = Vec<(i64, &'a [u8])>;
+
+impl Match {
+    fn write(input: &[(&[u8], i64)], pairs: &[(usize, usize)]) -> EncodedRow {
+        let mut rows: Vec<usize> = pairs.iter().flat_map(|(l, r)| [*l, *r]).collect();
+        rows.sort_unstable();
+        rows.dedup();
+        let at = |row: usize| rows.binary_search(&row).unwrap_or_default() as u32;
+        let bytes: usize = rows.iter().map(|row| 12 + input[*row].0.len()).sum();
+        let mut out = Vec::with_capacity(4 + bytes + 8 * pairs.len());
+        out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
+        for row in &rows {
+            let (value, count) = input[*row];
+            out.extend_from_slice(&count.to_le_bytes());
+            out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            out.extend_from_slice(value);
+        }
+        for (l, r) in pairs {
+            out.extend_from_slice(&at(*l).to_le_bytes());
+            out.extend_from_slice(&at(*r).to_le_bytes());
+        }
+        out
+    }
+
+    /// The rows (count, input value) and the pairs (indexes into the rows) of a match.
+    fn read(bytes: &[u8]) -> (MatchRows<'_>, impl Iterator<Item = (usize, usize)> + '_) {
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let mut at = 4;
+        let rows = (0..u32_at(0))
+            .map(|_| {
+                let count = i64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+                let len = u32_at(at + 8);
+                let row = &bytes[at + 12..at + 12 + len];
+                at += 12 + len;
+                (count, row)
+            })
+            .collect();
+        let pairs = bytes[at..].chunks_exact(8).map(|pair| {
+            let index = |half: &[u8]| u32::from_le_bytes(half.try_into().expect("4 bytes")) as usize;
+            (index(&pair[..4]), index(&pair[4..]))
+        });
+        (rows, pairs)
+    }
 }

@@ -1,48 +1,79 @@
 //! `Winner`: `RETAIN WINNER PER k BY e CLOSE AT c [FORGET AFTER f]` over a join of a closing
-//! input (auctions) and a candidate input (bids).
+//! input (auctions) and a candidate input (bids), as one reduce per join key.
 //!
 //! ```text
-//!  candidates ─ key ─ concat ◀─ negate ─ retractions (Variable, step DELAY) ◀────────────────┐
-//!                       │                                                                    │
-//!                 arrange ("winner candidates") ─┐                                           │
-//!  closing ─ key ─ arrange ("winner closing") ───┴ join ─ filter ─ best per key ─▶ the view   │
-//!                       │                                   (arranged "winner input/output")  │
-//!                       └ at close time ─ distinct ("winner closed") ─┐                       │
-//!                                                   unneeded = closed keys' candidates − their winners'
-//!                                                                     set(landed + unneeded) ─┘
+//!  closing ─ key ─┬─ tag "closing row" ───────────┐
+//!                 ├─ at close time ─ "closed" ────┤
+//!                 └─ at close + f ─ "forgotten" ──┤
+//!  candidates ─ key ─ thin ─ tag "competing row" ─┴ concat ◀─ negate ─ retired (Variable, step DELAY) ◀─┐
+//!                                                    │                                                │
+//!                                       arrange ("winner input")                                      │
+//!                                                    │                                                │
+//!                                  reduce per key ("winner output") ─┬─ winners ─▶ the view            │
+//!                                                                    └─ retired rows, first time ─────┘
 //! ```
 //!
-//! The rule is the best joined row per join key (TOP 1, ties broken by the whole row). A key
-//! closes when the dataflow frontier passes the close time of its closing row: every closing
-//! row is re-emitted at its close time into the "closed" keys. From then on the only candidate
-//! the key still needs is its winner's, so the candidates of closed keys other than their
-//! winners' are `unneeded`, and the feedback retracts them DELAY later (what goes around the
-//! loop is the retractions landed so far plus `unneeded`, see `feedback.rs`). With `FORGET AFTER f`, a key is also forgotten at close + f: its
-//! closing row and its winner are retracted too, which removes the winner from the view.
+//! In: the two inputs, each row keyed by the join key and tagged with what it is; each closing
+//! row also comes in as a mark at its close time (the key is then *closed*) and, with `FORGET
+//! AFTER f`, as another at close + f (*forgotten*). Per key the reduce sees them all at once
+//! and outputs the winner, the best joined row by `e` (ties broken by the whole row, greatest
+//! first) among the pairs of a closing row and a competing row that meet `WHERE`, with
+//! multiplicity one; and, with feedback, the rows of the key that are *retired*: once closed,
+//! every competing row but the winner's; once forgotten, every row of the key (and no winner).
+//! The first time a row is retired it goes around the loop, so it is retracted from the input
+//! DELAY later; the reduce then drops it from its output, which the loop ignores.
 //!
-//! Invariants: both inputs are append-only (checked by the binder). `unneeded` is computed from
-//! the inputs *after* retraction, and retracting a row that is not needed changes neither the
-//! winners nor which keys are closed, so the loop is at a fixed point once the retractions
-//! land. Only candidates older than their key's close time compete (the binder adds that
-//! condition), so a closed key's winner is final.
+//! Before the loop, when the ranking and the conditions allow it, each tick's
+//! competing rows are thinned per worker and key to those no better row of the tick beats (see `Dominance`):
+//! the others could never win, so they never take state.
+//!
+//! Invariants: both inputs are append-only (checked by the binder), and only competing rows
+//! older than their key's close time compete (the binder adds that condition), so a closed
+//! key's winner is final: retracting a retired row changes neither the winner nor what is
+//! retired, and a row once retired stays retired until its retraction lands. That is why
+//! only the increases of the retired rows go around the loop: each is the row's live count as
+//! it is retired (or a later duplicate of it), which is exactly what is still to retract. The
+//! reduce's output is consolidated per key and time, so no increase is one half of a pair
+//! that cancels. Without feedback the plan is the same, less the loop and the retired rows.
+//!
+//! State: the input holds the open keys' rows, per closed key its closing rows, their close
+//! marks and the winner's row (until forgotten, with `FORGET AFTER`), and the rows retired
+//! within the last DELAY; the output holds the winners and the rows retired within DELAY.
 //!
 //! Known limitations: a candidate whose key never gets a closing row is held forever, and so
 //! is one that arrives after its key was forgotten (it looks the same). A key with several
-//! closing rows closes at the earliest of their close times.
+//! closing rows closes at the earliest of their close times, and a closing row arriving after
+//! that can only pair with what is left.
+
+use std::collections::BTreeMap;
 
 use differential_dataflow::AsCollection;
-use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
+use foldhash::HashMap;
 use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
-use super::KeyedRows;
 use super::feedback::fed_back;
-use super::join::{self, RowsByKey};
-use super::{Context, Rows};
-use crate::plan::arrangements::{ArrangementName, KeysPart};
-use crate::plan::{ScalarExpr, Side, WinnerPlan};
+use super::join;
+use super::{Context, KeyedRows, Rows};
+use crate::plan::arrangements::ArrangementName;
+use crate::plan::{Dominance, ScalarExpr, Side, WinnerPlan};
 use crate::repr::{Datum, EncodedRow, Time, row};
+
+/// The first byte of each value of the rule's input: what the rest is. Closing rows sort
+/// first and competing rows last, so the reduce finds each kind in one run.
+const CLOSING_ROW: u8 = 0;
+/// A closing row's mark at its close time (the value is this byte alone).
+const CLOSED: u8 = 1;
+/// A closing row's mark at its close time + `FORGET AFTER` (the value is this byte alone).
+const FORGOTTEN: u8 = 2;
+const COMPETING_ROW: u8 = 3;
+
+/// The first byte of each value of the reduce's output: a winner (rank then joined row) or a
+/// retired input value.
+const WINNER: u8 = 0;
+const RETIRED: u8 = 1;
 
 pub(super) fn render<'scope>(
     scope: Scope<'scope, Time>,
@@ -52,125 +83,155 @@ pub(super) fn render<'scope>(
     ctx: &mut Context<'scope>,
 ) -> Rows<'scope> {
     let join = &plan.join;
-    let (closing, candidates, closing_key, candidate_key, closing_plan, candidate_plan) = match plan.closing {
-        Side::Left => (left, right, &join.left_key, &join.right_key, &join.left, &join.right),
-        Side::Right => (right, left, &join.right_key, &join.left_key, &join.right, &join.left),
+    let (closing, candidates, closing_key, candidate_key) = match plan.closing {
+        Side::Left => (left, right, &join.left_key, &join.right_key),
+        Side::Right => (right, left, &join.right_key, &join.left_key),
     };
-    let (closing_width, candidate_width) = (closing_plan.columns.len(), candidate_plan.columns.len());
     let closing_keyed = join::key_rows(closing, closing_key);
-    let candidate_keyed = join::key_rows(candidates, candidate_key);
-
-    let step = plan.delay.get();
-    let feedback = plan.feedback;
-    let (closing_live, closing_feedback) =
-        fed_back(scope, closing_keyed, feedback && plan.forget_after.is_some(), step);
-    let (candidate_live, candidate_feedback) = fed_back(scope, candidate_keyed, feedback, step);
-
-    let closing_name = ArrangementName::WinnerClosing { input: closing_plan.label() };
-    let candidates_name = ArrangementName::WinnerCandidates { input: candidate_plan.label() };
-    let closing_arranged = join::arrange(closing_live.clone(), closing_name, ctx);
-    let candidate_arranged = join::arrange(candidate_live, candidates_name, ctx);
-    let joined = match plan.closing {
-        Side::Left => join::joined(closing_arranged.clone(), candidate_arranged.clone()),
-        Side::Right => join::joined(candidate_arranged.clone(), closing_arranged.clone()),
-    };
-    let valid = match &plan.predicate {
-        Some(predicate) => super::filter::render(joined, predicate.clone()),
-        None => joined,
-    };
-
-    let winners = best_per_key(valid, &join.left_key, &plan.rank, plan.descending, ctx);
-    let descending = plan.descending;
-    let winner_rows =
-        winners.clone().map(move |(_key, ranked)| row::after_rank(&ranked, descending).to_vec());
-
-    if let Some(candidate_feedback) = candidate_feedback {
-        let closed = distinct_keys(
-            at_close(closing_live.clone(), plan.close_at.clone(), 0),
-            ArrangementName::WinnerClosed,
-            ctx,
-        );
-        let closing_first = plan.closing == Side::Left;
-        let winner_candidates = join::arrange(
-            winners.map(move |(key, ranked)| {
-                let joined = row::after_rank(&ranked, descending);
-                // The joined row is the closing row then the candidate, or the other way round.
-                let candidate = if closing_first {
-                    &joined[row::prefix_len(joined, closing_width)..]
-                } else {
-                    &joined[..row::prefix_len(joined, candidate_width)]
-                };
-                (key, candidate.to_vec())
-            }),
-            ArrangementName::WinnerKeptCandidates,
-            ctx,
-        );
-        // Closed keys' candidates, except their winners'.
-        let mut unneeded = semijoin(candidate_arranged, closed.clone())
-            .concat(semijoin(winner_candidates.clone(), closed).negate());
-        if let (Some(forget_after), Some(closing_feedback)) = (plan.forget_after, closing_feedback) {
-            let forgotten = distinct_keys(
-                at_close(closing_live, plan.close_at.clone(), forget_after),
-                ArrangementName::WinnerForgotten,
-                ctx,
-            );
-            unneeded = unneeded.concat(semijoin(winner_candidates, forgotten.clone()));
-            closing_feedback.retract_unneeded(semijoin(closing_arranged, forgotten));
-        }
-        candidate_feedback.retract_unneeded(unneeded);
+    let mut candidate_keyed = join::key_rows(candidates, candidate_key);
+    if let Some(dominance) = plan.dominance() {
+        candidate_keyed = thin(candidate_keyed, dominance);
     }
-    winner_rows
+    let mut tagged = tag(closing_keyed.clone(), CLOSING_ROW)
+        .concat(marks(closing_keyed.clone(), plan.close_at.clone(), 0, CLOSED))
+        .concat(tag(candidate_keyed, COMPETING_ROW));
+    if let Some(forget_after) = plan.forget_after {
+        tagged = tagged.concat(marks(closing_keyed, plan.close_at.clone(), forget_after, FORGOTTEN));
+    }
+
+    let (live, feedback) = fed_back(scope, tagged, plan.feedback, plan.delay.get());
+    let input = join::arrange_bytes(live, ArrangementName::WinnerInput, ctx);
+    let mut rule = Rule {
+        predicate: plan.predicate.clone(),
+        rank: plan.rank.clone(),
+        descending: plan.descending,
+        closing_first: plan.closing == Side::Left,
+        retire: plan.feedback,
+        datums: Vec::new(),
+        closing_datums: Vec::new(),
+        candidate: Vec::new(),
+        best: Vec::new(),
+    };
+    let output = input.reduce_abelian::<_, join::BytesBuilder, join::BytesSpine, _, _>(
+        "Winner",
+        move |_key, input, output| rule.decide(input, output),
+        join::keyed_byte_changes,
+    );
+    ctx.state.push((ArrangementName::WinnerOutput, Box::new(output.trace.clone())));
+
+    if let Some(feedback) = feedback {
+        feedback.retire(output.clone().flat_map_ref(|key: &[u8], value: &[u8]| {
+            (value[0] == RETIRED).then(|| (key.to_vec(), value[1..].to_vec()))
+        }));
+    }
+    let descending = plan.descending;
+    output.flat_map_ref(move |_key: &[u8], value: &[u8]| {
+        (value[0] == WINNER).then(|| row::after_rank(&value[1..], descending).to_vec())
+    })
 }
 
-/// Per key, the joined row that ranks best: `(key, rank ++ row)`, the rank complemented when
-/// lower is better so that the best is always the greatest.
-fn best_per_key<'scope>(
-    rows: Rows<'scope>,
-    key: &[ScalarExpr],
-    rank: &ScalarExpr,
-    descending: bool,
-    ctx: &mut Context<'scope>,
-) -> KeyedRows<'scope> {
-    let (key, rank) = (key.to_vec(), rank.clone());
-    let mut datums = Vec::new();
-    let arranged = rows
-        .map(move |encoded| {
-            row::decode_into(&encoded, &mut datums);
-            let mut key_bytes = Vec::new();
-            for expr in &key {
-                row::encode_datum(&expr.eval(&datums), &mut key_bytes);
-            }
-            let mut value = Vec::new();
-            row::encode_rank(&rank.eval(&datums), descending, &mut value);
-            value.extend_from_slice(&encoded);
-            (key_bytes, value)
-        })
-        .arrange_by_key_named("WinnerInput");
-    ctx.state.push((ArrangementName::WinnerInput, Box::new(arranged.trace.clone())));
-    let best = arranged
-        .reduce_abelian::<_, ValBuilder<_, _, _, _>, ValSpine<EncodedRow, EncodedRow, Time, i64>, _, _>(
-            "Winner",
-            |_key, input, output| {
-                // Sorted ascending: the best is the last one still present.
-                if let Some((value, _)) = input.iter().rev().find(|(_, count)| *count > 0) {
-                    output.push(((*value).clone(), 1));
+/// A tick's competing rows of one key on one worker, each with its rank and row bytes (the
+/// order rows win in) and its bounded column.
+type TickRows = Vec<(EncodedRow, Datum, EncodedRow, i64)>;
+
+/// Per worker and tick, drop each competing row that another row of its key and tick
+/// dominates (see `Dominance`), and those that meet no closing row's conditions: they could
+/// never win, so they never take state. What wins is unchanged; the rows dropped depend on
+/// how rows were spread over workers and ticks, the winners do not.
+fn thin(candidates: KeyedRows<'_>, dominance: Dominance) -> KeyedRows<'_> {
+    type Pending = BTreeMap<Time, (Capability<Time>, HashMap<EncodedRow, TickRows>)>;
+    candidates
+        .inner
+        .unary_frontier(Pipeline, "WinnerThin", move |_, _| {
+            let mut pending = Pending::new();
+            let mut datums = Vec::new();
+            move |(input, frontier), output| {
+                input.for_each(|capability, data| {
+                    let mut passed = Vec::new();
+                    for ((key, encoded), time, diff) in data.drain(..) {
+                        // The joined row's datums, the closing side's NULL: nothing here reads them.
+                        datums.clear();
+                        datums.resize(dominance.offset, Datum::Null);
+                        decode_onto(&encoded, &mut datums);
+                        if dominance.offset == 0 {
+                            datums.resize(datums.len() + dominance.closing_width, Datum::Null);
+                        }
+                        let bound = datums[dominance.bounded].clone();
+                        if diff < 0 || !matches!(bound, Datum::Int(_)) {
+                            // Thinning is only sound for insertions with a comparable bound.
+                            passed.push(((key, encoded), time, diff));
+                            continue;
+                        }
+                        if !dominance.conditions.iter().all(|condition| condition.is_true(&datums)) {
+                            continue;
+                        }
+                        let mut score = Vec::new();
+                        row::encode_rank(&dominance.rank.eval(&datums), dominance.descending, &mut score);
+                        score.extend_from_slice(&encoded);
+                        let (_, keys) = pending
+                            .entry(time)
+                            .or_insert_with(|| (capability.delayed(&time, 0), HashMap::default()));
+                        keys.entry(key).or_default().push((score, bound, encoded, diff));
+                    }
+                    if !passed.is_empty() {
+                        let mut session = output.session(&capability);
+                        for update in passed {
+                            session.give(update);
+                        }
+                    }
+                });
+                while let Some(entry) = pending.first_entry() {
+                    if frontier.less_equal(entry.key()) {
+                        break;
+                    }
+                    let (time, (capability, keys)) = entry.remove_entry();
+                    let mut session = output.session(&capability);
+                    for (key, mut rows) in keys {
+                        // Best first; a row survives if no better row has a bound as low.
+                        rows.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+                        let mut lowest: Option<Datum> = None;
+                        let mut at = 0;
+                        while at < rows.len() {
+                            let same = rows[at..].iter().take_while(|row| row.0 == rows[at].0).count();
+                            let bound = &rows[at].1;
+                            if lowest.as_ref().is_none_or(|lowest| bound < lowest) {
+                                let count: i64 = rows[at..at + same].iter().map(|row| row.3).sum();
+                                session.give(((key.clone(), rows[at].2.clone()), time, count));
+                                lowest = Some(bound.clone());
+                            }
+                            at += same;
+                        }
+                    }
                 }
-            },
-            join::keyed_changes,
-        );
-    ctx.state.push((ArrangementName::WinnerOutput, Box::new(best.trace.clone())));
-    best.as_collection(|key: &EncodedRow, value: &EncodedRow| (key.clone(), value.clone()))
+            }
+        })
+        .as_collection()
 }
 
-/// Each closing row's key, at the time `close_at + extra` (or when it arrives, if later). A
-/// row whose close time is NULL never closes. Only the updates' times move: each stays in the
-/// message it came in, whose capability is no later than any of them, so no capability or
-/// message is made per row.
-fn at_close<'scope>(closing: KeyedRows<'scope>, close_at: ScalarExpr, extra: u64) -> KeyedRows<'scope> {
+/// Keyed rows with `tag` in front of each row.
+fn tag(keyed: KeyedRows<'_>, tag: u8) -> KeyedRows<'_> {
+    keyed.map(move |(key, encoded)| {
+        let mut value = Vec::with_capacity(encoded.len() + 1);
+        value.push(tag);
+        value.extend_from_slice(&encoded);
+        (key, value)
+    })
+}
+
+/// Each closing row's key with the value `[mark]`, at the time `close_at + extra` (or when the
+/// row arrives, if later). A row whose close time is NULL never closes. Only the updates'
+/// times move: each stays in the message it came in, whose capability is no later than any of
+/// them, so no capability or message is made per row.
+fn marks<'scope>(
+    closing: KeyedRows<'scope>,
+    close_at: ScalarExpr,
+    extra: u64,
+    mark: u8,
+) -> KeyedRows<'scope> {
     let mut datums = Vec::new();
     closing
         .inner
-        .unary(Pipeline, "AtClose", move |_, _| {
+        .unary(Pipeline, "CloseMarks", move |_, _| {
             move |input, output| {
                 input.for_each(|capability, data| {
                     let mut session = output.session(&capability);
@@ -178,7 +239,7 @@ fn at_close<'scope>(closing: KeyedRows<'scope>, close_at: ScalarExpr, extra: u64
                         row::decode_into(&encoded, &mut datums);
                         let Datum::Int(close) = close_at.eval(&datums) else { continue };
                         let when = (close.max(0) as u64).saturating_add(extra).max(time);
-                        session.give(((key, encoded), when, diff));
+                        session.give(((key, vec![mark]), when, diff));
                     }
                 });
             }
@@ -186,30 +247,99 @@ fn at_close<'scope>(closing: KeyedRows<'scope>, close_at: ScalarExpr, extra: u64
         .as_collection()
 }
 
-/// The distinct keys of `keyed`, each once, arranged (the two arrangements named by `name`).
-fn distinct_keys<'scope>(
-    keyed: KeyedRows<'scope>,
-    name: fn(KeysPart) -> ArrangementName,
-    ctx: &mut Context<'scope>,
-) -> RowsByKey<'scope> {
-    let arranged = join::arrange(keyed, name(KeysPart::ClosingRows), ctx);
-    let keys = arranged
-        .reduce_abelian::<_, ValBuilder<_, _, _, _>, ValSpine<EncodedRow, EncodedRow, Time, i64>, _, _>(
-            "DistinctKeys",
-            |_key, input, output| {
-                if input.iter().any(|(_, count)| *count > 0) {
-                    output.push((Vec::new(), 1));
-                }
-            },
-            join::keyed_changes,
-        );
-    ctx.state.push((name(KeysPart::Keys), Box::new(keys.trace.clone())));
-    keys
+/// The reduce's logic, with buffers it reuses from key to key.
+struct Rule {
+    predicate: Option<ScalarExpr>,
+    rank: ScalarExpr,
+    descending: bool,
+    /// Whether the joined row is the closing row then the competing row (else the other way).
+    closing_first: bool,
+    /// Whether retired rows are output (with feedback).
+    retire: bool,
+    datums: Vec<Datum>,
+    closing_datums: Vec<Datum>,
+    /// The rank and joined row of the pair being weighed, and of the best so far.
+    candidate: Vec<u8>,
+    best: Vec<u8>,
 }
 
-/// The rows of `rows` whose key is in `keys` (which holds each key at most once).
-fn semijoin<'scope>(rows: RowsByKey<'scope>, keys: RowsByKey<'scope>) -> KeyedRows<'scope> {
-    rows.join_core(keys, |key: &EncodedRow, value: &EncodedRow, _: &EncodedRow| {
-        Some((key.clone(), value.clone()))
-    })
+impl Rule {
+    /// One key's output from its input values (sorted, so grouped by tag).
+    fn decide(&mut self, input: &[(&[u8], i64)], output: &mut Vec<(EncodedRow, i64)>) {
+        let present = |(_, count): &&(&[u8], i64)| *count > 0;
+        let has = |mark: u8| input.iter().filter(present).any(|(value, _)| value[0] == mark);
+        if has(FORGOTTEN) {
+            if self.retire {
+                output.extend(input.iter().filter(present).map(|(value, count)| (retired(value), *count)));
+            }
+            return;
+        }
+        let competing_from = input.partition_point(|(value, _)| value.first() < Some(&COMPETING_ROW));
+        let (head, competing) = input.split_at(competing_from);
+        let mut winner: Option<usize> = None;
+        for (closing, _) in head.iter().filter(present).filter(|(value, _)| value[0] == CLOSING_ROW) {
+            let closing = &closing[1..];
+            row::decode_into(closing, &mut self.closing_datums);
+            for (at, (candidate, _)) in competing.iter().enumerate().filter(|(_, entry)| present(entry)) {
+                let candidate = &candidate[1..];
+                if self.weigh(closing, candidate) && winner.is_none_or(|_| self.candidate > self.best) {
+                    std::mem::swap(&mut self.candidate, &mut self.best);
+                    winner = Some(at);
+                }
+            }
+        }
+        if winner.is_some() {
+            let mut value = Vec::with_capacity(self.best.len() + 1);
+            value.push(WINNER);
+            value.extend_from_slice(&self.best);
+            output.push((value, 1));
+        }
+        if self.retire && has(CLOSED) {
+            for (at, (value, count)) in competing.iter().enumerate() {
+                if *count > 0 && Some(at) != winner {
+                    output.push((retired(value), *count));
+                }
+            }
+        }
+    }
+
+    /// Whether the pair of `closing` and `candidate` (encoded rows, the closing row's datums
+    /// in `closing_datums`) meets the condition; if so, its rank and joined row are in
+    /// `self.candidate`.
+    fn weigh(&mut self, closing: &[u8], candidate: &[u8]) -> bool {
+        self.datums.clear();
+        if self.closing_first {
+            self.datums.extend_from_slice(&self.closing_datums);
+            decode_onto(candidate, &mut self.datums);
+        } else {
+            decode_onto(candidate, &mut self.datums);
+            self.datums.extend_from_slice(&self.closing_datums);
+        }
+        if self.predicate.as_ref().is_some_and(|predicate| !predicate.is_true(&self.datums)) {
+            return false;
+        }
+        self.candidate.clear();
+        row::encode_rank(&self.rank.eval(&self.datums), self.descending, &mut self.candidate);
+        let (first, second) = if self.closing_first { (closing, candidate) } else { (candidate, closing) };
+        self.candidate.extend_from_slice(first);
+        self.candidate.extend_from_slice(second);
+        true
+    }
+}
+
+/// An input value as a retired output value.
+fn retired(value: &[u8]) -> EncodedRow {
+    let mut out = Vec::with_capacity(value.len() + 1);
+    out.push(RETIRED);
+    out.extend_from_slice(value);
+    out
+}
+
+/// Decode the row in `bytes` onto the end of `out`.
+fn decode_onto(mut bytes: &[u8], out: &mut Vec<Datum>) {
+    while !bytes.is_empty() {
+        let (datum, used) = row::decode_datum(bytes);
+        out.push(datum);
+        bytes = &bytes[used..];
+    }
 }
