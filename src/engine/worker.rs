@@ -223,7 +223,7 @@ impl WorkerState {
                 self.catch_up(worker);
                 self.failed().unwrap_or(Reply::Done)
             }
-            Command::StatsNow => Reply::Stats(self.stats()),
+            Command::StatsNow => Reply::Stats(self.stats(Count::Held)),
             Command::Stats => {
                 self.catch_up(worker);
                 let stats = self.settled_stats(worker);
@@ -437,16 +437,16 @@ impl WorkerState {
             }
             worker.step();
         }
-        self.stats()
+        self.stats(Count::Records)
     }
 
-    fn stats(&mut self) -> Vec<ArrangementStats> {
+    fn stats(&mut self, count: Count) -> Vec<ArrangementStats> {
         let mut out = Vec::new();
         for (id, readable) in &mut self.readable {
             out.push(ArrangementStats {
                 object: *id,
                 arrangement: readable.trace_name.clone(),
-                records: readable.trace.records(),
+                records: count.of(&mut readable.trace),
                 dropped: None,
                 latency_ms: readable.latency_ms,
                 spill: readable.trace.spill(),
@@ -456,7 +456,7 @@ impl WorkerState {
                 out.push(ArrangementStats {
                     object: *id,
                     arrangement: name.clone(),
-                    records: handle.records(),
+                    records: count.of(handle.as_mut()),
                     dropped,
                     latency_ms: None,
                     spill: handle.spill(),
@@ -464,6 +464,25 @@ impl WorkerState {
             }
         }
         out
+    }
+}
+
+/// What a stats reply counts as an arrangement's records.
+#[derive(Clone, Copy)]
+enum Count {
+    /// [`StateHandle::records`]: settled, comparable between runs, and read update by update.
+    Records,
+    /// [`StateHandle::updates_held`]: what it occupies, from its batch lengths; cheap enough to
+    /// sample a live run often without slowing the worker it runs on.
+    Held,
+}
+
+impl Count {
+    fn of(self, handle: &mut dyn StateHandle) -> usize {
+        match self {
+            Count::Records => handle.records(),
+            Count::Held => handle.updates_held(),
+        }
     }
 }
 

@@ -39,6 +39,10 @@ pub trait StateHandle {
     /// it no longer needs, and with no other batch to merge with, idle merging never revisits
     /// it; counting what it physically holds would make the count depend on that timing.
     fn records(&mut self) -> usize;
+    /// Updates physically held right now, as the batches count them: what the arrangement
+    /// occupies, including distinctions compaction has not yet merged away. Costs one look
+    /// per batch, where [`StateHandle::records`] reads every update.
+    fn updates_held(&mut self) -> usize;
     /// Non-empty batches held; idle merging goes on until there is at most one.
     fn batches(&mut self) -> usize;
     /// What it holds through the spill hook, for arrangements that can spill.
@@ -122,6 +126,13 @@ impl StateHandle for RowsArrangement {
         }
     }
 
+    fn updates_held(&mut self) -> usize {
+        match self {
+            RowsArrangement::InMemory(trace) => trace.updates_held(),
+            RowsArrangement::Spillable(spillable) => spillable.updates_held(),
+        }
+    }
+
     fn batches(&mut self) -> usize {
         match self {
             RowsArrangement::InMemory(trace) => trace.batches(),
@@ -196,6 +207,10 @@ impl StateHandle for Spillable {
         })
     }
 
+    fn updates_held(&mut self) -> usize {
+        self.trace.updates_held()
+    }
+
     fn batches(&mut self) -> usize {
         self.trace.batches()
     }
@@ -252,6 +267,11 @@ where
             cursor.step_key(&storage);
         }
         records
+    }
+
+    fn updates_held(&mut self) -> usize {
+        self.batches_through(AntichainRef::new(&[]))
+            .map_or(0, |batches| batches.iter().map(|b| b.len()).sum())
     }
 
     fn batches(&mut self) -> usize {

@@ -18,8 +18,10 @@ use ebb::sql::{Ident, Spanned, StatementKind};
 use ebb::{Error, Output, Session, SessionOptions};
 use plotters::prelude::*;
 
-/// How often the bench reads the stats.
-const SAMPLE: Duration = Duration::from_millis(50);
+/// How often the bench reads the stats: `stats_now` looks at each arrangement's batch lengths
+/// only, so sampling this often costs the worker next to nothing, and a second's maximum is the
+/// worst of about a hundred samples.
+const SAMPLE: Duration = Duration::from_millis(10);
 
 /// What `ebb bench` was asked to do.
 pub struct BenchArgs {
