@@ -279,3 +279,42 @@ where
             .map_or(0, |batches| batches.iter().filter(|b| b.len() > 0).count())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use differential_dataflow::input::InputSession;
+    use timely::dataflow::ProbeHandle;
+
+    use super::*;
+    use crate::repr::{Datum, row};
+
+    /// A row in at time 1 and out at 2, and one that stays, arranged in memory or spillable:
+    /// the batches hold all three updates until compaction lets the first row's pair cancel,
+    /// which the settled count sees at once.
+    #[test]
+    fn updates_held_counts_what_the_batches_hold() {
+        for spillable in [false, true] {
+            timely::execute_directly(move |worker| {
+                let probe = ProbeHandle::new();
+                let mut input = InputSession::<Time, EncodedRow, i64>::new();
+                let mut trace = worker.dataflow(|scope| {
+                    crate::render::arrange_readable(input.to_collection(scope), "Output", spillable, &probe)
+                });
+                let (gone, stays) = (row::encode(&[Datum::Int(1)]), row::encode(&[Datum::Int(2)]));
+                input.update_at(gone.clone(), 1, 1);
+                input.update_at(gone, 2, -1);
+                input.update_at(stays, 2, 1);
+                input.advance_to(3);
+                input.flush();
+                while probe.less_than(&3) {
+                    worker.step();
+                }
+                assert_eq!(trace.updates_held(), 3, "spillable: {spillable}");
+                assert_eq!(trace.records(), 3, "spillable: {spillable}");
+                trace.compact_to(3);
+                assert_eq!(trace.records(), 1, "spillable: {spillable}");
+                assert!(trace.updates_held() >= 1, "spillable: {spillable}");
+            });
+        }
+    }
+}
