@@ -229,7 +229,7 @@ impl WorkerState {
                 self.catch_up(worker);
                 self.failed().unwrap_or(Reply::Done)
             }
-            Command::StatsNow => Reply::Stats(self.stats(worker)),
+            Command::StatsNow => Reply::Stats(self.stats(worker, Count::Held)),
             Command::Stats => {
                 self.catch_up(worker);
                 let stats = self.settled_stats(worker);
@@ -463,10 +463,10 @@ impl WorkerState {
             }
             worker.step();
         }
-        self.stats(worker)
+        self.stats(worker, Count::Records)
     }
 
-    fn stats(&mut self, worker: &Worker) -> Vec<ArrangementStats> {
+    fn stats(&mut self, worker: &Worker, count: Count) -> Vec<ArrangementStats> {
         let process = worker.index() / self.local_workers;
         let mut out = Vec::new();
         for (id, readable) in &mut self.readable {
@@ -474,7 +474,7 @@ impl WorkerState {
                 object: *id,
                 arrangement: readable.trace_name.clone(),
                 process,
-                records: readable.trace.records(),
+                records: count.of(&mut readable.trace),
                 dropped: None,
                 latency_ms: readable.latency_ms,
                 spill: readable.trace.spill(),
@@ -485,7 +485,7 @@ impl WorkerState {
                     object: *id,
                     arrangement: name.clone(),
                     process,
-                    records: handle.records(),
+                    records: count.of(handle.as_mut()),
                     dropped,
                     latency_ms: None,
                     spill: handle.spill(),
@@ -493,6 +493,25 @@ impl WorkerState {
             }
         }
         out
+    }
+}
+
+/// What a stats reply counts as an arrangement's records.
+#[derive(Clone, Copy)]
+enum Count {
+    /// [`StateHandle::records`]: settled, comparable between runs, and read update by update.
+    Records,
+    /// [`StateHandle::updates_held`]: what it occupies, from its batch lengths; cheap enough to
+    /// sample a live run often without slowing the worker it runs on.
+    Held,
+}
+
+impl Count {
+    fn of(self, handle: &mut dyn StateHandle) -> usize {
+        match self {
+            Count::Records => handle.records(),
+            Count::Held => handle.updates_held(),
+        }
     }
 }
 

@@ -39,6 +39,10 @@ pub trait StateHandle {
     /// it no longer needs, and with no other batch to merge with, idle merging never revisits
     /// it; counting what it physically holds would make the count depend on that timing.
     fn records(&mut self) -> usize;
+    /// Updates physically held right now, as the batches count them: what the arrangement
+    /// occupies, including distinctions compaction has not yet merged away. Costs one look
+    /// per batch, where [`StateHandle::records`] reads every update.
+    fn updates_held(&mut self) -> usize;
     /// Non-empty batches held; idle merging goes on until there is at most one.
     fn batches(&mut self) -> usize;
     /// What it holds through the spill hook, for arrangements that can spill.
@@ -122,6 +126,13 @@ impl StateHandle for RowsArrangement {
         }
     }
 
+    fn updates_held(&mut self) -> usize {
+        match self {
+            RowsArrangement::InMemory(trace) => trace.updates_held(),
+            RowsArrangement::Spillable(spillable) => spillable.updates_held(),
+        }
+    }
+
     fn batches(&mut self) -> usize {
         match self {
             RowsArrangement::InMemory(trace) => trace.batches(),
@@ -196,6 +207,10 @@ impl StateHandle for Spillable {
         })
     }
 
+    fn updates_held(&mut self) -> usize {
+        self.trace.updates_held()
+    }
+
     fn batches(&mut self) -> usize {
         self.trace.batches()
     }
@@ -254,8 +269,52 @@ where
         records
     }
 
+    fn updates_held(&mut self) -> usize {
+        self.batches_through(AntichainRef::new(&[]))
+            .map_or(0, |batches| batches.iter().map(|b| b.len()).sum())
+    }
+
     fn batches(&mut self) -> usize {
         self.batches_through(AntichainRef::new(&[]))
             .map_or(0, |batches| batches.iter().filter(|b| b.len() > 0).count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use differential_dataflow::input::InputSession;
+    use timely::dataflow::ProbeHandle;
+
+    use super::*;
+    use crate::repr::{Datum, row};
+
+    /// A row in at time 1 and out at 2, and one that stays, arranged in memory or spillable:
+    /// the batches hold all three updates until compaction lets the first row's pair cancel,
+    /// which the settled count sees at once.
+    #[test]
+    fn updates_held_counts_what_the_batches_hold() {
+        for spillable in [false, true] {
+            timely::execute_directly(move |worker| {
+                let probe = ProbeHandle::new();
+                let mut input = InputSession::<Time, EncodedRow, i64>::new();
+                let mut trace = worker.dataflow(|scope| {
+                    crate::render::arrange_readable(input.to_collection(scope), "Output", spillable, &probe)
+                });
+                let (gone, stays) = (row::encode(&[Datum::Int(1)]), row::encode(&[Datum::Int(2)]));
+                input.update_at(gone.clone(), 1, 1);
+                input.update_at(gone, 2, -1);
+                input.update_at(stays, 2, 1);
+                input.advance_to(3);
+                input.flush();
+                while probe.less_than(&3) {
+                    worker.step();
+                }
+                assert_eq!(trace.updates_held(), 3, "spillable: {spillable}");
+                assert_eq!(trace.records(), 3, "spillable: {spillable}");
+                trace.compact_to(3);
+                assert_eq!(trace.records(), 1, "spillable: {spillable}");
+                assert!(trace.updates_held() >= 1, "spillable: {spillable}");
+            });
+        }
     }
 }

@@ -123,7 +123,10 @@ impl Session {
     }
 
     /// `SHOW STATS` as things stand, without first catching up or letting arrangements merge:
-    /// for sampling a live run (latency, state) without disturbing it.
+    /// for sampling a live run (latency, state) without disturbing it. `records` are the
+    /// updates each arrangement physically holds (its batch lengths, distinctions not yet
+    /// compacted away included), which takes a look per batch rather than a read of every
+    /// update.
     pub fn stats_now(&mut self) -> Result<Output> {
         self.collect_stats(Command::StatsNow, false)
     }
