@@ -145,7 +145,6 @@ impl Job {
                     .arg("--hosts")
                     .arg(&hosts)
                     .args(["--workers", &workers.to_string()])
-                    .env("MALLOC_MMAP_THRESHOLD_", "65536")
                     .stdout(Stdio::null())
                     .spawn()
                     .expect("ebb worker starts")
