@@ -338,8 +338,14 @@ pub mod row {
     }
 
     /// Decode a whole row into `out`, replacing what it held (reusing its allocation).
-    pub fn decode_into(mut bytes: &[u8], out: &mut Vec<Datum>) {
+    pub fn decode_into(bytes: &[u8], out: &mut Vec<Datum>) {
         out.clear();
+        decode_onto(bytes, out);
+    }
+
+    /// Decode a whole row onto the end of `out` (a joined row's datums, one side after the
+    /// other).
+    pub fn decode_onto(mut bytes: &[u8], out: &mut Vec<Datum>) {
         while !bytes.is_empty() {
             let (datum, used) = decode_datum(bytes);
             out.push(datum);

@@ -217,12 +217,8 @@ impl Rule {
     fn meets(&mut self, left: &[u8], right: &[u8]) -> bool {
         let Some(predicate) = &self.predicate else { return true };
         self.datums.clear();
-        for mut bytes in [left, right] {
-            while !bytes.is_empty() {
-                let (datum, used) = row::decode_datum(bytes);
-                self.datums.push(datum);
-                bytes = &bytes[used..];
-            }
+        for bytes in [left, right] {
+            row::decode_onto(bytes, &mut self.datums);
         }
         predicate.is_true(&self.datums)
     }

@@ -152,7 +152,7 @@ fn thin(candidates: KeyedRows<'_>, dominance: Dominance) -> KeyedRows<'_> {
                         // The joined row's datums, the closing side's NULL: nothing here reads them.
                         datums.clear();
                         datums.resize(dominance.offset, Datum::Null);
-                        decode_onto(&encoded, &mut datums);
+                        row::decode_onto(&encoded, &mut datums);
                         if dominance.offset == 0 {
                             datums.resize(datums.len() + dominance.closing_width, Datum::Null);
                         }
@@ -310,9 +310,9 @@ impl Rule {
         self.datums.clear();
         if self.closing_first {
             self.datums.extend_from_slice(&self.closing_datums);
-            decode_onto(candidate, &mut self.datums);
+            row::decode_onto(candidate, &mut self.datums);
         } else {
-            decode_onto(candidate, &mut self.datums);
+            row::decode_onto(candidate, &mut self.datums);
             self.datums.extend_from_slice(&self.closing_datums);
         }
         if self.predicate.as_ref().is_some_and(|predicate| !predicate.is_true(&self.datums)) {
@@ -333,13 +333,4 @@ fn retired(value: &[u8]) -> EncodedRow {
     out.push(RETIRED);
     out.extend_from_slice(value);
     out
-}
-
-/// Decode the row in `bytes` onto the end of `out`.
-fn decode_onto(mut bytes: &[u8], out: &mut Vec<Datum>) {
-    while !bytes.is_empty() {
-        let (datum, used) = row::decode_datum(bytes);
-        out.push(datum);
-        bytes = &bytes[used..];
-    }
 }
