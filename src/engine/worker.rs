@@ -308,8 +308,7 @@ impl WorkerState {
                 dropped: Vec::new(),
                 spilling: spillable,
             };
-            let rows = render::render(scope, &plan, &mut ctx);
-            (render::arrange_readable(rows, "Output", spillable, &probe), ctx.state, ctx.dropped)
+            (render::render_readable(scope, &plan, &mut ctx, &probe), ctx.state, ctx.dropped)
         });
         let live =
             sources.iter().any(|s| self.sources.get(s).is_some_and(|s| s.timeline == Timeline::WallClock));

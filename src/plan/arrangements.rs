@@ -138,11 +138,23 @@ pub struct ArrangementFact {
     pub spills: bool,
     /// Whether `SHOW STATS` counts on it the rows its rule has dropped (thinned or retracted).
     pub counts_dropped: bool,
+    /// Another arrangement of the view that this one is, not a copy of, when the session has
+    /// no memory budget: a `RETAIN` at the view's root holds exactly the view's rows in its
+    /// output, so that is the view's output. (Under a budget the rule's reduce reads its output
+    /// through a cursor, which keeps chunks decoded, so the view's rows are arranged apart.)
+    pub same_as: Option<ArrangementName>,
 }
 
 impl ArrangementFact {
     fn new(name: ArrangementName, key: &str, bound: StateBound) -> ArrangementFact {
-        ArrangementFact { name, key: Some(key.to_string()), bound, spills: false, counts_dropped: false }
+        ArrangementFact {
+            name,
+            key: Some(key.to_string()),
+            bound,
+            spills: false,
+            counts_dropped: false,
+            same_as: None,
+        }
     }
 }
 
@@ -169,6 +181,7 @@ pub fn output(plan: &Plan, catalog: &Catalog) -> ArrangementFact {
         bound: bound(plan, catalog).into(),
         spills: true,
         counts_dropped: false,
+        same_as: matches!(plan.node, PlanNode::Retain { .. }).then_some(ArrangementName::RetainOutput),
     }
 }
 
@@ -183,6 +196,7 @@ pub fn source_arrangements(source: &SourceDesc) -> Vec<ArrangementFact> {
         bound: StateBound::Unbounded { grows_with: "grows with input" },
         spills: true,
         counts_dropped: false,
+        same_as: None,
     }]
 }
 

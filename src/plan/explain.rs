@@ -70,6 +70,9 @@ fn arrangement_line(out: &mut String, pad: &str, fact: &ArrangementFact, of_the_
     if let Some(key) = &fact.key {
         qualities.push(format!("by {key}"));
     }
+    if let Some(same_as) = &fact.same_as {
+        qualities.push(format!("in memory the same as \"{same_as}\""));
+    }
     let (holds, why) = match fact.name {
         ArrangementName::Output => (Some("the view's rows"), None),
         ArrangementName::History => (Some("every row received"), None),

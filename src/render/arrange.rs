@@ -23,7 +23,7 @@ use std::rc::Rc;
 use differential_dataflow::batcher::merge::MergeBatcher;
 use differential_dataflow::batcher::merge::chunker::ContainerChunker;
 use differential_dataflow::batcher::merge::vec::VecMerger;
-use differential_dataflow::trace::implementations::ord_neu::{OrdKeyBatch, OrdKeyBuilder};
+use differential_dataflow::trace::implementations::ord_neu::{OrdKeyBatch, OrdKeyBuilder, OrdValBatch};
 use differential_dataflow::trace::implementations::spine_fueled::Spine;
 use differential_dataflow::trace::implementations::{BatchContainer, OffsetList};
 use differential_dataflow::trace::{Cursor, Navigable};
@@ -47,6 +47,10 @@ pub type RowTrace = TraceAgent<RowSpine>;
 /// A vector arrangement of whole rows, each its own key, a batch's rows in one buffer.
 pub type RowsSpine = Spine<Rc<OrdKeyBatch<RowsLayout>>>;
 type RowsLayout = (ByteRows, Vec<()>, Vec<Time>, Vec<i64>, OffsetList);
+/// A vector arrangement of byte values by a `u64` (a rule's kept rows by a hash of their key):
+/// keys in a vector, a batch's values in one buffer.
+pub(super) type HashedSpine = Spine<Rc<OrdValBatch<HashedLayout>>>;
+pub(super) type HashedLayout = (Vec<u64>, ByteRows, Vec<Time>, Vec<i64>, OffsetList);
 type RowUpdateVec = Vec<((EncodedRow, ()), Time, i64)>;
 type RowsBatcher = MergeBatcher<
     ContainerChunker<RowUpdateVec>,

@@ -20,9 +20,10 @@ use itertools::Itertools;
 use timely::dataflow::Scope;
 use timely::progress::frontier::AntichainRef;
 
+use crate::render::arrange::HashedSpine;
 use crate::render::columnar::RowUpdate;
 use crate::render::{RowTrace, Rows, RowsSpine, rows_of};
-use crate::repr::{EncodedRow, Time};
+use crate::repr::{EncodedRow, Time, row};
 use crate::storage::spill::tiered::with_tag;
 use crate::storage::spill::{ArrangementSpill, SpillCounts};
 
@@ -61,6 +62,9 @@ pub enum RowsArrangement {
     InMemory(InMemoryRows),
     /// Its chunks go through the spill hook.
     Spillable(Spillable),
+    /// The output of a `RETAIN` at the view's root (in memory), which holds exactly the
+    /// view's rows.
+    Kept(KeptRows),
 }
 
 /// A vector arrangement of rows.
@@ -93,6 +97,11 @@ impl RowsArrangement {
                     push(row, times.iter().filter(|(t, _)| *t < time).map(|(_, diff)| diff).sum());
                 }
             }),
+            RowsArrangement::Kept(kept) => {
+                kept.read(time, &mut push);
+                // In the order of the rows, as the other arrangements give them.
+                rows.sort_unstable();
+            }
         }
         rows
     }
@@ -107,6 +116,7 @@ impl RowsArrangement {
             RowsArrangement::Spillable(spillable) => {
                 rows_of(TraceAgent::import_named(&mut spillable.trace, scope, name))
             }
+            RowsArrangement::Kept(kept) => kept.import(scope, name),
         }
     }
 }
@@ -116,6 +126,7 @@ impl StateHandle for RowsArrangement {
         match self {
             RowsArrangement::InMemory(trace) => trace.compact_to(read_frontier),
             RowsArrangement::Spillable(spillable) => spillable.compact_to(read_frontier),
+            RowsArrangement::Kept(kept) => kept.trace.compact_to(read_frontier),
         }
     }
 
@@ -123,6 +134,7 @@ impl StateHandle for RowsArrangement {
         match self {
             RowsArrangement::InMemory(trace) => trace.records(),
             RowsArrangement::Spillable(spillable) => spillable.records(),
+            RowsArrangement::Kept(kept) => kept.trace.records(),
         }
     }
 
@@ -130,6 +142,7 @@ impl StateHandle for RowsArrangement {
         match self {
             RowsArrangement::InMemory(trace) => trace.updates_held(),
             RowsArrangement::Spillable(spillable) => spillable.updates_held(),
+            RowsArrangement::Kept(kept) => kept.trace.updates_held(),
         }
     }
 
@@ -137,14 +150,61 @@ impl StateHandle for RowsArrangement {
         match self {
             RowsArrangement::InMemory(trace) => trace.batches(),
             RowsArrangement::Spillable(spillable) => spillable.batches(),
+            RowsArrangement::Kept(kept) => kept.trace.batches(),
         }
     }
 
     fn spill(&self) -> Option<SpillCounts> {
         match self {
-            RowsArrangement::InMemory(_) => None,
+            RowsArrangement::InMemory(_) | RowsArrangement::Kept(_) => None,
             RowsArrangement::Spillable(spillable) => spillable.spill(),
         }
+    }
+}
+
+/// The rows a `RETAIN` at a view's root keeps, read from its reduce's output arrangement (in
+/// memory), where each follows its rule key and rank: reads and the rule's loop share one
+/// arrangement, instead of the view holding each kept row once more.
+#[derive(Clone)]
+pub struct KeptRows {
+    /// By the hash of the rule's key, each value key ++ rank ++ row.
+    trace: TraceAgent<HashedSpine>,
+    /// Datums in the rule's key.
+    key_datums: usize,
+    /// Whether greater ranks are better (the rank's bytes are then not complemented).
+    descending: bool,
+}
+
+impl KeptRows {
+    pub(super) fn new(trace: TraceAgent<HashedSpine>, key_datums: usize, descending: bool) -> KeptRows {
+        KeptRows { trace, key_datums, descending }
+    }
+
+    /// The row at the end of a value, after its key and rank.
+    pub(super) fn row_of(value: &[u8], key_datums: usize, descending: bool) -> &[u8] {
+        row::after_rank(&value[row::prefix_len(value, key_datums)..], descending)
+    }
+
+    /// Hand `push` each row with its count at times before `time`.
+    fn read(&mut self, time: Time, push: &mut impl FnMut(EncodedRow, i64)) {
+        let Some(batches) = self.trace.batches_through(AntichainRef::new(&[])) else { return };
+        let (mut cursor, storage) = cursor_list(batches);
+        while cursor.key_valid(&storage) {
+            while let Some(value) = cursor.get_val(&storage) {
+                let mut count = 0;
+                cursor.map_times(&storage, |t, diff| count += if *t < time { *diff } else { 0 });
+                push(KeptRows::row_of(value, self.key_datums, self.descending).to_vec(), count);
+                cursor.step_val(&storage);
+            }
+            cursor.step_key(&storage);
+        }
+    }
+
+    fn import<'scope>(&mut self, scope: Scope<'scope, Time>, name: &str) -> Rows<'scope> {
+        let (key_datums, descending) = (self.key_datums, self.descending);
+        TraceAgent::import_named(&mut self.trace, scope, name).as_collection(
+            move |_hash: &u64, value: &[u8]| KeptRows::row_of(value, key_datums, descending).to_vec(),
+        )
     }
 }
 

@@ -27,6 +27,7 @@ use differential_dataflow::trace::implementations::spine_fueled::Spine;
 use differential_dataflow::trace::implementations::{OffsetList, ValSpine};
 
 use super::arrange::ByteRows;
+use super::binned::Binned;
 use super::{Context, KeyedRows, Rows};
 use crate::plan::arrangements::ArrangementName;
 use crate::plan::{JoinPlan, ScalarExpr, Side};
@@ -43,10 +44,13 @@ type BytesLayout = (ByteRows, ByteRows, Vec<Time>, Vec<i64>, OffsetList);
 type KeyedUpdate = ((EncodedRow, EncodedRow), Time, i64);
 pub(super) type BytesSpine = Spine<Rc<OrdValBatch<BytesLayout>>>;
 pub(super) type BytesBuilder = OrdValBuilder<BytesLayout, Vec<KeyedUpdate>>;
-type BytesBatcher = MergeBatcher<
-    ContainerChunker<Vec<KeyedUpdate>>,
-    VecMerger<(EncodedRow, EncodedRow), Time, i64>,
-    BytesBuilder,
+type BytesBatcher = Binned<
+    MergeBatcher<
+        ContainerChunker<Vec<KeyedUpdate>>,
+        VecMerger<(EncodedRow, EncodedRow), Time, i64>,
+        BytesBuilder,
+    >,
+    (EncodedRow, EncodedRow),
 >;
 
 pub(super) fn render<'scope>(
@@ -97,7 +101,8 @@ pub(super) fn arrange_bytes<'scope>(
     name: ArrangementName,
     ctx: &mut Context<'scope>,
 ) -> BytesByKey<'scope> {
-    let arranged = keyed.arrange_named::<BytesBatcher, BytesSpine>(&name.to_string(), BytesBatcher::new);
+    let arranged =
+        keyed.arrange_named::<BytesBatcher, BytesSpine>(&name.to_string(), Binned::wrap(MergeBatcher::new));
     ctx.state.push((name, Box::new(arranged.trace.clone())));
     arranged
 }

@@ -9,6 +9,7 @@
 mod aggregate;
 mod arrange;
 pub mod arrangement;
+mod binned;
 pub mod columnar;
 mod feedback;
 mod filter;
@@ -23,7 +24,7 @@ mod winner;
 pub use arrange::{RowTrace, RowsSpine, arrange_readable, rows_of};
 
 use differential_dataflow::VecCollection;
-use timely::dataflow::Scope;
+use timely::dataflow::{ProbeHandle, Scope};
 
 use crate::plan::arrangements::ArrangementName;
 use crate::plan::{Plan, PlanNode};
@@ -50,6 +51,24 @@ pub struct Context<'scope> {
     /// Whether the session has a memory budget: state that can spill is then built of columnar
     /// chunks; without one, of whichever layout is fastest.
     pub spilling: bool,
+}
+
+/// Render a view's `plan` into `scope`, with the arrangement its reads use, followed by
+/// `probe`. A `RETAIN` at the root already holds exactly the view's rows in its output
+/// arrangement, so that is the view's; any other plan's rows are arranged whole.
+pub fn render_readable<'scope>(
+    scope: Scope<'scope, Time>,
+    plan: &Plan,
+    ctx: &mut Context<'scope>,
+    probe: &ProbeHandle<Time>,
+) -> RowsArrangement {
+    match &plan.node {
+        PlanNode::Retain { input, rule, delay, feedback } => {
+            let rows = render(scope, input, ctx);
+            retain::render_readable(scope, rows, rule, *delay, *feedback, ctx, probe)
+        }
+        _ => arrange_readable(render(scope, plan, ctx), "Output", ctx.spilling, probe),
+    }
 }
 
 /// Render `plan` into `scope`.

@@ -42,20 +42,22 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
+use differential_dataflow::VecCollection;
 use differential_dataflow::batcher::merge::MergeBatcher;
 use differential_dataflow::batcher::merge::chunker::ContainerChunker;
 use differential_dataflow::batcher::merge::vec::VecMerger;
-use differential_dataflow::trace::implementations::OffsetList;
-use differential_dataflow::trace::implementations::ord_neu::{OrdValBatch, OrdValBuilder};
-use differential_dataflow::trace::implementations::spine_fueled::Spine;
-use differential_dataflow::{ExchangeData, Hashable, VecCollection};
+use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
+use differential_dataflow::trace::implementations::ord_neu::OrdValBuilder;
+use timely::dataflow::ProbeHandle;
+use timely::dataflow::operators::Probe;
 
-use super::arrange::{ByteRows, RowSpine, arrange, updates_of};
+use super::arrange::{HashedLayout, HashedSpine, RowSpine, RowTrace, arrange, arrange_readable, updates_of};
+use super::binned::Binned;
 use super::feedback::fed_back;
 use super::{Context, KeyedRows, Rows};
 use crate::plan::arrangements::ArrangementName;
 use crate::plan::{RetainRule, ScalarExpr};
-use crate::render::arrangement::Spillable;
+use crate::render::arrangement::{KeptRows, RowsArrangement, Spillable};
 use crate::render::columnar::{CoalescingBuilder, RowUpdate};
 use crate::repr::{Datum, EncodedRow, Time, row};
 use crate::storage::spill::ArrangementSpill;
@@ -65,12 +67,12 @@ use crate::storage::spill::tagged::next_tag;
 /// [`reduce_in_memory`]).
 type HashedRows<'scope> = VecCollection<'scope, Time, (u64, EncodedRow), i64>;
 /// Vector arrangements of [`HashedRows`]: keys in a vector, values in one byte slice per batch.
-type HashedLayout = (Vec<u64>, ByteRows, Vec<Time>, Vec<i64>, OffsetList);
 type HashedUpdate = ((u64, EncodedRow), Time, i64);
-type HashedSpine = Spine<Rc<OrdValBatch<HashedLayout>>>;
 type HashedBuilder = OrdValBuilder<HashedLayout, Vec<HashedUpdate>>;
-type HashedBatcher =
-    MergeBatcher<ContainerChunker<Vec<HashedUpdate>>, VecMerger<(u64, EncodedRow), Time, i64>, HashedBuilder>;
+type HashedBatcher = Binned<
+    MergeBatcher<ContainerChunker<Vec<HashedUpdate>>, VecMerger<(u64, EncodedRow), Time, i64>, HashedBuilder>,
+    (u64, EncodedRow),
+>;
 
 /// Updates of one time waiting for the time to complete, with the capability to send them.
 type Pending = BTreeMap<Time, (Capability<Time>, TickBest)>;
@@ -83,6 +85,80 @@ pub(super) fn render<'scope>(
     feedback: bool,
     ctx: &mut Context<'scope>,
 ) -> Rows<'scope> {
+    kept(scope, rows, rule, delay, feedback, ctx).rows()
+}
+
+/// As [`render`], for a rule at the root of a view, with the arrangement the view's reads use
+/// (see [`Kept::readable`]), followed by `probe`.
+pub(super) fn render_readable<'scope>(
+    scope: Scope<'scope, Time>,
+    rows: Rows<'scope>,
+    rule: &RetainRule,
+    delay: NonZeroU64,
+    feedback: bool,
+    ctx: &mut Context<'scope>,
+    probe: &ProbeHandle<Time>,
+) -> RowsArrangement {
+    kept(scope, rows, rule, delay, feedback, ctx).readable(probe)
+}
+
+/// What a rule keeps: the kept updates its reduce outputs (which the loop, the dropped count and
+/// the rows downstream use) and, in memory, the arrangement it maintains them in.
+enum Kept<'scope> {
+    /// Keyed by the hash of the rule's key, valued by key ++ rank ++ row ([`reduce_in_memory`]).
+    InMemory {
+        arranged: Arranged<'scope, TraceAgent<HashedSpine>>,
+        updates: HashedRows<'scope>,
+        key_datums: usize,
+        descending: bool,
+    },
+    /// Keyed by the rule's key, valued by rank ++ row, from an arrangement that can spill.
+    Columnar { updates: KeyedRows<'scope>, descending: bool },
+}
+
+impl<'scope> Kept<'scope> {
+    /// The kept rows.
+    fn rows(self) -> Rows<'scope> {
+        match self {
+            // The row is the end of the value: move it to the front of the buffer it is in.
+            Kept::InMemory { updates, key_datums, descending, .. } => {
+                updates.map(move |(_hash, mut value)| {
+                    value.drain(..value.len() - KeptRows::row_of(&value, key_datums, descending).len());
+                    value
+                })
+            }
+            Kept::Columnar { updates, descending } => updates.map(move |(_key, mut value)| {
+                value.drain(..value.len() - row::after_rank(&value, descending).len());
+                value
+            }),
+        }
+    }
+
+    /// The kept rows arranged for reads, followed by `probe`: in memory, the reduce's output
+    /// arrangement itself; columnar, arranged whole as any view's rows are, since the reduce
+    /// reads its output through a cursor, which keeps the chunks it reads decoded, and reads
+    /// of a view under a budget must not.
+    fn readable(self, probe: &ProbeHandle<Time>) -> RowsArrangement {
+        match self {
+            Kept::InMemory { arranged, key_datums, descending, .. } => {
+                arranged.stream.probe_with(probe);
+                RowsArrangement::Kept(KeptRows::new(arranged.trace, key_datums, descending))
+            }
+            columnar @ Kept::Columnar { .. } => arrange_readable(columnar.rows(), "Output", true, probe),
+        }
+    }
+}
+
+/// Key and thin `rows`, then reduce them to the best `limit` per key, with the loop that
+/// retracts the rest from the reduce's input (unless `feedback` is off).
+fn kept<'scope>(
+    scope: Scope<'scope, Time>,
+    rows: Rows<'scope>,
+    rule: &RetainRule,
+    delay: NonZeroU64,
+    feedback: bool,
+    ctx: &mut Context<'scope>,
+) -> Kept<'scope> {
     let limit = rule.limit;
     let descending = rule.descending;
     // Rows the rule has dropped, thinned or retracted: every input row counts once in, every
@@ -97,50 +173,33 @@ pub(super) fn render<'scope>(
             let value = ranked.split_off(row::prefix_len(&ranked, key_datums));
             (ranked, value)
         });
-        let kept = with_feedback(scope, keyed, delay, feedback, |input| {
-            reduce_columnar(input, limit, ctx).inspect(move |(_, _, diff)| dropped.set(dropped.get() - diff))
-        });
-        return kept.map(move |(_key, mut value)| {
-            value.drain(..value.len() - row::after_rank(&value, descending).len());
-            value
-        });
+        let (live, feedback) = fed_back(scope, keyed, feedback, delay.get());
+        let updates = updates_of(reduce_columnar(live, limit, ctx))
+            .inspect(move |(_, _, diff)| dropped.set(dropped.get() - diff));
+        if let Some(feedback) = feedback {
+            feedback.keep_only(updates.clone());
+        }
+        return Kept::Columnar { updates, descending };
     }
-    let kept = with_feedback(scope, hashed, delay, feedback, |input| {
-        reduce_in_memory(input, limit, key_datums, ctx)
-            .inspect(move |(_, _, diff)| dropped.set(dropped.get() - diff))
-    });
-    // The row is the end of the value: move it to the front of the buffer it is in.
-    kept.map(move |(_hash, mut ranked)| {
-        let rank_at = row::prefix_len(&ranked, key_datums);
-        ranked.drain(..ranked.len() - row::after_rank(&ranked[rank_at..], descending).len());
-        ranked
-    })
-}
-
-/// `reduce` applied to `input` minus what `reduce` did not keep of it, fed back `delay` ticks
-/// later (or, without feedback, to `input` alone): the kept updates.
-fn with_feedback<'scope, D: ExchangeData + Hashable>(
-    scope: Scope<'scope, Time>,
-    input: VecCollection<'scope, Time, D, i64>,
-    delay: NonZeroU64,
-    feedback: bool,
-    reduce: impl FnOnce(VecCollection<'scope, Time, D, i64>) -> VecCollection<'scope, Time, D, i64>,
-) -> VecCollection<'scope, Time, D, i64> {
-    let (live, feedback) = fed_back(scope, input, feedback, delay.get());
-    let kept = reduce(live);
+    let (live, feedback) = fed_back(scope, hashed, feedback, delay.get());
+    let arranged = reduce_in_memory(live, limit, key_datums, ctx);
+    let updates = arranged
+        .clone()
+        .as_collection(|hash: &u64, value: &[u8]| (*hash, value.to_vec()))
+        .inspect(move |(_, _, diff)| dropped.set(dropped.get() - diff));
     if let Some(feedback) = feedback {
-        feedback.keep_only(kept.clone());
+        feedback.keep_only(updates.clone());
     }
-    kept
+    Kept::InMemory { arranged, updates, key_datums, descending }
 }
 
-/// The reduce over columnar arrangements, whose chunks go through the spill hook: its kept
-/// rows, keyed.
+/// The reduce over columnar arrangements, whose chunks go through the spill hook: its output
+/// arrangement of kept rows, keyed.
 fn reduce_columnar<'scope>(
     reduce_input: KeyedRows<'scope>,
     limit: u64,
     ctx: &mut Context<'scope>,
-) -> KeyedRows<'scope> {
+) -> Arranged<'scope, RowTrace> {
     let (arranged, input_state) = arrange(reduce_input, "RetainInput");
     ctx.state.push((ArrangementName::RetainInput, Box::new(input_state)));
     let output_tag = ArrangementSpill::new();
@@ -161,7 +220,7 @@ fn reduce_columnar<'scope>(
         },
     );
     ctx.state.push((ArrangementName::RetainOutput, Box::new(Spillable::new(kept.trace.clone(), output_tag))));
-    updates_of(kept)
+    kept
 }
 
 /// The reduce over vector arrangements, for sessions without a memory budget: differential
@@ -177,8 +236,9 @@ fn reduce_in_memory<'scope>(
     limit: u64,
     key_datums: usize,
     ctx: &mut Context<'scope>,
-) -> HashedRows<'scope> {
-    let arranged = input.arrange_named::<HashedBatcher, HashedSpine>("RetainInput", HashedBatcher::new);
+) -> Arranged<'scope, TraceAgent<HashedSpine>> {
+    let arranged =
+        input.arrange_named::<HashedBatcher, HashedSpine>("RetainInput", Binned::wrap(MergeBatcher::new));
     ctx.state.push((ArrangementName::RetainInput, Box::new(arranged.trace.clone())));
     let kept = arranged.reduce_abelian::<_, HashedBuilder, HashedSpine, _, _>(
         "Retain",
@@ -191,7 +251,7 @@ fn reduce_in_memory<'scope>(
         },
     );
     ctx.state.push((ArrangementName::RetainOutput, Box::new(kept.trace.clone())));
-    kept.as_collection(|hash: &u64, value: &[u8]| (*hash, value.to_vec()))
+    kept
 }
 
 /// Hand `keep` the `limit` greatest values of each key in `input`, whose values (sorted

@@ -1,0 +1,145 @@
+//! A batcher for the input arrangement of a rule with feedback: updates at times the next
+//! batch cannot release wait in bins by time, untouched, until a batch can.
+//!
+//! In: the updates of a rule's live input, which include the retractions its `Variable`
+//! carries back, each stamped DELAY ahead of the tick that made it. Out: the same batches the
+//! wrapped batcher would build.
+//!
+//! Why: differential's merge batcher merges everything it holds at every extraction and keeps
+//! the part not yet due. A rule's loop always holds DELAY worth of retractions not yet due, so
+//! with one tick per millisecond and a DELAY of 100, each retraction was merged again at each
+//! of the 100 extractions before its own; and when the input ran ahead of the loop (whose
+//! frontier moves at most DELAY per round), the backlog was merged again every round, so
+//! falling behind made each round slower. Binned, an update is touched once on the way in and
+//! once when its batch is built.
+//!
+//! Invariant: the bins hold exactly the updates not yet extracted, so the earliest bin is the
+//! batcher's lower frontier. Times are totally ordered, so an extraction's `upper` is one time
+//! (or none, when every update is due).
+
+use std::collections::BTreeMap;
+
+use differential_dataflow::batcher::{Batcher, Extract};
+use timely::progress::Antichain;
+use timely::progress::frontier::AntichainRef;
+
+use crate::repr::Time;
+
+/// `B`, with the updates of each time not yet due held in a bin of their own.
+pub(super) struct Binned<B, D> {
+    /// Builds each batch from the bins it releases.
+    inner: B,
+    /// Updates not yet extracted, by time.
+    bins: BTreeMap<Time, Vec<(D, Time, i64)>>,
+    /// The earliest time in `bins`.
+    frontier: Antichain<Time>,
+}
+
+impl<B, D> Binned<B, D> {
+    pub(super) fn wrap(
+        inner: impl FnOnce(Option<differential_dataflow::logging::Logger>, usize) -> B,
+    ) -> impl FnOnce(Option<differential_dataflow::logging::Logger>, usize) -> Binned<B, D> {
+        move |logger, operator_id| Binned {
+            inner: inner(logger, operator_id),
+            bins: BTreeMap::new(),
+            frontier: Antichain::new(),
+        }
+    }
+}
+
+impl<B, D> Batcher<Vec<(D, Time, i64)>> for Binned<B, D>
+where
+    B: Batcher<Vec<(D, Time, i64)>> + Extract<Time = Time>,
+{
+    fn insert(&mut self, container: &mut Vec<(D, Time, i64)>) {
+        // A message's updates mostly share one time: look its bin up once per run of them.
+        let mut updates = container.drain(..).peekable();
+        while let Some(update) = updates.next() {
+            let time = update.1;
+            let bin = self.bins.entry(time).or_default();
+            bin.push(update);
+            while let Some(next) = updates.next_if(|next| next.1 == time) {
+                bin.push(next);
+            }
+        }
+    }
+}
+
+impl<B, D> Extract for Binned<B, D>
+where
+    B: Batcher<Vec<(D, Time, i64)>> + Extract<Time = Time>,
+{
+    type Time = Time;
+    type Output = B::Output;
+
+    fn extract<'a>(
+        &'a mut self,
+        upper: AntichainRef<'_, Time>,
+    ) -> (Option<B::Output>, AntichainRef<'a, Time>) {
+        let later = match upper.first() {
+            Some(upper) => self.bins.split_off(upper),
+            None => BTreeMap::new(),
+        };
+        for (_, mut due) in std::mem::replace(&mut self.bins, later) {
+            self.inner.insert(&mut due);
+        }
+        let (batch, _) = self.inner.extract(upper);
+        self.frontier = self.bins.keys().next().copied().into_iter().collect();
+        (batch, self.frontier.borrow())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use differential_dataflow::batcher::merge::MergeBatcher;
+    use differential_dataflow::batcher::merge::chunker::ContainerChunker;
+    use differential_dataflow::batcher::merge::vec::VecMerger;
+    use differential_dataflow::trace::implementations::OffsetList;
+    use differential_dataflow::trace::implementations::ord_neu::OrdValBuilder;
+    use differential_dataflow::trace::{Cursor, Navigable};
+
+    use super::*;
+
+    type Update = ((u64, u64), Time, i64);
+    type Layout = (Vec<u64>, Vec<u64>, Vec<Time>, Vec<i64>, OffsetList);
+    type Inner = MergeBatcher<
+        ContainerChunker<Vec<Update>>,
+        VecMerger<(u64, u64), Time, i64>,
+        OrdValBuilder<Layout, Vec<Update>>,
+    >;
+
+    fn contents(batch: &<Inner as Extract>::Output) -> Vec<Update> {
+        let mut cursor = batch.cursor();
+        let mut updates = Vec::new();
+        while cursor.key_valid(batch) {
+            while cursor.val_valid(batch) {
+                let (key, val) = (*cursor.key(batch), *cursor.val(batch));
+                cursor.map_times(batch, |time, diff| updates.push(((key, val), *time, *diff)));
+                cursor.step_val(batch);
+            }
+            cursor.step_key(batch);
+        }
+        updates
+    }
+
+    #[test]
+    fn releases_what_is_due_and_keeps_the_rest_by_time() {
+        let mut batcher = Binned::wrap(Inner::new)(None, 0);
+        let mut updates =
+            vec![((1, 1), 5, 1), ((1, 1), 1, 1), ((2, 0), 1, 1), ((1, 1), 1, 1), ((3, 3), 9, -1)];
+        batcher.insert(&mut updates);
+        assert!(updates.is_empty());
+
+        let (batch, frontier) = batcher.extract(AntichainRef::new(&[5]));
+        assert_eq!(frontier.to_vec(), vec![5]);
+        assert_eq!(contents(&batch.expect("updates at 1 are due")), vec![((1, 1), 1, 2), ((2, 0), 1, 1)]);
+
+        let (batch, frontier) = batcher.extract(AntichainRef::new(&[6]));
+        assert_eq!(frontier.to_vec(), vec![9]);
+        assert_eq!(contents(&batch.expect("the update at 5 is due")), vec![((1, 1), 5, 1)]);
+
+        let (batch, frontier) = batcher.extract(AntichainRef::new(&[]));
+        assert!(frontier.is_empty());
+        assert_eq!(contents(&batch.expect("everything is due")), vec![((3, 3), 9, -1)]);
+    }
+}
