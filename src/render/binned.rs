@@ -2,8 +2,8 @@
 //! batch cannot release wait in bins by time, untouched, until a batch can.
 //!
 //! In: the updates of a rule's live input, which include the retractions its `Variable`
-//! carries back, each stamped DELAY ahead of the tick that made it. Out: the same batches the
-//! wrapped batcher would build.
+//! carries back, each stamped DELAY ahead of the tick that made it. Out: the same batches
+//! differential's merge batcher would build, from one sort of the updates due.
 //!
 //! Why: differential's merge batcher merges everything it holds at every extraction and keeps
 //! the part not yet due. A rule's loop always holds DELAY worth of retractions not yet due, so
@@ -11,46 +11,43 @@
 //! of the 100 extractions before its own; and when the input ran ahead of the loop (whose
 //! frontier moves at most DELAY per round), the backlog was merged again every round, so
 //! falling behind made each round slower. Binned, an update is touched once on the way in and
-//! once when its batch is built.
+//! once when its batch is sorted and built.
 //!
 //! Invariant: the bins hold exactly the updates not yet extracted, so the earliest bin is the
 //! batcher's lower frontier. Times are totally ordered, so an extraction's `upper` is one time
 //! (or none, when every update is due).
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
+use differential_dataflow::batcher::merge::Sealer;
 use differential_dataflow::batcher::{Batcher, Extract};
+use differential_dataflow::consolidation::consolidate_updates;
+use differential_dataflow::logging::Logger;
 use timely::progress::Antichain;
 use timely::progress::frontier::AntichainRef;
 
 use crate::repr::Time;
 
-/// `B`, with the updates of each time not yet due held in a bin of their own.
-pub(super) struct Binned<B, D> {
-    /// Builds each batch from the bins it releases.
-    inner: B,
+/// Updates of `D` in bins by time, each batch sorted, consolidated and built by `S` when it
+/// is due.
+pub(super) struct Binned<D, S> {
     /// Updates not yet extracted, by time.
     bins: BTreeMap<Time, Vec<(D, Time, i64)>>,
     /// The earliest time in `bins`.
     frontier: Antichain<Time>,
+    sealer: PhantomData<S>,
 }
 
-impl<B, D> Binned<B, D> {
-    pub(super) fn wrap(
-        inner: impl FnOnce(Option<differential_dataflow::logging::Logger>, usize) -> B,
-    ) -> impl FnOnce(Option<differential_dataflow::logging::Logger>, usize) -> Binned<B, D> {
-        move |logger, operator_id| Binned {
-            inner: inner(logger, operator_id),
-            bins: BTreeMap::new(),
-            frontier: Antichain::new(),
-        }
+impl<D, S> Binned<D, S> {
+    /// A new batcher; differential's constructor signature, whose logger and operator id a
+    /// batcher uses to report its memory (this one does not).
+    pub(super) fn new(_logger: Option<Logger>, _operator_id: usize) -> Binned<D, S> {
+        Binned { bins: BTreeMap::new(), frontier: Antichain::new(), sealer: PhantomData }
     }
 }
 
-impl<B, D> Batcher<Vec<(D, Time, i64)>> for Binned<B, D>
-where
-    B: Batcher<Vec<(D, Time, i64)>> + Extract<Time = Time>,
-{
+impl<D: Ord, S: Sealer<Vec<(D, Time, i64)>>> Batcher<Vec<(D, Time, i64)>> for Binned<D, S> {
     fn insert(&mut self, container: &mut Vec<(D, Time, i64)>) {
         // A message's updates mostly share one time: look its bin up once per run of them.
         let mut updates = container.drain(..).peekable();
@@ -65,35 +62,35 @@ where
     }
 }
 
-impl<B, D> Extract for Binned<B, D>
-where
-    B: Batcher<Vec<(D, Time, i64)>> + Extract<Time = Time>,
-{
+impl<D: Ord, S: Sealer<Vec<(D, Time, i64)>>> Extract for Binned<D, S> {
     type Time = Time;
-    type Output = B::Output;
+    type Output = S::Output;
 
     fn extract<'a>(
         &'a mut self,
         upper: AntichainRef<'_, Time>,
-    ) -> (Option<B::Output>, AntichainRef<'a, Time>) {
+    ) -> (Option<S::Output>, AntichainRef<'a, Time>) {
         let later = match upper.first() {
             Some(upper) => self.bins.split_off(upper),
             None => BTreeMap::new(),
         };
-        for (_, mut due) in std::mem::replace(&mut self.bins, later) {
-            self.inner.insert(&mut due);
+        let mut due = std::mem::replace(&mut self.bins, later).into_values();
+        let mut updates = due.next().unwrap_or_default();
+        for mut bin in due {
+            updates.append(&mut bin);
         }
-        let (batch, _) = self.inner.extract(upper);
+        // One sort of what is due: cheaper than the chunked merge ladder of differential's
+        // batcher, which merges each update about log(chunks) times. Consolidating here also
+        // cancels each kept row's pair of updates on the loop before it takes a place.
+        consolidate_updates(&mut updates);
         self.frontier = self.bins.keys().next().copied().into_iter().collect();
+        let batch = if updates.is_empty() { None } else { S::seal(&mut vec![updates]) };
         (batch, self.frontier.borrow())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use differential_dataflow::batcher::merge::MergeBatcher;
-    use differential_dataflow::batcher::merge::chunker::ContainerChunker;
-    use differential_dataflow::batcher::merge::vec::VecMerger;
     use differential_dataflow::trace::implementations::OffsetList;
     use differential_dataflow::trace::implementations::ord_neu::OrdValBuilder;
     use differential_dataflow::trace::{Cursor, Navigable};
@@ -102,13 +99,9 @@ mod tests {
 
     type Update = ((u64, u64), Time, i64);
     type Layout = (Vec<u64>, Vec<u64>, Vec<Time>, Vec<i64>, OffsetList);
-    type Inner = MergeBatcher<
-        ContainerChunker<Vec<Update>>,
-        VecMerger<(u64, u64), Time, i64>,
-        OrdValBuilder<Layout, Vec<Update>>,
-    >;
+    type Builder = OrdValBuilder<Layout, Vec<Update>>;
 
-    fn contents(batch: &<Inner as Extract>::Output) -> Vec<Update> {
+    fn contents(batch: &<Builder as Sealer<Vec<Update>>>::Output) -> Vec<Update> {
         let mut cursor = batch.cursor();
         let mut updates = Vec::new();
         while cursor.key_valid(batch) {
@@ -124,9 +117,16 @@ mod tests {
 
     #[test]
     fn releases_what_is_due_and_keeps_the_rest_by_time() {
-        let mut batcher = Binned::wrap(Inner::new)(None, 0);
-        let mut updates =
-            vec![((1, 1), 5, 1), ((1, 1), 1, 1), ((2, 0), 1, 1), ((1, 1), 1, 1), ((3, 3), 9, -1)];
+        let mut batcher = Binned::<(u64, u64), Builder>::new(None, 0);
+        let mut updates = vec![
+            ((1, 1), 5, 1),
+            ((1, 1), 1, 1),
+            ((2, 0), 1, 1),
+            ((1, 1), 1, 1),
+            ((3, 3), 9, -1),
+            ((4, 4), 9, 1),
+            ((4, 4), 9, -1),
+        ];
         batcher.insert(&mut updates);
         assert!(updates.is_empty());
 
@@ -140,6 +140,9 @@ mod tests {
 
         let (batch, frontier) = batcher.extract(AntichainRef::new(&[]));
         assert!(frontier.is_empty());
-        assert_eq!(contents(&batch.expect("everything is due")), vec![((3, 3), 9, -1)]);
+        assert_eq!(contents(&batch.expect("everything is due")), vec![((3, 3), 9, -1)], "(4, 4) cancels");
+
+        let (batch, frontier) = batcher.extract(AntichainRef::new(&[]));
+        assert!(batch.is_none() && frontier.is_empty());
     }
 }

@@ -18,9 +18,6 @@
 
 use std::rc::Rc;
 
-use differential_dataflow::batcher::merge::MergeBatcher;
-use differential_dataflow::batcher::merge::chunker::ContainerChunker;
-use differential_dataflow::batcher::merge::vec::VecMerger;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::trace::implementations::ord_neu::{OrdValBatch, OrdValBuilder};
 use differential_dataflow::trace::implementations::spine_fueled::Spine;
@@ -44,14 +41,7 @@ type BytesLayout = (ByteRows, ByteRows, Vec<Time>, Vec<i64>, OffsetList);
 type KeyedUpdate = ((EncodedRow, EncodedRow), Time, i64);
 pub(super) type BytesSpine = Spine<Rc<OrdValBatch<BytesLayout>>>;
 pub(super) type BytesBuilder = OrdValBuilder<BytesLayout, Vec<KeyedUpdate>>;
-type BytesBatcher = Binned<
-    MergeBatcher<
-        ContainerChunker<Vec<KeyedUpdate>>,
-        VecMerger<(EncodedRow, EncodedRow), Time, i64>,
-        BytesBuilder,
-    >,
-    (EncodedRow, EncodedRow),
->;
+type BytesBatcher = Binned<(EncodedRow, EncodedRow), BytesBuilder>;
 
 pub(super) fn render<'scope>(
     left: Rows<'scope>,
@@ -101,8 +91,7 @@ pub(super) fn arrange_bytes<'scope>(
     name: ArrangementName,
     ctx: &mut Context<'scope>,
 ) -> BytesByKey<'scope> {
-    let arranged =
-        keyed.arrange_named::<BytesBatcher, BytesSpine>(&name.to_string(), Binned::wrap(MergeBatcher::new));
+    let arranged = keyed.arrange_named::<BytesBatcher, BytesSpine>(&name.to_string(), BytesBatcher::new);
     ctx.state.push((name, Box::new(arranged.trace.clone())));
     arranged
 }

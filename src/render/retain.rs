@@ -43,9 +43,6 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
 use differential_dataflow::VecCollection;
-use differential_dataflow::batcher::merge::MergeBatcher;
-use differential_dataflow::batcher::merge::chunker::ContainerChunker;
-use differential_dataflow::batcher::merge::vec::VecMerger;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::trace::implementations::ord_neu::OrdValBuilder;
 use timely::dataflow::ProbeHandle;
@@ -69,10 +66,7 @@ type HashedRows<'scope> = VecCollection<'scope, Time, (u64, EncodedRow), i64>;
 /// Vector arrangements of [`HashedRows`]: keys in a vector, values in one byte slice per batch.
 type HashedUpdate = ((u64, EncodedRow), Time, i64);
 type HashedBuilder = OrdValBuilder<HashedLayout, Vec<HashedUpdate>>;
-type HashedBatcher = Binned<
-    MergeBatcher<ContainerChunker<Vec<HashedUpdate>>, VecMerger<(u64, EncodedRow), Time, i64>, HashedBuilder>,
-    (u64, EncodedRow),
->;
+type HashedBatcher = Binned<(u64, EncodedRow), HashedBuilder>;
 
 /// Updates of one time waiting for the time to complete, with the capability to send them.
 type Pending = BTreeMap<Time, (Capability<Time>, TickBest)>;
@@ -237,8 +231,7 @@ fn reduce_in_memory<'scope>(
     key_datums: usize,
     ctx: &mut Context<'scope>,
 ) -> Arranged<'scope, TraceAgent<HashedSpine>> {
-    let arranged =
-        input.arrange_named::<HashedBatcher, HashedSpine>("RetainInput", Binned::wrap(MergeBatcher::new));
+    let arranged = input.arrange_named::<HashedBatcher, HashedSpine>("RetainInput", HashedBatcher::new);
     ctx.state.push((ArrangementName::RetainInput, Box::new(arranged.trace.clone())));
     let kept = arranged.reduce_abelian::<_, HashedBuilder, HashedSpine, _, _>(
         "Retain",
