@@ -3,8 +3,10 @@
 //! In: a bound [`Plan`] and a [`Context`] holding the collection of each source the plan reads,
 //! built by the engine (which owns the sources' inputs). Out: the view's
 //! rows as a collection of [`EncodedRow`]s, plus the arrangements that hold state (for
-//! `SHOW STATS`). Each plan node has one render function in the file of the same name;
-//! rendering never re-plans or re-checks: the binder has already refused what cannot run.
+//! `SHOW STATS`). Each plan node has one render function in the file of the same name
+//! (`retain::kept`, whose result is read as rows, or as the view's arrangement when the rule is
+//! at the root); rendering never re-plans or re-checks: the binder has already refused what
+//! cannot run.
 
 mod aggregate;
 mod arrange;
@@ -65,7 +67,7 @@ pub fn render_readable<'scope>(
     match &plan.node {
         PlanNode::Retain { input, rule, delay, feedback } => {
             let rows = render(scope, input, ctx);
-            retain::render_readable(scope, rows, rule, *delay, *feedback, ctx, probe)
+            retain::kept(scope, rows, rule, *delay, *feedback, ctx).readable(probe)
         }
         _ => arrange_readable(render(scope, plan, ctx), "Output", ctx.spilling, probe),
     }
@@ -97,7 +99,7 @@ pub fn render<'scope>(scope: Scope<'scope, Time>, plan: &Plan, ctx: &mut Context
         }
         PlanNode::Retain { input, rule, delay, feedback } => {
             let rows = render(scope, input, ctx);
-            retain::render(scope, rows, rule, *delay, *feedback, ctx)
+            retain::kept(scope, rows, rule, *delay, *feedback, ctx).rows()
         }
     }
 }

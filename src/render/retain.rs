@@ -71,34 +71,9 @@ type HashedBatcher = Binned<(u64, EncodedRow), HashedBuilder>;
 /// Updates of one time waiting for the time to complete, with the capability to send them.
 type Pending = BTreeMap<Time, (Capability<Time>, TickBest)>;
 
-pub(super) fn render<'scope>(
-    scope: Scope<'scope, Time>,
-    rows: Rows<'scope>,
-    rule: &RetainRule,
-    delay: NonZeroU64,
-    feedback: bool,
-    ctx: &mut Context<'scope>,
-) -> Rows<'scope> {
-    kept(scope, rows, rule, delay, feedback, ctx).rows()
-}
-
-/// As [`render`], for a rule at the root of a view, with the arrangement the view's reads use
-/// (see [`Kept::readable`]), followed by `probe`.
-pub(super) fn render_readable<'scope>(
-    scope: Scope<'scope, Time>,
-    rows: Rows<'scope>,
-    rule: &RetainRule,
-    delay: NonZeroU64,
-    feedback: bool,
-    ctx: &mut Context<'scope>,
-    probe: &ProbeHandle<Time>,
-) -> RowsArrangement {
-    kept(scope, rows, rule, delay, feedback, ctx).readable(probe)
-}
-
 /// What a rule keeps: the kept updates its reduce outputs (which the loop, the dropped count and
 /// the rows downstream use) and, in memory, the arrangement it maintains them in.
-enum Kept<'scope> {
+pub(super) enum Kept<'scope> {
     /// Keyed by the hash of the rule's key, valued by key ++ rank ++ row ([`reduce_in_memory`]).
     InMemory {
         arranged: Arranged<'scope, TraceAgent<HashedSpine>>,
@@ -112,7 +87,7 @@ enum Kept<'scope> {
 
 impl<'scope> Kept<'scope> {
     /// The kept rows.
-    fn rows(self) -> Rows<'scope> {
+    pub(super) fn rows(self) -> Rows<'scope> {
         match self {
             // The row is the end of the value: move it to the front of the buffer it is in.
             Kept::InMemory { updates, key_datums, descending, .. } => {
@@ -132,7 +107,7 @@ impl<'scope> Kept<'scope> {
     /// arrangement itself; columnar, arranged whole as any view's rows are, since the reduce
     /// reads its output through a cursor, which keeps the chunks it reads decoded, and reads
     /// of a view under a budget must not.
-    fn readable(self, probe: &ProbeHandle<Time>) -> RowsArrangement {
+    pub(super) fn readable(self, probe: &ProbeHandle<Time>) -> RowsArrangement {
         match self {
             Kept::InMemory { arranged, key_datums, descending, .. } => {
                 arranged.stream.probe_with(probe);
@@ -144,8 +119,9 @@ impl<'scope> Kept<'scope> {
 }
 
 /// Key and thin `rows`, then reduce them to the best `limit` per key, with the loop that
-/// retracts the rest from the reduce's input (unless `feedback` is off).
-fn kept<'scope>(
+/// retracts the rest from the reduce's input (unless `feedback` is off). The view's rows are
+/// [`Kept::rows`]; a rule at the root of a view is read through [`Kept::readable`].
+pub(super) fn kept<'scope>(
     scope: Scope<'scope, Time>,
     rows: Rows<'scope>,
     rule: &RetainRule,
