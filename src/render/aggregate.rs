@@ -15,8 +15,10 @@
 //! row (so, unlike a read, a view's global aggregate over no rows is empty).
 
 use differential_dataflow::operators::CountTotal;
+use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
 
+use super::in_order::reduce_in_order;
 use super::{Context, Rows};
 use crate::plan::aggregate::{Accumulator, GroupState};
 use crate::plan::arrangements::ArrangementName;
@@ -61,7 +63,8 @@ pub(super) fn render<'scope>(
                 })
                 .arrange_by_key_named("AggregateInput");
             ctx.state.push((ArrangementName::AggregateInput, Box::new(arranged.trace.clone())));
-            let output = arranged.reduce_abelian::<_, ValBuilder<_, _, _, _>, ValSpine<EncodedRow, EncodedRow, Time, i64>, _, _>(
+            let output = reduce_in_order::<TraceAgent<Spine>, ValBuilder<_, _, _, _>, Spine, _, _, _>(
+                arranged,
                 "Aggregate",
                 move |_key, input, output| {
                     let mut accumulators = vec![Accumulator::default(); aggregates.len()];
@@ -92,6 +95,9 @@ pub(super) fn render<'scope>(
         }
     }
 }
+
+/// The per-row aggregate's input and output: rows (or aggregates) by group key.
+type Spine = ValSpine<EncodedRow, EncodedRow, Time, i64>;
 
 fn group_key(group_by: &[ScalarExpr], datums: &[crate::repr::Datum]) -> EncodedRow {
     let mut key = Vec::new();

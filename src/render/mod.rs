@@ -15,6 +15,7 @@ mod binned;
 pub mod columnar;
 mod feedback;
 mod filter;
+mod in_order;
 mod join;
 mod project;
 mod retain;

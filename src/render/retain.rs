@@ -51,6 +51,7 @@ use timely::dataflow::operators::Probe;
 use super::arrange::{HashedLayout, HashedSpine, RowSpine, RowTrace, arrange, arrange_readable, updates_of};
 use super::binned::Binned;
 use super::feedback::fed_back;
+use super::in_order::reduce_in_order;
 use super::{Context, KeyedRows, Rows};
 use crate::plan::arrangements::ArrangementName;
 use crate::plan::{RetainRule, ScalarExpr};
@@ -174,7 +175,8 @@ fn reduce_columnar<'scope>(
     ctx.state.push((ArrangementName::RetainInput, Box::new(input_state)));
     let output_tag = ArrangementSpill::new();
     next_tag(&output_tag);
-    let kept = arranged.reduce_abelian::<_, CoalescingBuilder, RowSpine, _, _>(
+    let kept = reduce_in_order::<RowTrace, CoalescingBuilder, RowSpine, _, _, _>(
+        arranged,
         "Retain",
         move |_key, input, output| {
             keep_best(input, limit, |value, count| {
@@ -209,7 +211,8 @@ fn reduce_in_memory<'scope>(
 ) -> Arranged<'scope, TraceAgent<HashedSpine>> {
     let arranged = input.arrange_named::<HashedBatcher, HashedSpine>("RetainInput", HashedBatcher::new);
     ctx.state.push((ArrangementName::RetainInput, Box::new(arranged.trace.clone())));
-    let kept = arranged.reduce_abelian::<_, HashedBuilder, HashedSpine, _, _>(
+    let kept = reduce_in_order::<TraceAgent<HashedSpine>, HashedBuilder, HashedSpine, _, _, _>(
+        arranged,
         "Retain",
         move |_hash, input, output| {
             keep_best_per_key(input, limit, key_datums, |value, count| output.push((value.to_vec(), count)))

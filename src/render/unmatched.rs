@@ -37,12 +37,14 @@
 //! the output, the matches made within DELAY (without feedback, every match).
 
 use differential_dataflow::AsCollection;
+use differential_dataflow::operators::arrange::TraceAgent;
 use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map;
 
 use super::feedback::fed_back;
+use super::in_order::reduce_in_order;
 use super::join;
 use super::{Context, KeyedRows, Rows};
 use crate::plan::arrangements::ArrangementName;
@@ -79,7 +81,8 @@ pub(super) fn render<'scope>(
         pairs: Vec::new(),
         datums: Vec::new(),
     };
-    let output = input.reduce_abelian::<_, join::BytesBuilder, join::BytesSpine, _, _>(
+    let output = reduce_in_order::<TraceAgent<join::BytesSpine>, join::BytesBuilder, join::BytesSpine, _, _, _>(
+        input,
         "Unmatched",
         move |_key, input, output| rule.replay(input, output),
         join::keyed_byte_changes,

@@ -48,6 +48,7 @@
 use std::collections::BTreeMap;
 
 use differential_dataflow::AsCollection;
+use differential_dataflow::operators::arrange::TraceAgent;
 use foldhash::HashMap;
 use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::Pipeline;
@@ -55,6 +56,7 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
 use super::feedback::fed_back;
+use super::in_order::reduce_in_order;
 use super::join;
 use super::{Context, KeyedRows, Rows};
 use crate::plan::arrangements::ArrangementName;
@@ -112,7 +114,8 @@ pub(super) fn render<'scope>(
         candidate: Vec::new(),
         best: Vec::new(),
     };
-    let output = input.reduce_abelian::<_, join::BytesBuilder, join::BytesSpine, _, _>(
+    let output = reduce_in_order::<TraceAgent<join::BytesSpine>, join::BytesBuilder, join::BytesSpine, _, _, _>(
+        input,
         "Winner",
         move |_key, input, output| rule.decide(input, output),
         join::keyed_byte_changes,
