@@ -108,18 +108,26 @@ where
         let mut output_changes: Vec<(ValOwn<B2>, Time, Diff)> = Vec::new();
 
         while let Some(key) = changed.get_key(&changed_storage) {
+            // One batch holds each of a key's values once, in order: only values from several
+            // batches need sorting and adding up.
             input.clear();
+            let mut holding = 0;
             for (cursor, batch) in sources.iter_mut().zip(&source_batches) {
-                accumulate(cursor, batch, key, |value, count| input.push((value, count)));
+                holding += accumulate(cursor, batch, key, |value, count| input.push((value, count))) as usize;
             }
-            consolidate(&mut input);
+            if holding > 1 {
+                consolidate(&mut input);
+            }
             output.clear();
+            holding = 0;
             for (cursor, batch) in outputs.iter_mut().zip(&output_batches) {
-                accumulate(cursor, batch, key, |value, count| {
+                holding += accumulate(cursor, batch, key, |value, count| {
                     output.push((<B2::Cursor as Cursor>::owned_val(value), count))
-                });
+                }) as usize;
             }
-            consolidate(&mut output);
+            if holding > 1 {
+                consolidate(&mut output);
+            }
 
             changes.clear();
             while let Some(value) = changed.get_val(&changed_storage) {
@@ -143,7 +151,7 @@ where
                     (self.logic)(key, &input, &mut next_output);
                     consolidate(&mut next_output);
                 }
-                difference(&output, &next_output, time, &mut output_changes);
+                difference(&mut output, &next_output, time, &mut output_changes);
                 std::mem::swap(&mut output, &mut next_output);
             }
 
@@ -163,16 +171,17 @@ where
 }
 
 /// Hand `each` every value of `key` in one batch with its count summed over all times (the
-/// batch is in the past of the interval being retired), if that is not zero.
+/// batch is in the past of the interval being retired), if that is not zero; whether the
+/// batch holds the key.
 fn accumulate<'a, C: Cursor<Diff = Diff>>(
     cursor: &mut C,
     batch: &'a C::Storage,
     key: C::Key<'a>,
     mut each: impl FnMut(C::Val<'a>, Diff),
-) {
+) -> bool {
     cursor.seek_key(batch, key);
     if cursor.get_key(batch) != Some(key) {
-        return;
+        return false;
     }
     while let Some(value) = cursor.get_val(batch) {
         let mut count = 0;
@@ -182,21 +191,22 @@ fn accumulate<'a, C: Cursor<Diff = Diff>>(
         }
         cursor.step_val(batch);
     }
+    true
 }
 
 /// Push onto `changes`, at `time`, what turns `before` into `after` (both consolidated, so
-/// sorted by value).
+/// sorted by value), taking the values that leave out of `before`.
 fn difference<V: Ord + Clone>(
-    before: &[(V, Diff)],
+    before: &mut Vec<(V, Diff)>,
     after: &[(V, Diff)],
     time: Time,
     changes: &mut Vec<(V, Time, Diff)>,
 ) {
-    for pair in before.iter().merge_join_by(after, |(old, _), (new, _)| old.cmp(new)) {
+    for pair in before.drain(..).merge_join_by(after, |(old, _), (new, _)| old.cmp(new)) {
         match pair {
-            EitherOrBoth::Left((value, count)) => changes.push((value.clone(), time, -count)),
+            EitherOrBoth::Left((value, count)) => changes.push((value, time, -count)),
             EitherOrBoth::Right((value, count)) => changes.push((value.clone(), time, *count)),
-            EitherOrBoth::Both((_, old), (value, new)) if old != new => {
+            EitherOrBoth::Both((_, old), (value, new)) if old != *new => {
                 changes.push((value.clone(), time, new - old))
             }
             EitherOrBoth::Both(..) => {}
@@ -300,10 +310,10 @@ mod tests {
 
     #[test]
     fn difference_retracts_the_old_and_adds_the_new() {
-        let before = [(1, 1), (3, 2), (5, 1)];
+        let mut before = vec![(1, 1), (3, 2), (5, 1)];
         let after = [(2, 1), (3, 1), (5, 1)];
         let mut changes = Vec::new();
-        difference(&before, &after, 7, &mut changes);
+        difference(&mut before, &after, 7, &mut changes);
         assert_eq!(changes, vec![(1, 7, -1), (2, 7, 1), (3, 7, -1)]);
     }
 }
