@@ -19,6 +19,9 @@
 //! ordered, so no join of two times is a new time), hence the tactic never holds a time for
 //! later and returns an empty frontier. Each key's output updates are handed to the builder
 //! sorted by value, then time, and keys in order.
+//!
+//! Assumes, of the batch layouts it serves: a batch holds each value of a key once, in order,
+//! and a value's borrowed and owned forms sort alike (so one batch's sums need no sort).
 
 use std::marker::PhantomData;
 
