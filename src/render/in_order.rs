@@ -66,7 +66,7 @@ where
 }
 
 /// The tactic of [`reduce_in_order`].
-pub(super) struct InOrder<B1, B2, Bu, L, P> {
+struct InOrder<B1, B2, Bu, L, P> {
     logic: L,
     push: P,
     batches: PhantomData<(B1, B2, Bu)>,
@@ -111,26 +111,10 @@ where
         let mut output_changes: Vec<(ValOwn<B2>, Time, Diff)> = Vec::new();
 
         while let Some(key) = changed.get_key(&changed_storage) {
-            // One batch holds each of a key's values once, in order: only values from several
-            // batches need sorting and adding up.
             input.clear();
-            let mut holding = 0;
-            for (cursor, batch) in sources.iter_mut().zip(&source_batches) {
-                holding += accumulate(cursor, batch, key, |value, count| input.push((value, count))) as usize;
-            }
-            if holding > 1 {
-                consolidate(&mut input);
-            }
+            sum_key(&mut sources, &source_batches, key, &mut input, |value| value);
             output.clear();
-            holding = 0;
-            for (cursor, batch) in outputs.iter_mut().zip(&output_batches) {
-                holding += accumulate(cursor, batch, key, |value, count| {
-                    output.push((<B2::Cursor as Cursor>::owned_val(value), count))
-                }) as usize;
-            }
-            if holding > 1 {
-                consolidate(&mut output);
-            }
+            sum_key(&mut outputs, &output_batches, key, &mut output, <B2::Cursor as Cursor>::owned_val);
 
             changes.clear();
             while let Some(value) = changed.get_val(&changed_storage) {
@@ -173,28 +157,37 @@ where
     }
 }
 
-/// Hand `each` every value of `key` in one batch with its count summed over all times (the
-/// batch is in the past of the interval being retired), if that is not zero; whether the
-/// batch holds the key.
-fn accumulate<'a, C: Cursor<Diff = Diff>>(
-    cursor: &mut C,
-    batch: &'a C::Storage,
+/// Push onto `sums` (as `value_of` makes them) the values of `key` in `batches` (all in the
+/// past of the interval being retired) with their counts summed over all times, leaving out
+/// those that sum to zero; consolidated.
+fn sum_key<'a, C: Cursor<Diff = Diff>, V: Ord>(
+    cursors: &mut [C],
+    batches: &'a [C::Storage],
     key: C::Key<'a>,
-    mut each: impl FnMut(C::Val<'a>, Diff),
-) -> bool {
-    cursor.seek_key(batch, key);
-    if cursor.get_key(batch) != Some(key) {
-        return false;
-    }
-    while let Some(value) = cursor.get_val(batch) {
-        let mut count = 0;
-        cursor.map_times(batch, |_, diff| count += C::owned_diff(diff));
-        if count != 0 {
-            each(value, count);
+    sums: &mut Vec<(V, Diff)>,
+    value_of: impl Fn(C::Val<'a>) -> V,
+) {
+    let mut holding = 0;
+    for (cursor, batch) in cursors.iter_mut().zip(batches) {
+        cursor.seek_key(batch, key);
+        if cursor.get_key(batch) != Some(key) {
+            continue;
         }
-        cursor.step_val(batch);
+        holding += 1;
+        while let Some(value) = cursor.get_val(batch) {
+            let mut count = 0;
+            cursor.map_times(batch, |_, diff| count += C::owned_diff(diff));
+            if count != 0 {
+                sums.push((value_of(value), count));
+            }
+            cursor.step_val(batch);
+        }
     }
-    true
+    // One batch holds each of a key's values once, in order: only values from several
+    // batches need sorting and adding up.
+    if holding > 1 {
+        consolidate(sums);
+    }
 }
 
 /// Push onto `changes`, at `time`, what turns `before` into `after` (both consolidated, so

@@ -25,6 +25,7 @@ use differential_dataflow::trace::implementations::{OffsetList, ValSpine};
 
 use super::arrange::ByteRows;
 use super::binned::Binned;
+use super::in_order::reduce_in_order;
 use super::{Context, KeyedRows, Rows};
 use crate::plan::arrangements::ArrangementName;
 use crate::plan::{JoinPlan, ScalarExpr, Side};
@@ -96,9 +97,29 @@ pub(super) fn arrange_bytes<'scope>(
     arranged
 }
 
+/// A rule's reduce over its [`BytesByKey`] input (in time order, see `in_order`), named
+/// `operator`, with `decide` giving a key's output values from its input values; the output
+/// is registered as state named `name`.
+pub(super) fn reduce_bytes<'scope>(
+    input: BytesByKey<'scope>,
+    operator: &str,
+    name: ArrangementName,
+    mut decide: impl FnMut(&[(&[u8], i64)], &mut Vec<(EncodedRow, i64)>) + 'static,
+    ctx: &mut Context<'scope>,
+) -> BytesByKey<'scope> {
+    let output = reduce_in_order::<TraceAgent<BytesSpine>, BytesBuilder, BytesSpine, _, _, _>(
+        input,
+        operator,
+        move |_key, input, output| decide(input, output),
+        keyed_byte_changes,
+    );
+    ctx.state.push((name, Box::new(output.trace.clone())));
+    output
+}
+
 /// A rule's reduce output changes for `key`, as the keyed updates a [`BytesByKey`] is built
 /// from.
-pub(super) fn keyed_byte_changes(
+fn keyed_byte_changes(
     updates: &mut Vec<KeyedUpdate>,
     key: &[u8],
     changes: &mut Vec<(EncodedRow, Time, i64)>,

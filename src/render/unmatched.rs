@@ -37,14 +37,12 @@
 //! the output, the matches made within DELAY (without feedback, every match).
 
 use differential_dataflow::AsCollection;
-use differential_dataflow::operators::arrange::TraceAgent;
 use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map;
 
 use super::feedback::fed_back;
-use super::in_order::reduce_in_order;
 use super::join;
 use super::{Context, KeyedRows, Rows};
 use crate::plan::arrangements::ArrangementName;
@@ -81,13 +79,13 @@ pub(super) fn render<'scope>(
         pairs: Vec::new(),
         datums: Vec::new(),
     };
-    let output = reduce_in_order::<TraceAgent<join::BytesSpine>, join::BytesBuilder, join::BytesSpine, _, _, _>(
+    let output = join::reduce_bytes(
         input,
         "Unmatched",
-        move |_key, input, output| rule.replay(input, output),
-        join::keyed_byte_changes,
+        ArrangementName::UnmatchedOutput,
+        move |input, output| rule.replay(input, output),
+        ctx,
     );
-    ctx.state.push((ArrangementName::UnmatchedOutput, Box::new(output.trace.clone())));
 
     if let Some(feedback) = feedback {
         let consumed = output

@@ -48,7 +48,6 @@
 use std::collections::BTreeMap;
 
 use differential_dataflow::AsCollection;
-use differential_dataflow::operators::arrange::TraceAgent;
 use foldhash::HashMap;
 use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::Pipeline;
@@ -56,7 +55,6 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
 use super::feedback::fed_back;
-use super::in_order::reduce_in_order;
 use super::join;
 use super::{Context, KeyedRows, Rows};
 use crate::plan::arrangements::ArrangementName;
@@ -114,13 +112,13 @@ pub(super) fn render<'scope>(
         candidate: Vec::new(),
         best: Vec::new(),
     };
-    let output = reduce_in_order::<TraceAgent<join::BytesSpine>, join::BytesBuilder, join::BytesSpine, _, _, _>(
+    let output = join::reduce_bytes(
         input,
         "Winner",
-        move |_key, input, output| rule.decide(input, output),
-        join::keyed_byte_changes,
+        ArrangementName::WinnerOutput,
+        move |input, output| rule.decide(input, output),
+        ctx,
     );
-    ctx.state.push((ArrangementName::WinnerOutput, Box::new(output.trace.clone())));
 
     if let Some(feedback) = feedback {
         feedback.retire(output.clone().flat_map_ref(|key: &[u8], value: &[u8]| {
