@@ -131,21 +131,27 @@ pub(super) fn render<'scope>(
     })
 }
 
-/// A tick's competing rows of one key on one worker, each with its rank and row bytes (the
-/// order rows win in) and its bounded column.
-type TickRows = Vec<(EncodedRow, Datum, EncodedRow, i64)>;
+/// A tick's competing rows of one key on one worker that no other row of the key and tick
+/// dominates: each with its score (rank then row bytes, the order rows win in), its bounded
+/// column, the row and its count.
+type Undominated = Vec<(EncodedRow, i64, EncodedRow, i64)>;
 
 /// Per worker and tick, drop each competing row that another row of its key and tick
 /// dominates (see `Dominance`), and those that meet no closing row's conditions: they could
 /// never win, so they never take state. What wins is unchanged; the rows dropped depend on
 /// how rows were spread over workers and ticks, the winners do not.
+///
+/// Each key keeps its undominated rows as they arrive: a row is dropped at once when a better
+/// one with a bound as low is held, and evicts the worse ones with a bound as high. Dominance
+/// is transitive, so what is held when the tick completes is what no row of the tick
+/// dominates, in whatever order the rows came; rows that are dropped are never copied.
 fn thin(candidates: KeyedRows<'_>, dominance: Dominance) -> KeyedRows<'_> {
-    type Pending = BTreeMap<Time, (Capability<Time>, HashMap<EncodedRow, TickRows>)>;
+    type Pending = BTreeMap<Time, (Capability<Time>, HashMap<EncodedRow, Undominated>)>;
     candidates
         .inner
         .unary_frontier(Pipeline, "WinnerThin", move |_, _| {
             let mut pending = Pending::new();
-            let mut datums = Vec::new();
+            let (mut datums, mut score) = (Vec::new(), Vec::new());
             move |(input, frontier), output| {
                 input.for_each(|capability, data| {
                     let mut passed = Vec::new();
@@ -157,22 +163,25 @@ fn thin(candidates: KeyedRows<'_>, dominance: Dominance) -> KeyedRows<'_> {
                         if dominance.offset == 0 {
                             datums.resize(datums.len() + dominance.closing_width, Datum::Null);
                         }
-                        let bound = datums[dominance.bounded].clone();
-                        if diff < 0 || !matches!(bound, Datum::Int(_)) {
+                        let Datum::Int(bound) = datums[dominance.bounded] else {
                             // Thinning is only sound for insertions with a comparable bound.
+                            passed.push(((key, encoded), time, diff));
+                            continue;
+                        };
+                        if diff < 0 {
                             passed.push(((key, encoded), time, diff));
                             continue;
                         }
                         if !dominance.conditions.iter().all(|condition| condition.is_true(&datums)) {
                             continue;
                         }
-                        let mut score = Vec::new();
+                        score.clear();
                         row::encode_rank(&dominance.rank.eval(&datums), dominance.descending, &mut score);
                         score.extend_from_slice(&encoded);
                         let (_, keys) = pending
                             .entry(time)
                             .or_insert_with(|| (capability.delayed(&time, 0), HashMap::default()));
-                        keys.entry(key).or_default().push((score, bound, encoded, diff));
+                        offer(keys.entry(key).or_default(), &score, bound, encoded, diff);
                     }
                     if !passed.is_empty() {
                         let mut session = output.session(&capability);
@@ -187,26 +196,31 @@ fn thin(candidates: KeyedRows<'_>, dominance: Dominance) -> KeyedRows<'_> {
                     }
                     let (time, (capability, keys)) = entry.remove_entry();
                     let mut session = output.session(&capability);
-                    for (key, mut rows) in keys {
-                        // Best first; a row survives if no better row has a bound as low.
-                        rows.sort_unstable_by(|a, b| b.0.cmp(&a.0));
-                        let mut lowest: Option<Datum> = None;
-                        let mut at = 0;
-                        while at < rows.len() {
-                            let same = rows[at..].iter().take_while(|row| row.0 == rows[at].0).count();
-                            let bound = &rows[at].1;
-                            if lowest.as_ref().is_none_or(|lowest| bound < lowest) {
-                                let count: i64 = rows[at..at + same].iter().map(|row| row.3).sum();
-                                session.give(((key.clone(), rows[at].2.clone()), time, count));
-                                lowest = Some(bound.clone());
-                            }
-                            at += same;
+                    for (key, rows) in keys {
+                        for (_, _, encoded, count) in rows {
+                            session.give(((key.clone(), encoded), time, count));
                         }
                     }
                 }
             }
         })
         .as_collection()
+}
+
+/// Offer a row (`diff` more of it) to its key's undominated rows of the tick.
+fn offer(rows: &mut Undominated, score: &[u8], bound: i64, encoded: EncodedRow, diff: i64) {
+    for (held_score, held_bound, _, count) in rows.iter_mut() {
+        match held_score.as_slice().cmp(score) {
+            std::cmp::Ordering::Greater if *held_bound <= bound => return,
+            std::cmp::Ordering::Equal => {
+                *count += diff;
+                return;
+            }
+            _ => {}
+        }
+    }
+    rows.retain(|(held_score, held_bound, ..)| !(held_score.as_slice() < score && bound <= *held_bound));
+    rows.push((score.to_vec(), bound, encoded, diff));
 }
 
 /// Keyed rows with `tag` in front of each row.
@@ -334,4 +348,37 @@ fn retired(value: &[u8]) -> EncodedRow {
     out.push(RETIRED);
     out.extend_from_slice(value);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Offering rows one at a time, in any order, holds exactly the rows no other row
+        /// dominates (a strictly better score with a bound as low), each with its whole count.
+        #[test]
+        fn offering_holds_the_undominated_rows(rows in prop::collection::vec((0u8..6, 0i64..6, 1i64..3), 0..24)) {
+            let mut held = Undominated::new();
+            for (score, bound, diff) in &rows {
+                // The score is the row's bytes too, so one score always comes with one bound.
+                offer(&mut held, &[*score, *bound as u8], *bound, vec![*score], *diff);
+            }
+            let mut expected: Vec<(Vec<u8>, i64)> = Vec::new();
+            for (score, bound, _) in &rows {
+                let key = vec![*score, *bound as u8];
+                let dominated = rows.iter().any(|(other, other_bound, _)| (other, other_bound) != (score, bound)
+                    && [*other, *other_bound as u8] > [*score, *bound as u8] && other_bound <= bound);
+                if !dominated && !expected.iter().any(|(seen, _)| *seen == key) {
+                    let count = rows.iter().filter(|row| (row.0, row.1) == (*score, *bound)).map(|row| row.2).sum();
+                    expected.push((key, count));
+                }
+            }
+            let mut got: Vec<(Vec<u8>, i64)> = held.into_iter().map(|(score, _, _, count)| (score, count)).collect();
+            got.sort();
+            expected.sort();
+            prop_assert_eq!(got, expected);
+        }
+    }
 }
