@@ -12,6 +12,9 @@ use crate::plan::{SourceDesc, bind};
 use crate::repr::{Datum, Time, row};
 use crate::sql::ast;
 
+/// How many rows of one insert are encoded and sent to the workers at a time.
+const INSERT_CHUNK_ROWS: usize = 8192;
+
 impl Session {
     /// `COPY source FROM 'file'`: read the whole file, then insert it as one statement. On
     /// several processes, the workers read a file every process can see themselves, each
@@ -170,8 +173,13 @@ impl Session {
         // Every row enters at the frontier before the statement: no later than any row's time.
         let time = clock.frontier();
         let advance_to = clock.after(newest).frontier();
-        let rows = rows.iter().map(row::encode).collect();
-        self.engine.insert(source.id, rows, time, advance_to)?;
+        // Encoded and sent a chunk at a time, so the workers can take in one chunk while the
+        // next is encoded; only the last one moves the source's frontier.
+        let mut chunks = rows.chunks(INSERT_CHUNK_ROWS).peekable();
+        while let Some(chunk) = chunks.next() {
+            let frontier = if chunks.peek().is_some() { time } else { advance_to };
+            self.engine.insert(source.id, chunk.iter().map(row::encode).collect(), time, frontier)?;
+        }
         self.clocks.saw(source.id, newest);
         Ok(())
     }
