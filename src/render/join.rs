@@ -22,6 +22,10 @@ use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::trace::implementations::ord_neu::{OrdValBatch, OrdValBuilder};
 use differential_dataflow::trace::implementations::spine_fueled::Spine;
 use differential_dataflow::trace::implementations::{OffsetList, ValSpine};
+use differential_dataflow::trace::{Cursor, Navigable};
+use differential_dataflow::{AsCollection, ExchangeData, VecCollection};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
 
 use super::arrange::ByteRows;
 use super::binned::Binned;
@@ -115,6 +119,51 @@ pub(super) fn reduce_bytes<'scope>(
     );
     ctx.state.push((name, Box::new(output.trace.clone())));
     output
+}
+
+/// The increases of a rule's reduce output, each value's as the updates `logic` says it stands
+/// for (with counts), multiplied by the increase. What a rule feeds back or hands on when only
+/// its increases count: a value's decreases never reach `logic`, so nothing is copied for them.
+pub(super) fn increases<'scope, D: ExchangeData>(
+    output: BytesByKey<'scope>,
+    name: &str,
+    mut logic: impl FnMut(&[u8], &[u8], &mut Vec<(D, i64)>) + 'static,
+) -> VecCollection<'scope, Time, D, i64> {
+    let (mut increases, mut updates) = (Vec::new(), Vec::new());
+    output
+        .stream
+        .unary(Pipeline, name, move |_, _| {
+            move |input, output| {
+                input.for_each(|capability, spans| {
+                    let mut session = output.session(&capability);
+                    for batch in spans.iter().filter_map(|span| span.inner.as_ref()) {
+                        let mut cursor = batch.cursor();
+                        while let Some(key) = cursor.get_key(batch) {
+                            while let Some(value) = cursor.get_val(batch) {
+                                increases.clear();
+                                cursor.map_times(batch, |time, diff| {
+                                    if *diff > 0 {
+                                        increases.push((*time, *diff));
+                                    }
+                                });
+                                if !increases.is_empty() {
+                                    updates.clear();
+                                    logic(key, value, &mut updates);
+                                    for (time, increase) in &increases {
+                                        for (update, count) in &updates {
+                                            session.give((update.clone(), *time, increase * count));
+                                        }
+                                    }
+                                }
+                                cursor.step_val(batch);
+                            }
+                            cursor.step_key(batch);
+                        }
+                    }
+                });
+            }
+        })
+        .as_collection()
 }
 
 /// A rule's reduce output changes for `key`, as the keyed updates a [`BytesByKey`] is built

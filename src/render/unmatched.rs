@@ -40,7 +40,6 @@ use differential_dataflow::AsCollection;
 use timely::dataflow::Scope;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::Map;
 
 use super::feedback::fed_back;
 use super::join;
@@ -88,33 +87,23 @@ pub(super) fn render<'scope>(
     );
 
     if let Some(feedback) = feedback {
-        let consumed = output
-            .clone()
-            .flat_map_ref(|key: &[u8], value: &[u8]| {
-                let (rows, _) = Match::read(value);
-                rows.into_iter().map(|(count, row)| ((key.to_vec(), row.to_vec()), count)).collect::<Vec<_>>()
-            })
-            .inner
-            .flat_map(|((update, count), time, diff)| (diff > 0).then_some((update, time, diff * count)))
-            .as_collection();
+        let consumed = join::increases(output.clone(), "UnmatchedConsumed", |key, value, rows| {
+            rows.extend(
+                Match::read(value).0.into_iter().map(|(count, row)| ((key.to_vec(), row.to_vec()), count)),
+            );
+        });
         feedback.retire(consumed);
     }
-    output
-        .flat_map_ref(|_key: &[u8], value: &[u8]| {
-            let (rows, pairs) = Match::read(value);
-            pairs
-                .map(|(l, r)| {
-                    let ((left_count, left), (right_count, right)) = (rows[l], rows[r]);
-                    let mut pair = Vec::with_capacity(left.len() + right.len() - 2);
-                    pair.extend_from_slice(&left[1..]);
-                    pair.extend_from_slice(&right[1..]);
-                    (pair, left_count * right_count)
-                })
-                .collect::<Vec<_>>()
-        })
-        .inner
-        .flat_map(|((pair, count), time, diff)| (diff > 0).then_some((pair, time, diff * count)))
-        .as_collection()
+    join::increases(output, "UnmatchedPairs", |_key, value, pairs| {
+        let (rows, matched) = Match::read(value);
+        pairs.extend(matched.map(|(l, r)| {
+            let ((left_count, left), (right_count, right)) = (rows[l], rows[r]);
+            let mut pair = Vec::with_capacity(left.len() + right.len() - 2);
+            pair.extend_from_slice(&left[1..]);
+            pair.extend_from_slice(&right[1..]);
+            (pair, left_count * right_count)
+        }));
+    })
 }
 
 /// Keyed rows tagged `side`, each at the time its TIME column (datum `time`) says, or when it

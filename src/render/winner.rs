@@ -121,8 +121,10 @@ pub(super) fn render<'scope>(
     );
 
     if let Some(feedback) = feedback {
-        feedback.retire(output.clone().flat_map_ref(|key: &[u8], value: &[u8]| {
-            (value[0] == RETIRED).then(|| (key.to_vec(), value[1..].to_vec()))
+        feedback.retire(join::increases(output.clone(), "WinnerRetired", |key, value, retired| {
+            if value[0] == RETIRED {
+                retired.push(((key.to_vec(), value[1..].to_vec()), 1));
+            }
         }));
     }
     let descending = plan.descending;
