@@ -19,9 +19,8 @@
 //! reaches a fixed point once the retractions land.
 
 use differential_dataflow::operators::iterate::Variable;
-use differential_dataflow::{AsCollection, ExchangeData, VecCollection};
+use differential_dataflow::{ExchangeData, VecCollection};
 use timely::dataflow::Scope;
-use timely::dataflow::operators::vec::Filter;
 
 use crate::repr::{EncodedRow, Time};
 
@@ -40,10 +39,10 @@ impl<'scope, D: ExchangeData> Feedback<'scope, D> {
         self.variable.set(self.input.concat(needed.negate()));
     }
 
-    /// From now on, retract each row when `retired` (a consolidated output, computed from the
-    /// live rows) first holds it.
-    pub(super) fn retire(self, retired: VecCollection<'scope, Time, D, i64>) {
-        self.variable.set(retired.inner.filter(|(_, _, diff)| *diff > 0).as_collection());
+    /// From now on, retract each row when a consolidated output (computed from the live rows)
+    /// first holds it: `first_held` is that output's increases alone (see `join::increases`).
+    pub(super) fn retire(self, first_held: VecCollection<'scope, Time, D, i64>) {
+        self.variable.set(first_held);
     }
 }
 

@@ -165,15 +165,14 @@ fn thin(candidates: KeyedRows<'_>, dominance: Dominance) -> KeyedRows<'_> {
                         if dominance.offset == 0 {
                             datums.resize(datums.len() + dominance.closing_width, Datum::Null);
                         }
-                        let Datum::Int(bound) = datums[dominance.bounded] else {
+                        let bound = match datums[dominance.bounded] {
+                            Datum::Int(bound) if diff > 0 => bound,
                             // Thinning is only sound for insertions with a comparable bound.
-                            passed.push(((key, encoded), time, diff));
-                            continue;
+                            _ => {
+                                passed.push(((key, encoded), time, diff));
+                                continue;
+                            }
                         };
-                        if diff < 0 {
-                            passed.push(((key, encoded), time, diff));
-                            continue;
-                        }
                         if !dominance.conditions.iter().all(|condition| condition.is_true(&datums)) {
                             continue;
                         }
