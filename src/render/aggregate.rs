@@ -63,7 +63,7 @@ pub(super) fn render<'scope>(
                 })
                 .arrange_by_key_named("AggregateInput");
             ctx.state.push((ArrangementName::AggregateInput, Box::new(arranged.trace.clone())));
-            let output = reduce_in_order::<TraceAgent<Spine>, ValBuilder<_, _, _, _>, Spine, _, _, _>(
+            let output = reduce_in_order::<TraceAgent<Spine>, ValBuilder<_, _, _, _>, Spine, _, _, _, _>(
                 arranged,
                 "Aggregate",
                 move |_key, input, output| {
@@ -84,6 +84,8 @@ pub(super) fn render<'scope>(
                         output.push((out, 1));
                     }
                 },
+                // An aggregate's value depends on every row.
+                |_, _, _| false,
                 super::join::keyed_changes,
             );
             ctx.state.push((ArrangementName::AggregateOutput, Box::new(output.trace.clone())));

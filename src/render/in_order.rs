@@ -15,6 +15,10 @@
 //! of every time in it: each key's input and output are summed once, as of the interval's
 //! lower bound, and the key's new updates are then applied in time order, one time at a time.
 //!
+//! A caller may also say what a key's output does when the key's input only lost values
+//! (`decreases`): with feedback, that is what every retraction landing on a key that got no
+//! new rows looks like, and the key's history is then not read at all.
+//!
 //! Invariants: an output can change only at a time its input changed (times are totally
 //! ordered, so no join of two times is a new time), hence the tactic never holds a time for
 //! later and returns an empty frontier. Each key's output updates are handed to the builder
@@ -43,12 +47,20 @@ use crate::repr::{Diff, Time};
 /// and pushes its output values (and counts) at that time. Each key's output changes go
 /// through `push` into the builder `Bu`, as for `reduce_abelian`.
 ///
+/// `decreases` is asked first about a key whose every new update in an interval is a
+/// decrease, with those updates in time order: it either pushes the output changes they
+/// cause and returns true, or pushes nothing and returns false to have the key evaluated as
+/// any other. A rule's
+/// own feedback only ever takes away rows it no longer needs, so the rule can often say what
+/// that does without reading the key's history: that is the point.
+///
 /// Callers name `Tr1` (the input trace): inferring it from `arranged` comes too late for the
 /// compiler to resolve the key type in the bounds.
-pub(super) fn reduce_in_order<'scope, Tr1, Bu, Tr2, KC, L, P>(
+pub(super) fn reduce_in_order<'scope, Tr1, Bu, Tr2, KC, L, D, P>(
     arranged: Arranged<'scope, Tr1>,
     name: &str,
     logic: L,
+    decreases: D,
     push: P,
 ) -> Arranged<'scope, TraceAgent<Tr2>>
 where
@@ -60,14 +72,25 @@ where
     for<'a> BatchCursor<Tr2>: Cursor<Key<'a> = KC::ReadItem<'a>, Time = Time, Diff = Diff>,
     Bu: Builder<Time = Time, Output: Into<Tr2::Batch>, Input: Default> + 'static,
     L: FnMut(KC::ReadItem<'_>, &[(BatchVal<'_, Tr1>, Diff)], &mut Vec<(BatchValOwn<Tr2>, Diff)>) + 'static,
+    D: for<'a> FnMut(
+            KC::ReadItem<'a>,
+            &[(Time, BatchVal<'a, Tr1>, Diff)],
+            &mut Vec<(BatchValOwn<Tr2>, Time, Diff)>,
+        ) -> bool
+        + 'static,
     P: FnMut(&mut Bu::Input, KC::ReadItem<'_>, &mut Vec<(BatchValOwn<Tr2>, Time, Diff)>) + 'static,
 {
-    reduce_with_tactic(arranged, name, InOrder::<_, _, Bu, _, _> { logic, push, batches: PhantomData })
+    reduce_with_tactic(
+        arranged,
+        name,
+        InOrder::<_, _, Bu, _, _, _> { logic, decreases, push, batches: PhantomData },
+    )
 }
 
 /// The tactic of [`reduce_in_order`].
-struct InOrder<B1, B2, Bu, L, P> {
+struct InOrder<B1, B2, Bu, L, D, P> {
     logic: L,
+    decreases: D,
     push: P,
     batches: PhantomData<(B1, B2, Bu)>,
 }
@@ -76,13 +99,14 @@ type Key<'a, B> = <<B as Navigable>::Cursor as Cursor>::Key<'a>;
 type Val<'a, B> = <<B as Navigable>::Cursor as Cursor>::Val<'a>;
 type ValOwn<B> = <<B as Navigable>::Cursor as Cursor>::ValOwn;
 
-impl<B1, B2, Bu, L, P> ReduceTactic<Time, B1, B2> for InOrder<B1, B2, Bu, L, P>
+impl<B1, B2, Bu, L, D, P> ReduceTactic<Time, B1, B2> for InOrder<B1, B2, Bu, L, D, P>
 where
     B1: Navigable<Cursor: Cursor<Time = Time, Diff = Diff>>,
     B2: Navigable,
     for<'a> B2::Cursor: Cursor<Key<'a> = Key<'a, B1>, Time = Time, Diff = Diff>,
     Bu: Builder<Time = Time, Output: Into<B2>, Input: Default>,
     L: FnMut(Key<'_, B1>, &[(Val<'_, B1>, Diff)], &mut Vec<(ValOwn<B2>, Diff)>),
+    D: for<'a> FnMut(Key<'a, B1>, &[(Time, Val<'a, B1>, Diff)], &mut Vec<(ValOwn<B2>, Time, Diff)>) -> bool,
     P: FnMut(&mut Bu::Input, Key<'_, B1>, &mut Vec<(ValOwn<B2>, Time, Diff)>),
 {
     fn retire(
@@ -111,11 +135,6 @@ where
         let mut output_changes: Vec<(ValOwn<B2>, Time, Diff)> = Vec::new();
 
         while let Some(key) = changed.get_key(&changed_storage) {
-            input.clear();
-            sum_key(&mut sources, &source_batches, key, &mut input, |value| value);
-            output.clear();
-            sum_key(&mut outputs, &output_batches, key, &mut output, <B2::Cursor as Cursor>::owned_val);
-
             changes.clear();
             while let Some(value) = changed.get_val(&changed_storage) {
                 changed.map_times(&changed_storage, |time, diff| {
@@ -129,17 +148,26 @@ where
             }
             changes.sort_by_key(|(time, _, _)| *time);
 
-            for at_time in changes.chunk_by(|a, b| a.0 == b.0) {
-                let time = at_time[0].0;
-                input.extend(at_time.iter().map(|(_, value, diff)| (*value, *diff)));
-                consolidate(&mut input);
-                next_output.clear();
-                if !input.is_empty() {
-                    (self.logic)(key, &input, &mut next_output);
-                    consolidate(&mut next_output);
+            // A key whose input only lost values may need neither its history nor the logic.
+            let shortcut = changes.iter().all(|(_, _, diff)| *diff < 0)
+                && (self.decreases)(key, &changes, &mut output_changes);
+            if !shortcut {
+                input.clear();
+                sum_key(&mut sources, &source_batches, key, &mut input, |value| value);
+                output.clear();
+                sum_key(&mut outputs, &output_batches, key, &mut output, <B2::Cursor as Cursor>::owned_val);
+                for at_time in changes.chunk_by(|a, b| a.0 == b.0) {
+                    let time = at_time[0].0;
+                    input.extend(at_time.iter().map(|(_, value, diff)| (*value, *diff)));
+                    consolidate(&mut input);
+                    next_output.clear();
+                    if !input.is_empty() {
+                        (self.logic)(key, &input, &mut next_output);
+                        consolidate(&mut next_output);
+                    }
+                    difference(&mut output, &next_output, time, &mut output_changes);
+                    std::mem::swap(&mut output, &mut next_output);
                 }
-                difference(&mut output, &next_output, time, &mut output_changes);
-                std::mem::swap(&mut output, &mut next_output);
             }
 
             if !output_changes.is_empty() {
@@ -228,7 +256,13 @@ mod tests {
 
     /// Each key's two greatest values with a positive count, each once, and the number of
     /// values it holds (as a value of its own, `100 +` it).
-    fn logic(input: &[(&u8, Diff)], output: &mut Vec<(u8, Diff)>) {
+    /// With `mirrored`, the input itself: then an input's decreases are its output's, which
+    /// is what the tested reduce is told.
+    fn logic(mirrored: bool, input: &[(&u8, Diff)], output: &mut Vec<(u8, Diff)>) {
+        if mirrored {
+            output.extend(input.iter().map(|(value, count)| (**value, *count)));
+            return;
+        }
         let present: Vec<u8> =
             input.iter().filter(|(_, count)| *count > 0).map(|(value, _)| **value).collect();
         output.extend(present.iter().rev().take(2).map(|value| (*value, 1)));
@@ -242,7 +276,7 @@ mod tests {
 
     /// The output updates of both reduces over `rounds` of `(key, value, diff)`, round `r` at
     /// time `r`, consolidated.
-    fn both(rounds: Vec<Vec<(u8, u8, Diff)>>) -> (Vec<Update>, Vec<Update>) {
+    fn both(rounds: Vec<Vec<(u8, u8, Diff)>>, mirrored: bool) -> (Vec<Update>, Vec<Update>) {
         let results = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
         let (theirs, ours) = (results.0.clone(), results.1.clone());
         timely::execute_directly(move |worker| {
@@ -253,14 +287,21 @@ mod tests {
                     .clone()
                     .reduce_abelian::<_, ValBuilder<_, _, _, _>, Spine, _, _>(
                         "Reference",
-                        |_key, input, output| logic(input, output),
+                        move |_key, input, output| logic(mirrored, input, output),
                         keyed,
                     )
                     .as_collection(|key: &u8, value: &u8| (*key, *value));
-                let tested = reduce_in_order::<TraceAgent<Spine>, ValBuilder<_, _, _, _>, Spine, _, _, _>(
+                let tested = reduce_in_order::<TraceAgent<Spine>, ValBuilder<_, _, _, _>, Spine, _, _, _, _>(
                     arranged,
                     "InOrder",
-                    |_key, input, output| logic(input, output),
+                    move |_key, input, output| logic(mirrored, input, output),
+                    move |_key, decreases, changes| {
+                        if mirrored {
+                            changes
+                                .extend(decreases.iter().map(|(time, value, diff)| (**value, *time, *diff)));
+                        }
+                        mirrored
+                    },
                     keyed,
                 )
                 .as_collection(|key: &u8, value: &u8| (*key, *value));
@@ -297,9 +338,10 @@ mod tests {
             rounds in prop::collection::vec(
                 prop::collection::vec((0u8..4, 0u8..6, prop::sample::select(vec![-1i64, 1, 2])), 0..8),
                 1..10,
-            )
+            ),
+            mirrored: bool,
         ) {
-            let (theirs, ours) = both(rounds);
+            let (theirs, ours) = both(rounds, mirrored);
             prop_assert_eq!(ours, theirs);
         }
     }

@@ -102,19 +102,23 @@ pub(super) fn arrange_bytes<'scope>(
 }
 
 /// A rule's reduce over its [`BytesByKey`] input (in time order, see `in_order`), named
-/// `operator`, with `decide` giving a key's output values from its input values; the output
-/// is registered as state named `name`.
+/// `operator`, with `decide` giving a key's output values from its input values, and
+/// `decreases` the output changes of a key whose input only lost values, if the rule knows
+/// them without its history (see `reduce_in_order`); the output is registered as state
+/// named `name`.
 pub(super) fn reduce_bytes<'scope>(
     input: BytesByKey<'scope>,
     operator: &str,
     name: ArrangementName,
     mut decide: impl FnMut(&[(&[u8], i64)], &mut Vec<(EncodedRow, i64)>) + 'static,
+    mut decreases: impl FnMut(&[(Time, &[u8], i64)], &mut Vec<(EncodedRow, Time, i64)>) -> bool + 'static,
     ctx: &mut Context<'scope>,
 ) -> BytesByKey<'scope> {
-    let output = reduce_in_order::<TraceAgent<BytesSpine>, BytesBuilder, BytesSpine, _, _, _>(
+    let output = reduce_in_order::<TraceAgent<BytesSpine>, BytesBuilder, BytesSpine, _, _, _, _>(
         input,
         operator,
         move |_key, input, output| decide(input, output),
+        move |_key, changes, output| decreases(changes, output),
         keyed_byte_changes,
     );
     ctx.state.push((name, Box::new(output.trace.clone())));

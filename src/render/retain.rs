@@ -20,7 +20,10 @@
 //! those retired less than DELAY ago.
 //!
 //! Invariants: the input is append-only (the binder refuses anything else), so retracting a
-//! row the reduce did not keep never changes what it keeps, and the loop converges. Before the
+//! row the reduce did not keep never changes what it keeps, and the loop converges. Every
+//! decrease of the reduce's input is such a retraction: a row retired at `t` was beaten by
+//! `limit` rows then, each of which leaves only once beaten by `limit` better ones, so it is
+//! never kept again. A key whose input only lost rows is therefore not evaluated at all. Before the
 //! loop, each time's rows are thinned per worker to their best `limit` per key: a row beaten
 //! by `limit` rows of its own time can never be kept, so it never enters the state at all.
 //!
@@ -175,7 +178,7 @@ fn reduce_columnar<'scope>(
     ctx.state.push((ArrangementName::RetainInput, Box::new(input_state)));
     let output_tag = ArrangementSpill::new();
     next_tag(&output_tag);
-    let kept = reduce_in_order::<RowTrace, CoalescingBuilder, RowSpine, _, _, _>(
+    let kept = reduce_in_order::<RowTrace, CoalescingBuilder, RowSpine, _, _, _, _>(
         arranged,
         "Retain",
         move |_key, input, output| {
@@ -183,6 +186,8 @@ fn reduce_columnar<'scope>(
                 output.push((<EncodedRow as Columnar>::into_owned(*value), count))
             })
         },
+        // A key that only lost rows keeps what it kept (see the module's invariants).
+        |_, _, _| true,
         |chunk, key, updates| {
             let mut trie = UpdatesTyped::<RowUpdate>::default();
             for (value, time, diff) in updates.drain(..) {
@@ -211,12 +216,14 @@ fn reduce_in_memory<'scope>(
 ) -> Arranged<'scope, TraceAgent<HashedSpine>> {
     let arranged = input.arrange_named::<HashedBatcher, HashedSpine>("RetainInput", HashedBatcher::new);
     ctx.state.push((ArrangementName::RetainInput, Box::new(arranged.trace.clone())));
-    let kept = reduce_in_order::<TraceAgent<HashedSpine>, HashedBuilder, HashedSpine, _, _, _>(
+    let kept = reduce_in_order::<TraceAgent<HashedSpine>, HashedBuilder, HashedSpine, _, _, _, _>(
         arranged,
         "Retain",
         move |_hash, input, output| {
             keep_best_per_key(input, limit, key_datums, |value, count| output.push((value.to_vec(), count)))
         },
+        // A key that only lost rows keeps what it kept (see the module's invariants).
+        |_, _, _| true,
         |updates, hash: &u64, changes| {
             updates.clear();
             updates.extend(changes.drain(..).map(|(value, time, diff)| ((*hash, value), time, diff)));

@@ -83,6 +83,8 @@ pub(super) fn render<'scope>(
         "Unmatched",
         ArrangementName::UnmatchedOutput,
         move |input, output| rule.replay(input, output),
+        // Which matches lose their rows is in the output, not in the decreases.
+        |_, _| false,
         ctx,
     );
 

@@ -34,7 +34,9 @@
 //! only the increases of the retired rows go around the loop: each is the row's live count as
 //! it is retired (or a later duplicate of it), which is exactly what is still to retract. The
 //! reduce's output is consolidated per key and time, so no increase is one half of a pair
-//! that cancels. Without feedback the plan is the same, less the loop and the retired rows.
+//! that cancels. For the same reason, a key whose input only lost rows (its retractions landed,
+//! nothing new came) is not evaluated: each of those rows leaves the output as it leaves the
+//! input. Without feedback the plan is the same, less the loop and the retired rows.
 //!
 //! State: the input holds the open keys' rows, per closed key its closing rows, their close
 //! marks and the winner's row (until forgotten, with `FORGET AFTER`), and the rows retired
@@ -117,6 +119,12 @@ pub(super) fn render<'scope>(
         "Winner",
         ArrangementName::WinnerOutput,
         move |input, output| rule.decide(input, output),
+        // Only the loop takes rows away, and only retired ones: each leaves the output as it
+        // leaves the input, and the winner stays.
+        |decreases, output| {
+            output.extend(decreases.iter().map(|(time, value, diff)| (retired(value), *time, *diff)));
+            true
+        },
         ctx,
     );
 
