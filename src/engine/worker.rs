@@ -130,6 +130,7 @@ fn serve(worker: &mut Worker, state: &mut WorkerState, feed: &mut impl Feed, in_
         }
         match feed.next(worker) {
             Next::Command(command) => {
+                super::merging_while_idle(false, worker, Vec::new);
                 in_flight.set(true);
                 let reply = state.apply(worker, command);
                 in_flight.set(false);
@@ -138,6 +139,7 @@ fn serve(worker: &mut Worker, state: &mut WorkerState, feed: &mut impl Feed, in_
                 }
             }
             Next::Idle => {
+                super::merging_while_idle(true, worker, || state.operators());
                 worker.step_or_park(Some(Duration::from_millis(100)));
             }
             Next::Closed => {
@@ -448,6 +450,7 @@ impl WorkerState {
     /// its count; so are views over live generators, whose input never pauses. Bounded, so a
     /// stats read cannot hang: past the bound it reports what it has.
     fn settled_stats(&mut self, worker: &mut Worker) -> Vec<ArrangementStats> {
+        super::merging_while_idle(true, worker, || self.operators());
         for _ in 0..10_000 {
             let sources = &self.sources;
             let settled = self
@@ -462,7 +465,18 @@ impl WorkerState {
             }
             worker.step();
         }
+        super::merging_while_idle(false, worker, Vec::new);
         self.stats(worker, Count::Records)
+    }
+
+    /// The operators that maintain this worker's arrangements.
+    fn operators(&self) -> Vec<std::rc::Rc<[usize]>> {
+        let mut operators = Vec::new();
+        for readable in self.readable.values() {
+            operators.push(readable.trace.operator());
+            operators.extend(readable.state.iter().map(|(_, handle)| handle.operator()));
+        }
+        operators
     }
 
     fn stats(&mut self, worker: &Worker, count: Count) -> Vec<ArrangementStats> {

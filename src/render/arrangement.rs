@@ -46,6 +46,8 @@ pub trait StateHandle {
     fn updates_held(&mut self) -> usize;
     /// Non-empty batches held; idle merging goes on until there is at most one.
     fn batches(&mut self) -> usize;
+    /// The address of the operator that maintains it, which idle merging must wake.
+    fn operator(&self) -> Rc<[usize]>;
     /// What it holds through the spill hook, for arrangements that can spill.
     fn spill(&self) -> Option<SpillCounts> {
         None
@@ -151,6 +153,14 @@ impl StateHandle for RowsArrangement {
             RowsArrangement::InMemory(trace) => trace.batches(),
             RowsArrangement::Spillable(spillable) => spillable.batches(),
             RowsArrangement::Kept(kept) => kept.trace.batches(),
+        }
+    }
+
+    fn operator(&self) -> Rc<[usize]> {
+        match self {
+            RowsArrangement::InMemory(trace) => StateHandle::operator(trace),
+            RowsArrangement::Spillable(spillable) => spillable.operator(),
+            RowsArrangement::Kept(kept) => StateHandle::operator(&kept.trace),
         }
     }
 
@@ -275,6 +285,10 @@ impl StateHandle for Spillable {
         self.trace.batches()
     }
 
+    fn operator(&self) -> Rc<[usize]> {
+        StateHandle::operator(&self.trace)
+    }
+
     fn spill(&self) -> Option<SpillCounts> {
         Some(self.tag.counts())
     }
@@ -337,6 +351,10 @@ where
     fn batches(&mut self) -> usize {
         self.batches_through(AntichainRef::new(&[]))
             .map_or(0, |batches| batches.iter().filter(|b| b.len() > 0).count())
+    }
+
+    fn operator(&self) -> Rc<[usize]> {
+        TraceAgent::operator(self).address.clone()
     }
 }
 
