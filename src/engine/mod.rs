@@ -24,6 +24,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::Thread;
 use std::time::Duration;
 
+use differential_dataflow::trace::ExertionLogic;
+
 pub use cluster::{ClusterOptions, Health};
 
 use crate::error::{Error, Result};
@@ -398,30 +400,18 @@ impl Engine {
 
 /// Differential's settings for every worker: arrangements merge their batches as updates
 /// come in (differential's amortized merging) and, while the worker is idle (see
-/// [`merging_while_idle`]), keep merging until each holds one batch, so state converges once
-/// input stops without taking time from work in hand.
+/// [`merging_while_idle`]), keep merging until each holds one batch (differential's idle
+/// merging), so state converges once input stops without taking time from work in hand.
 fn configure(worker: &mut timely::WorkerConfig) {
-    const IDLE_MERGE_EFFORT: usize = 1_000;
-    let merge_while_idle: differential_dataflow::trace::ExertionLogic = Arc::new(|batches| {
-        if !IDLE.with(Cell::get) {
-            return None;
-        }
-        let mut non_empty = 0;
-        for (_level, count, length) in batches {
-            // A merge in progress, or a second batch to merge with.
-            if *count > 1 {
-                return Some(IDLE_MERGE_EFFORT);
-            }
-            if *length > 0 {
-                non_empty += 1;
-                if non_empty > 1 {
-                    return Some(IDLE_MERGE_EFFORT);
-                }
-            }
-        }
-        None
-    });
-    worker.set("differential/default_exert_logic".to_string(), merge_while_idle);
+    const EXERT_LOGIC: &str = "differential/default_exert_logic";
+    differential_dataflow::configure(
+        worker,
+        &differential_dataflow::Config::default().idle_merge_effort(Some(1_000)),
+    );
+    let Some(idle_merging) = worker.get::<ExertionLogic>(EXERT_LOGIC).cloned() else { return };
+    let only_while_idle: ExertionLogic =
+        Arc::new(move |batches| if IDLE.with(Cell::get) { idle_merging(batches) } else { None });
+    worker.set(EXERT_LOGIC.to_string(), only_while_idle);
 }
 
 thread_local! {
@@ -431,21 +421,21 @@ thread_local! {
 
 /// Let this worker's arrangements merge until each holds one batch (`idle`), or only as
 /// updates come in. Merging to one batch while work is in hand merged the whole state again
-/// after every batch, which made latest-N at 1 M keys about a tenth slower (see
+/// after every batch (a third of the instructions of latest-N at 1 M keys, see
 /// `docs/benchmarks.md`). An arrangement only merges when its operator runs, so becoming idle
-/// must wake those `operators`.
+/// wakes those `operators`.
 pub(super) fn merging_while_idle(
     idle: bool,
     worker: &mut timely::worker::Worker,
     operators: impl FnOnce() -> Vec<Rc<[usize]>>,
 ) {
-    if IDLE.with(|flag| flag.replace(idle)) == idle || !idle {
-        return;
-    }
-    let activations = worker.activations();
-    let mut activations = activations.borrow_mut();
-    for operator in operators() {
-        activations.activate(&operator);
+    let was_idle = IDLE.with(|flag| flag.replace(idle));
+    if idle && !was_idle {
+        let activations = worker.activations();
+        let mut activations = activations.borrow_mut();
+        for operator in operators() {
+            activations.activate(&operator);
+        }
     }
 }
 

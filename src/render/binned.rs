@@ -134,8 +134,13 @@ impl SortPrefix for (EncodedRow, EncodedRow) {
 /// otherwise leave a few long runs.
 fn sort<D: Ord + SortPrefix>(updates: &mut [(D, Time, i64)]) {
     let Some(((first, _, _), rest)) = updates.split_first() else { return };
-    let skip = rest.iter().fold(usize::MAX, |skip, (data, _, _)| skip.min(first.shared(data)));
-    let skip = if rest.is_empty() { 0 } else { skip };
+    let mut skip = rest.first().map_or(0, |(data, _, _)| first.shared(data));
+    for (data, _, _) in rest {
+        if skip == 0 {
+            break;
+        }
+        skip = skip.min(first.shared(data));
+    }
     radsort::sort_by_key(updates, |(data, _, _)| data.sort_prefix(skip));
     for run in updates.chunk_by_mut(|a, b| a.0.sort_prefix(skip) == b.0.sort_prefix(skip)) {
         if run.len() > 1 {

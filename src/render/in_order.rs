@@ -50,9 +50,8 @@ use crate::repr::{Diff, Time};
 /// `decreases` is asked first about a key whose every new update in an interval is a
 /// decrease, with those updates in time order: it either pushes the output changes they
 /// cause and returns true, or pushes nothing and returns false to have the key evaluated as
-/// any other. A rule's
-/// own feedback only ever takes away rows it no longer needs, so the rule can often say what
-/// that does without reading the key's history: that is the point.
+/// any other. A rule's own feedback only ever takes away rows it no longer needs, so the rule
+/// can often say what that does without reading the key's history: that is the point.
 ///
 /// Callers name `Tr1` (the input trace): inferring it from `arranged` comes too late for the
 /// compiler to resolve the key type in the bounds.

@@ -23,9 +23,11 @@
 //! row the reduce did not keep never changes what it keeps, and the loop converges. Every
 //! decrease of the reduce's input is such a retraction: a row retired at `t` was beaten by
 //! `limit` rows then, each of which leaves only once beaten by `limit` better ones, so it is
-//! never kept again. A key whose input only lost rows is therefore not evaluated at all. Before the
-//! loop, each time's rows are thinned per worker to their best `limit` per key: a row beaten
-//! by `limit` rows of its own time can never be kept, so it never enters the state at all.
+//! never kept again. A key whose input only lost rows is therefore not evaluated at all.
+//!
+//! Before the loop, each time's rows are thinned per worker to their best `limit` per key: a
+//! row beaten by `limit` rows of its own time can never be kept, so it never enters the state
+//! at all.
 //!
 //! Known limitation: thinning waits for a tick to complete before passing its rows on, so it
 //! holds the best rows of each open tick on this worker (at most keys × n per tick).
