@@ -90,13 +90,38 @@ impl Datum {
 }
 
 /// Datums compare by their row encoding, so `Ord` here and byte order in arrangements agree:
-/// NULL first, doubles totally ordered (-0.0 < 0.0, NaN last).
+/// NULL first, doubles totally ordered (-0.0 < 0.0, NaN last). Compared without encoding
+/// them: aggregates (`max`, `min`) and group keys compare datums row by row.
 impl Ord for Datum {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        row::encode_datum(self, &mut a);
-        row::encode_datum(other, &mut b);
-        a.cmp(&b)
+        use std::cmp::Ordering;
+        match (self.sort_form(), other.sort_form()) {
+            (SortForm::Fixed(a), SortForm::Fixed(b)) => a.cmp(&b),
+            // Text's escaped encoding orders as its bytes do.
+            (SortForm::Text(a), SortForm::Text(b)) => a.cmp(b),
+            // Text's tag is the greatest.
+            (SortForm::Fixed(_), SortForm::Text(_)) => Ordering::Less,
+            (SortForm::Text(_), SortForm::Fixed(_)) => Ordering::Greater,
+        }
+    }
+}
+
+/// What a datum's encoding compares by: the tag and payload of a fixed-width datum (NULL and
+/// booleans padded with zeros), or a text's bytes.
+enum SortForm<'a> {
+    Fixed([u8; 9]),
+    Text(&'a [u8]),
+}
+
+impl Datum {
+    fn sort_form(&self) -> SortForm<'_> {
+        match self {
+            Datum::Text(s) => SortForm::Text(s.as_bytes()),
+            Datum::Null => SortForm::Fixed([0x00; 9]),
+            Datum::Bool(b) => SortForm::Fixed(row::tagged(0x01 + u8::from(*b), 0)),
+            Datum::Int(i) => SortForm::Fixed(row::tagged(0x03, row::ordered_int(*i))),
+            Datum::Double(d) => SortForm::Fixed(row::tagged(0x04, row::ordered_double(*d))),
+        }
     }
 }
 
@@ -114,11 +139,16 @@ impl PartialEq for Datum {
 
 impl Eq for Datum {}
 
+/// Equal datums (equal encodings) hash alike.
 impl std::hash::Hash for Datum {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        let mut bytes = Vec::new();
-        row::encode_datum(self, &mut bytes);
-        bytes.hash(state);
+        match self.sort_form() {
+            SortForm::Fixed(bytes) => bytes.hash(state),
+            SortForm::Text(bytes) => {
+                state.write_u8(0x05);
+                bytes.hash(state);
+            }
+        }
     }
 }
 
@@ -184,20 +214,8 @@ pub mod row {
             Datum::Null => out.push(0x00),
             Datum::Bool(false) => out.push(0x01),
             Datum::Bool(true) => out.push(0x02),
-            Datum::Int(i) => out.extend_from_slice(&tagged(0x03, (*i as u64) ^ (1 << 63))),
-            Datum::Double(d) => {
-                // One NaN and one zero, so equal values encode equally.
-                let d = if d.is_nan() {
-                    f64::NAN
-                } else if *d == 0.0 {
-                    0.0
-                } else {
-                    *d
-                };
-                let bits = d.to_bits();
-                let ordered = if bits >> 63 == 1 { !bits } else { bits ^ (1 << 63) };
-                out.extend_from_slice(&tagged(0x04, ordered));
-            }
+            Datum::Int(i) => out.extend_from_slice(&tagged(0x03, ordered_int(*i))),
+            Datum::Double(d) => out.extend_from_slice(&tagged(0x04, ordered_double(*d))),
             Datum::Text(s) => {
                 out.push(0x05);
                 for &byte in s.as_bytes() {
@@ -211,8 +229,27 @@ pub mod row {
         }
     }
 
+    /// An integer as an unsigned payload that orders as the integer does.
+    pub(super) fn ordered_int(i: i64) -> u64 {
+        (i as u64) ^ (1 << 63)
+    }
+
+    /// A double as an unsigned payload that orders as the double does, with one NaN (last)
+    /// and one zero, so equal values encode equally.
+    pub(super) fn ordered_double(d: f64) -> u64 {
+        let d = if d.is_nan() {
+            f64::NAN
+        } else if d == 0.0 {
+            0.0
+        } else {
+            d
+        };
+        let bits = d.to_bits();
+        if bits >> 63 == 1 { !bits } else { bits ^ (1 << 63) }
+    }
+
     /// A tag and an 8-byte payload, big-endian: one copy into the row instead of two.
-    fn tagged(tag: u8, payload: u64) -> [u8; 9] {
+    pub(super) fn tagged(tag: u8, payload: u64) -> [u8; 9] {
         let mut bytes = [tag; 9];
         bytes[1..].copy_from_slice(&payload.to_be_bytes());
         bytes
@@ -381,6 +418,22 @@ pub mod row {
             }
         }
 
+        #[test]
+        fn equal_datums_hash_alike() {
+            use std::hash::BuildHasher;
+            let hasher = std::hash::RandomState::new();
+            let nan_bits = f64::NAN.to_bits() ^ 1;
+            for (a, b) in [
+                (Datum::Double(0.0), Datum::Double(-0.0)),
+                (Datum::Double(f64::NAN), Datum::Double(f64::from_bits(nan_bits))),
+                (Datum::Text("a\0".into()), Datum::Text("a\0".into())),
+            ] {
+                assert_eq!(a, b);
+                assert_eq!(hasher.hash_one(&a), hasher.hash_one(&b));
+            }
+            assert_ne!(hasher.hash_one(Datum::Int(0)), hasher.hash_one(Datum::Double(0.0)));
+        }
+
         proptest! {
             #[test]
             fn round_trips(row in proptest::collection::vec(datum(), 0..5)) {
@@ -391,6 +444,12 @@ pub mod row {
             #[test]
             fn bytes_order_as_values(a in datum(), b in datum()) {
                 prop_assert_eq!(encode([&a]).cmp(&encode([&b])), natural_cmp(&a, &b));
+            }
+
+            #[test]
+            fn datums_order_as_their_bytes(a in datum(), b in datum(), nan: bool) {
+                let a = if nan { Datum::Double(f64::NAN) } else { a };
+                prop_assert_eq!(a.cmp(&b), encode([&a]).cmp(&encode([&b])));
             }
 
             #[test]

@@ -102,7 +102,7 @@ pub(super) fn render<'scope>(
 type Spine = ValSpine<EncodedRow, EncodedRow, Time, i64>;
 
 fn group_key(group_by: &[ScalarExpr], datums: &[crate::repr::Datum]) -> EncodedRow {
-    let mut key = Vec::new();
+    let mut key = Vec::with_capacity(9 * group_by.len());
     for expr in group_by {
         row::encode_datum(&expr.eval(datums), &mut key);
     }

@@ -67,7 +67,8 @@ pub(super) fn key_rows<'scope>(rows: Rows<'scope>, key: &[ScalarExpr]) -> KeyedR
     let mut datums = Vec::new();
     rows.flat_map(move |encoded| {
         row::decode_into(&encoded, &mut datums);
-        let mut bytes = Vec::new();
+        // Room for fixed-width datums: growing the key datum by datum reallocated it.
+        let mut bytes = Vec::with_capacity(9 * key.len());
         for expr in &key {
             let datum = expr.eval(&datums);
             if datum == Datum::Null {
