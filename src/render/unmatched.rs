@@ -33,6 +33,11 @@
 //! consolidated per key and time, so no increase is one half of a pair that cancels. Without
 //! feedback the plan is the same, less the loop and the consumed rows.
 //!
+//! A key whose input only lost rows (the loop's retractions, a key with nothing new) is not
+//! replayed from its history: the rows lost at a time are the rows of the matches made DELAY
+//! earlier, and replaying those rows alone makes those matches again, which leave the output
+//! ([`Rule::matches_retracted`]).
+//!
 //! State: the input holds the unmatched rows plus the rows matched within the last DELAY;
 //! the output, the matches made within DELAY (without feedback, every match).
 
@@ -67,24 +72,14 @@ pub(super) fn render<'scope>(
     ));
     let (live, feedback) = fed_back(scope, tagged, plan.feedback, plan.delay.get());
     let input = join::arrange_bytes(live, ArrangementName::UnmatchedInput, ctx);
-    let mut rule = Rule {
-        predicate: plan.predicate.clone(),
-        left_time: plan.left_time,
-        right_time: plan.right_time,
-        arrived: Vec::new(),
-        consumed: Vec::new(),
-        lefts: Vec::new(),
-        rights: Vec::new(),
-        pairs: Vec::new(),
-        datums: Vec::new(),
-    };
+    let mut rule = Rule::new(plan);
+    let mut retracted = Rule::new(plan);
     let output = join::reduce_bytes(
         input,
         "Unmatched",
         ArrangementName::UnmatchedOutput,
         move |input, output| rule.replay(input, output),
-        // Which matches lose their rows is in the output, not in the decreases.
-        |_, _| false,
+        move |decreases, output| retracted.matches_retracted(decreases, output),
         ctx,
     );
 
@@ -155,9 +150,60 @@ struct Rule {
     /// The pairs of the time being replayed, as indexes into the input.
     pairs: Vec<(usize, usize)>,
     datums: Vec<Datum>,
+    /// The matches [`Rule::matches_retracted`] replays.
+    matches: Vec<(EncodedRow, i64)>,
 }
 
 impl Rule {
+    fn new(plan: &UnmatchedPlan) -> Self {
+        Rule {
+            predicate: plan.predicate.clone(),
+            left_time: plan.left_time,
+            right_time: plan.right_time,
+            arrived: Vec::new(),
+            consumed: Vec::new(),
+            lefts: Vec::new(),
+            rights: Vec::new(),
+            pairs: Vec::new(),
+            datums: Vec::new(),
+            matches: Vec::new(),
+        }
+    }
+
+    /// What a key's output loses when its input only lost rows (`changes`, in time order), if
+    /// those rows are the rows of whole matches: those matches, each as its rows leave.
+    ///
+    /// Only the loop retracts rows, and all rows of a match land together, so the rows lost at
+    /// a time are those of the matches made DELAY earlier. Replaying them alone makes those
+    /// matches again: a replay's present rows at each time are then a subset of the full
+    /// replay's, holding every row of the match made then, and pairs depend only on the two
+    /// rows. A lost row that this replay leaves unconsumed would break that: then nothing is
+    /// pushed and the key is evaluated in full.
+    fn matches_retracted(
+        &mut self,
+        changes: &[(Time, &[u8], i64)],
+        output: &mut Vec<(EncodedRow, Time, i64)>,
+    ) -> bool {
+        let pushed = output.len();
+        for at_time in changes.chunk_by(|a, b| a.0 == b.0) {
+            // A value lost in two batches at one time comes twice.
+            let mut rows: Vec<(&[u8], i64)> =
+                at_time.iter().map(|(_, value, diff)| (*value, -diff)).collect();
+            differential_dataflow::consolidation::consolidate(&mut rows);
+            let mut matches = std::mem::take(&mut self.matches);
+            matches.clear();
+            self.replay(&rows, &mut matches);
+            let whole = self.consumed.iter().all(|consumed| *consumed);
+            output.extend(matches.drain(..).map(|(made, count)| (made, at_time[0].0, -count)));
+            self.matches = matches;
+            if !whole {
+                output.truncate(pushed);
+                return false;
+            }
+        }
+        true
+    }
+
     /// One key's matches, one output value each, from its input values (all arrived by now).
     fn replay(&mut self, input: &[(&[u8], i64)], output: &mut Vec<(EncodedRow, i64)>) {
         self.arrived.clear();
