@@ -63,6 +63,7 @@ pub(super) fn render<'scope>(
                 })
                 .arrange_by_key_named("AggregateInput");
             ctx.state.push((ArrangementName::AggregateInput, Box::new(arranged.trace.clone())));
+            let mut datums = Vec::new();
             let output = reduce_in_order::<TraceAgent<Spine>, ValBuilder<_, _, _, _>, Spine, _, _, _, _>(
                 arranged,
                 "Aggregate",
@@ -70,7 +71,7 @@ pub(super) fn render<'scope>(
                     let mut accumulators = vec![Accumulator::default(); aggregates.len()];
                     let mut rows = 0;
                     for (encoded, times) in input {
-                        let datums = row::decode(encoded);
+                        row::decode_into(encoded, &mut datums);
                         rows += times;
                         for (acc, agg) in accumulators.iter_mut().zip(&aggregates) {
                             acc.add(agg, &datums, *times);
