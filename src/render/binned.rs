@@ -93,6 +93,9 @@ impl<D: Ord + SortPrefix, S: Sealer<Vec<(D, Time, i64)>>> Extract for Binned<D, 
 /// Data whose order starts with a `u64`: a radix sort by it leaves only runs of equal
 /// prefixes to compare.
 pub(super) trait SortPrefix {
+    /// Whether prefixes are spread evenly over all `u64`s (hashes): then their top bits
+    /// separate a batch about as well as all 64 do, in fewer passes of the radix sort.
+    const EVEN: bool;
     /// How many leading bytes of its order `self` shares with `other` (0 if not bytes).
     fn shared(&self, other: &Self) -> usize;
     /// The eight bytes of its order after the first `skip`, as a `u64`. Among data that all
@@ -103,6 +106,8 @@ pub(super) trait SortPrefix {
 
 /// Keyed by a hash.
 impl<T> SortPrefix for (u64, T) {
+    const EVEN: bool = true;
+
     fn shared(&self, _other: &Self) -> usize {
         0
     }
@@ -114,6 +119,8 @@ impl<T> SortPrefix for (u64, T) {
 
 /// Keyed by bytes, compared byte by byte: eight of them, big-endian, padded with zeros.
 impl SortPrefix for (EncodedRow, EncodedRow) {
+    const EVEN: bool = false;
+
     fn shared(&self, other: &Self) -> usize {
         self.0.iter().zip(&other.0).take_while(|(a, b)| a == b).count()
     }
@@ -141,8 +148,21 @@ fn sort<D: Ord + SortPrefix>(updates: &mut [(D, Time, i64)]) {
         }
         skip = skip.min(first.shared(data));
     }
-    radsort::sort_by_key(updates, |(data, _, _)| data.sort_prefix(skip));
-    for run in updates.chunk_by_mut(|a, b| a.0.sort_prefix(skip) == b.0.sort_prefix(skip)) {
+    // Of even prefixes, the top 16 bits leave runs of about one update up to 65,536 of them,
+    // in two passes instead of eight; the top 32 bits, four passes, beyond. Byte keys keep all
+    // 64 bits: the radix sort skips the bytes no key varies in.
+    let shift = match (D::EVEN, updates.len()) {
+        (false, _) => 0,
+        (true, len) if len <= 1 << 16 => 48,
+        (true, _) => 32,
+    };
+    let prefix = |data: &D| data.sort_prefix(skip) >> shift;
+    match shift {
+        48 => radsort::sort_by_key(updates, |(data, _, _)| prefix(data) as u16),
+        32 => radsort::sort_by_key(updates, |(data, _, _)| prefix(data) as u32),
+        _ => radsort::sort_by_key(updates, |(data, _, _)| prefix(data)),
+    }
+    for run in updates.chunk_by_mut(|a, b| prefix(&a.0) == prefix(&b.0)) {
         if run.len() > 1 {
             run.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
         }
@@ -154,6 +174,8 @@ mod tests {
     use differential_dataflow::trace::implementations::OffsetList;
     use differential_dataflow::trace::implementations::ord_neu::OrdValBuilder;
     use differential_dataflow::trace::{Cursor, Navigable};
+
+    use proptest::prelude::*;
 
     use super::*;
 
@@ -178,7 +200,11 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn sorts_as_comparing_would(
-            hashed in proptest::collection::vec(((0u64..4, 0u64..4), 0u64..3, -1i64..2), 0..200),
+            // Hashes that differ only in their low bits, or in their top bits, or anywhere.
+            hashed in proptest::collection::vec(
+                ((prop_oneof![0u64..4, (0u64..4).prop_map(|h| h << 47), any::<u64>()], 0u64..4), 0u64..3, -1i64..2),
+                0..200,
+            ),
             bytes in proptest::collection::vec(
                 ((proptest::collection::vec(0u8..3, 0..10), proptest::collection::vec(0u8..3, 0..3)), 0u64..3, -1i64..2),
                 0..200,
@@ -207,6 +233,21 @@ mod tests {
                 proptest::prop_assert_eq!(order(&sorted), order(&expected));
             }
         }
+    }
+
+    #[test]
+    fn sorts_many_hashes_as_comparing_would() {
+        // Beyond 65,536 updates the radix sort takes the top 32 bits of a hash, not 16.
+        let mut updates: Vec<((u64, u64), Time, i64)> = (0..70_000u64)
+            // Four hashes at a time share their top 32 bits and differ below them.
+            .map(|i| {
+                (((i / 4).wrapping_mul(0x9e37_79b9_7f4a_7c15) & !0xffff_ffff | (3 - i % 4), i % 3), i % 2, 1)
+            })
+            .collect();
+        let mut expected = updates.clone();
+        expected.sort();
+        sort(&mut updates);
+        assert_eq!(updates, expected);
     }
 
     #[test]
