@@ -90,37 +90,21 @@ impl Datum {
 }
 
 /// Datums compare by their row encoding, so `Ord` here and byte order in arrangements agree:
-/// NULL first, doubles totally ordered (-0.0 < 0.0, NaN last). Compared without encoding
-/// them: aggregates (`max`, `min`) and group keys compare datums row by row.
+/// NULL first, doubles totally ordered (-0.0 < 0.0, NaN last). Compared on the encoding's
+/// parts ([`row::parts`]), not on an encoding written out: joins, `WHERE`, `max` and group
+/// keys compare datums row by row.
 impl Ord for Datum {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        use row::Parts::{Fixed, Text};
         use std::cmp::Ordering;
-        match (self.sort_form(), other.sort_form()) {
-            (SortForm::Fixed(a), SortForm::Fixed(b)) => a.cmp(&b),
+        match (row::parts(self), row::parts(other)) {
+            // Zeros pad a tag without payload; tags differ before any padding does.
+            (Fixed(a, _), Fixed(b, _)) => a.cmp(&b),
             // Text's escaped encoding orders as its bytes do.
-            (SortForm::Text(a), SortForm::Text(b)) => a.cmp(b),
+            (Text(a), Text(b)) => a.cmp(b),
             // Text's tag is the greatest.
-            (SortForm::Fixed(_), SortForm::Text(_)) => Ordering::Less,
-            (SortForm::Text(_), SortForm::Fixed(_)) => Ordering::Greater,
-        }
-    }
-}
-
-/// What a datum's encoding compares by: the tag and payload of a fixed-width datum (NULL and
-/// booleans padded with zeros), or a text's bytes.
-enum SortForm<'a> {
-    Fixed([u8; 9]),
-    Text(&'a [u8]),
-}
-
-impl Datum {
-    fn sort_form(&self) -> SortForm<'_> {
-        match self {
-            Datum::Text(s) => SortForm::Text(s.as_bytes()),
-            Datum::Null => SortForm::Fixed([0x00; 9]),
-            Datum::Bool(b) => SortForm::Fixed(row::tagged(0x01 + u8::from(*b), 0)),
-            Datum::Int(i) => SortForm::Fixed(row::tagged(0x03, row::ordered_int(*i))),
-            Datum::Double(d) => SortForm::Fixed(row::tagged(0x04, row::ordered_double(*d))),
+            (Fixed(..), Text(_)) => Ordering::Less,
+            (Text(_), Fixed(..)) => Ordering::Greater,
         }
     }
 }
@@ -142,12 +126,9 @@ impl Eq for Datum {}
 /// Equal datums (equal encodings) hash alike.
 impl std::hash::Hash for Datum {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        match self.sort_form() {
-            SortForm::Fixed(bytes) => bytes.hash(state),
-            SortForm::Text(bytes) => {
-                state.write_u8(0x05);
-                bytes.hash(state);
-            }
+        match row::parts(self) {
+            row::Parts::Fixed(bytes, len) => bytes[..len].hash(state),
+            row::Parts::Text(bytes) => bytes.hash(state),
         }
     }
 }
@@ -210,15 +191,11 @@ pub mod row {
 
     /// Append the encoding of `datum` to `out`.
     pub fn encode_datum(datum: &Datum, out: &mut Vec<u8>) {
-        match datum {
-            Datum::Null => out.push(0x00),
-            Datum::Bool(false) => out.push(0x01),
-            Datum::Bool(true) => out.push(0x02),
-            Datum::Int(i) => out.extend_from_slice(&tagged(0x03, ordered_int(*i))),
-            Datum::Double(d) => out.extend_from_slice(&tagged(0x04, ordered_double(*d))),
-            Datum::Text(s) => {
+        match parts(datum) {
+            Parts::Fixed(bytes, len) => out.extend_from_slice(&bytes[..len]),
+            Parts::Text(bytes) => {
                 out.push(0x05);
-                for &byte in s.as_bytes() {
+                for &byte in bytes {
                     out.push(byte);
                     if byte == 0 {
                         out.push(0xFF);
@@ -229,14 +206,29 @@ pub mod row {
         }
     }
 
-    /// An integer as an unsigned payload that orders as the integer does.
-    pub(super) fn ordered_int(i: i64) -> u64 {
-        (i as u64) ^ (1 << 63)
+    /// A datum's encoding before it is written out: a fixed-width datum's tag and payload
+    /// (its first `len` bytes; NULL and booleans are their tag alone, padded with zeros), or a
+    /// text's bytes before escaping. What [`encode_datum`] writes and what `Ord for Datum`
+    /// compares.
+    pub(super) enum Parts<'a> {
+        Fixed([u8; 9], usize),
+        Text(&'a [u8]),
+    }
+
+    pub(super) fn parts(datum: &Datum) -> Parts<'_> {
+        match datum {
+            Datum::Null => Parts::Fixed([0x00; 9], 1),
+            Datum::Bool(false) => Parts::Fixed(tagged(0x01, 0), 1),
+            Datum::Bool(true) => Parts::Fixed(tagged(0x02, 0), 1),
+            Datum::Int(i) => Parts::Fixed(tagged(0x03, (*i as u64) ^ (1 << 63)), 9),
+            Datum::Double(d) => Parts::Fixed(tagged(0x04, ordered_double(*d)), 9),
+            Datum::Text(s) => Parts::Text(s.as_bytes()),
+        }
     }
 
     /// A double as an unsigned payload that orders as the double does, with one NaN (last)
     /// and one zero, so equal values encode equally.
-    pub(super) fn ordered_double(d: f64) -> u64 {
+    fn ordered_double(d: f64) -> u64 {
         let d = if d.is_nan() {
             f64::NAN
         } else if d == 0.0 {
@@ -249,7 +241,7 @@ pub mod row {
     }
 
     /// A tag and an 8-byte payload, big-endian: one copy into the row instead of two.
-    pub(super) fn tagged(tag: u8, payload: u64) -> [u8; 9] {
+    fn tagged(tag: u8, payload: u64) -> [u8; 9] {
         let mut bytes = [tag; 9];
         bytes[1..].copy_from_slice(&payload.to_be_bytes());
         bytes

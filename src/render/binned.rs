@@ -141,12 +141,12 @@ impl SortPrefix for (EncodedRow, EncodedRow) {
 /// otherwise leave a few long runs.
 fn sort<D: Ord + SortPrefix>(updates: &mut [(D, Time, i64)]) {
     let Some(((first, _, _), rest)) = updates.split_first() else { return };
-    let mut skip = rest.first().map_or(0, |(data, _, _)| first.shared(data));
+    let mut skip = usize::MAX;
     for (data, _, _) in rest {
+        skip = skip.min(first.shared(data));
         if skip == 0 {
             break;
         }
-        skip = skip.min(first.shared(data));
     }
     // Of even prefixes, the top 16 bits leave runs of about one update up to 65,536 of them,
     // in two passes instead of eight; the top 32 bits, four passes, beyond. Byte keys keep all
