@@ -33,6 +33,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::operators::generic::Operator;
 
+use super::binned::RoomFor;
 use super::{KeyedRows, Rows};
 use crate::render::arrangement::{RowsArrangement, Spillable};
 use crate::render::columnar::RowUpdate;
@@ -169,6 +170,17 @@ impl ByteRows {
     fn push_bytes(&mut self, item: &[u8]) {
         self.bytes.extend_from_slice(item);
         self.ends.push(self.bytes.len());
+    }
+}
+
+/// Room for an item's bytes, beyond its place among the ends.
+impl RoomFor<EncodedRow> for ByteRows {
+    fn room_for(item: &EncodedRow) -> usize {
+        item.len()
+    }
+
+    fn reserve_room(&mut self, room: usize) {
+        self.bytes.reserve(room);
     }
 }
 

@@ -20,10 +20,12 @@
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
-use differential_dataflow::batcher::merge::Sealer;
 use differential_dataflow::batcher::{Batcher, Extract};
 use differential_dataflow::consolidation::consolidate_updates;
 use differential_dataflow::logging::Logger;
+use differential_dataflow::trace::Builder;
+use differential_dataflow::trace::implementations::Layout;
+use differential_dataflow::trace::implementations::ord_neu::{OrdValBatch, OrdValBuilder};
 use timely::progress::Antichain;
 use timely::progress::frontier::AntichainRef;
 
@@ -47,22 +49,27 @@ impl<D, S> Binned<D, S> {
     }
 }
 
-impl<D: Ord + SortPrefix, S: Sealer<Vec<(D, Time, i64)>>> Batcher<Vec<(D, Time, i64)>> for Binned<D, S> {
+impl<D: Ord + SortPrefix, S: SealSized<D>> Batcher<Vec<(D, Time, i64)>> for Binned<D, S> {
     fn insert(&mut self, container: &mut Vec<(D, Time, i64)>) {
-        // A message's updates mostly share one time: look its bin up once per run of them.
-        let mut updates = container.drain(..).peekable();
-        while let Some(update) = updates.next() {
-            let time = update.1;
-            let bin = self.bins.entry(time).or_default();
-            bin.push(update);
-            while let Some(next) = updates.next_if(|next| next.1 == time) {
-                bin.push(next);
-            }
+        // A message's updates mostly share one time: a message of one time that starts its bin
+        // becomes the bin, and otherwise each run of one time goes to its bin in one extend.
+        if let Some(first) = container.first()
+            && container.iter().all(|update| update.1 == first.1)
+            && let std::collections::btree_map::Entry::Vacant(bin) = self.bins.entry(first.1)
+        {
+            bin.insert(std::mem::take(container));
+            return;
+        }
+        let runs: Vec<(Time, usize)> =
+            container.chunk_by(|a, b| a.1 == b.1).map(|run| (run[0].1, run.len())).collect();
+        let mut updates = container.drain(..);
+        for (time, len) in runs {
+            self.bins.entry(time).or_default().extend(updates.by_ref().take(len));
         }
     }
 }
 
-impl<D: Ord + SortPrefix, S: Sealer<Vec<(D, Time, i64)>>> Extract for Binned<D, S> {
+impl<D: Ord + SortPrefix, S: SealSized<D>> Extract for Binned<D, S> {
     type Time = Time;
     type Output = S::Output;
 
@@ -74,20 +81,86 @@ impl<D: Ord + SortPrefix, S: Sealer<Vec<(D, Time, i64)>>> Extract for Binned<D, 
             Some(upper) => self.bins.split_off(upper),
             None => BTreeMap::new(),
         };
-        let mut due = std::mem::replace(&mut self.bins, later).into_values();
-        let mut updates = due.next().unwrap_or_default();
-        for mut bin in due {
-            updates.append(&mut bin);
-        }
+        let due = std::mem::replace(&mut self.bins, later);
+        let mut updates = if due.len() == 1 {
+            due.into_values().next().unwrap_or_default()
+        } else {
+            let mut updates = Vec::with_capacity(due.values().map(Vec::len).sum());
+            for mut bin in due.into_values() {
+                updates.append(&mut bin);
+            }
+            updates
+        };
         // One sort of what is due: cheaper than the chunked merge ladder of differential's
         // batcher, which merges each update about log(chunks) times. Consolidating here also
         // cancels each kept row's pair of updates on the loop before it takes a place.
         sort(&mut updates);
         consolidate_updates(&mut updates);
         self.frontier = self.bins.keys().next().copied().into_iter().collect();
-        let batch = if updates.is_empty() { None } else { S::seal(&mut vec![updates]) };
+        let batch = if updates.is_empty() { None } else { S::seal_sized(updates) };
         (batch, self.frontier.borrow())
     }
+}
+
+/// A batch builder that makes room for all of a batch's updates before it takes them, so each
+/// of its containers is allocated once: differential's own sealing sizes containers by their
+/// number of items, which leaves a container of bytes ([`ByteRows`](super::arrange::ByteRows)) growing by doubling, each
+/// time into fresh memory the kernel must fault in.
+pub(super) trait SealSized<D> {
+    /// The batch.
+    type Output;
+    /// Build the batch of `updates`, sorted and consolidated.
+    fn seal_sized(updates: Vec<(D, Time, i64)>) -> Option<Self::Output>;
+}
+
+impl<L, K, V> SealSized<(K, V)> for OrdValBuilder<L, Vec<((K, V), Time, i64)>>
+where
+    L: Layout<KeyContainer: RoomFor<K>, ValContainer: RoomFor<V>>,
+    K: PartialEq,
+    V: PartialEq,
+    Self: Builder<Input = Vec<((K, V), Time, i64)>, Output = OrdValBatch<L>>,
+{
+    type Output = OrdValBatch<L>;
+
+    fn seal_sized(mut updates: Vec<((K, V), Time, i64)>) -> Option<OrdValBatch<L>> {
+        let (mut keys, mut vals, mut key_bytes, mut val_bytes) = (0, 0, 0, 0);
+        let mut previous: Option<&(K, V)> = None;
+        for (data, _, _) in &updates {
+            let new_key = previous.is_none_or(|(key, _)| *key != data.0);
+            if new_key {
+                keys += 1;
+                key_bytes += L::KeyContainer::room_for(&data.0);
+            }
+            if new_key || previous.is_some_and(|(_, val)| *val != data.1) {
+                vals += 1;
+                val_bytes += L::ValContainer::room_for(&data.1);
+            }
+            previous = Some(data);
+        }
+        let mut builder = Self::with_capacity(keys, vals, updates.len());
+        builder.result.keys.reserve_room(key_bytes);
+        builder.result.vals.vals.reserve_room(val_bytes);
+        builder.push(&mut updates);
+        builder.done()
+    }
+}
+
+/// A batch container whose items may need room beyond their count: bytes, for
+/// [`ByteRows`](super::arrange::ByteRows).
+pub(super) trait RoomFor<T> {
+    /// The room `item` takes beyond what a container sized by count gives it.
+    fn room_for(item: &T) -> usize;
+    /// Make room for `room` in all.
+    fn reserve_room(&mut self, room: usize);
+}
+
+/// A vector sized by count holds its items.
+impl<T> RoomFor<T> for Vec<T> {
+    fn room_for(_item: &T) -> usize {
+        0
+    }
+
+    fn reserve_room(&mut self, _room: usize) {}
 }
 
 /// Data whose order starts with a `u64`: a radix sort by it leaves only runs of equal
@@ -183,7 +256,7 @@ mod tests {
     type Layout = (Vec<u64>, Vec<u64>, Vec<Time>, Vec<i64>, OffsetList);
     type Builder = OrdValBuilder<Layout, Vec<Update>>;
 
-    fn contents(batch: &<Builder as Sealer<Vec<Update>>>::Output) -> Vec<Update> {
+    fn contents(batch: &OrdValBatch<Layout>) -> Vec<Update> {
         let mut cursor = batch.cursor();
         let mut updates = Vec::new();
         while cursor.key_valid(batch) {

@@ -286,6 +286,9 @@ fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule, arrived: Rc<Cell<
         .unary_frontier(Pipeline, "RetainKeyThin", move |_capability, _info| {
             let mut pending = Pending::new();
             let (mut scratch, mut ranked) = (Vec::new(), Vec::new());
+            // Ticks of a steady input touch about as many keys each: size each tick's table as
+            // the last one ended, rather than growing it from empty.
+            let mut keys_last_tick = 0;
             // Every worker and process runs the same binary, so a fixed seed hashes a key alike
             // on each of them.
             let key_hash = foldhash::fast::FixedState::with_seed(0x5eed);
@@ -298,7 +301,7 @@ fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule, arrived: Rc<Cell<
                         ranked.extend_from_slice(&encoded);
                         pending
                             .entry(time)
-                            .or_insert_with(|| (capability.delayed(&time, 0), TickBest::default()))
+                            .or_insert_with(|| (capability.delayed(&time, 0), TickBest::with_capacity(keys_last_tick)))
                             .1
                             .offer(key_hash.hash_one(&ranked[..key_len]), key_len, &ranked, diff, limit);
                     }
@@ -308,6 +311,7 @@ fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule, arrived: Rc<Cell<
                         break;
                     }
                     let (time, (capability, best)) = entry.remove_entry();
+                    keys_last_tick = best.per_hash.len();
                     let mut session = output.session(&capability);
                     for (hashed, diff) in best.into_updates() {
                         session.give((hashed, time, diff));
@@ -388,6 +392,10 @@ struct TickBest {
 }
 
 impl TickBest {
+    fn with_capacity(key_hashes: usize) -> TickBest {
+        TickBest { per_hash: HashMap::with_capacity_and_hasher(key_hashes, Default::default()), retractions: Vec::new() }
+    }
+
     /// Offer `value`, whose key is its first `key_len` bytes and hashes to `hash`.
     fn offer(&mut self, hash: u64, key_len: usize, value: &[u8], diff: i64, limit: i64) {
         if diff <= 0 {
