@@ -22,8 +22,9 @@ use timely::progress::frontier::AntichainRef;
 
 use crate::render::arrange::HashedSpine;
 use crate::render::columnar::RowUpdate;
+use crate::render::ranked::Ranking;
 use crate::render::{RowTrace, Rows, RowsSpine, rows_of};
-use crate::repr::{EncodedRow, Time, row};
+use crate::repr::{EncodedRow, Time};
 use crate::storage::spill::tiered::with_tag;
 use crate::storage::spill::{ArrangementSpill, SpillCounts};
 
@@ -177,22 +178,15 @@ impl StateHandle for RowsArrangement {
 /// arrangement, instead of the view holding each kept row once more.
 #[derive(Clone)]
 pub struct KeptRows {
-    /// By the hash of the rule's key, each value key ++ rank ++ row.
+    /// By the hash of the rule's key, each value its key, rank and row (see `render::ranked`).
     trace: TraceAgent<HashedSpine>,
-    /// Datums in the rule's key.
-    key_datums: usize,
-    /// Whether greater ranks are better (the rank's bytes are then not complemented).
-    descending: bool,
+    /// How a value holds its row.
+    ranking: Ranking,
 }
 
 impl KeptRows {
-    pub(super) fn new(trace: TraceAgent<HashedSpine>, key_datums: usize, descending: bool) -> KeptRows {
-        KeptRows { trace, key_datums, descending }
-    }
-
-    /// The row at the end of a value, after its key and rank.
-    pub(super) fn row_of(value: &[u8], key_datums: usize, descending: bool) -> &[u8] {
-        row::after_rank(&value[row::prefix_len(value, key_datums)..], descending)
+    pub(super) fn new(trace: TraceAgent<HashedSpine>, ranking: Ranking) -> KeptRows {
+        KeptRows { trace, ranking }
     }
 
     /// Hand `push` each row with its count at times before `time`.
@@ -203,7 +197,7 @@ impl KeptRows {
             while let Some(value) = cursor.get_val(&storage) {
                 let mut count = 0;
                 cursor.map_times(&storage, |t, diff| count += if *t < time { *diff } else { 0 });
-                push(KeptRows::row_of(value, self.key_datums, self.descending).to_vec(), count);
+                push(self.ranking.row(value), count);
                 cursor.step_val(&storage);
             }
             cursor.step_key(&storage);
@@ -211,10 +205,9 @@ impl KeptRows {
     }
 
     fn import<'scope>(&mut self, scope: Scope<'scope, Time>, name: &str) -> Rows<'scope> {
-        let (key_datums, descending) = (self.key_datums, self.descending);
-        TraceAgent::import_named(&mut self.trace, scope, name).as_collection(
-            move |_hash: &u64, value: &[u8]| KeptRows::row_of(value, key_datums, descending).to_vec(),
-        )
+        let ranking = self.ranking.clone();
+        TraceAgent::import_named(&mut self.trace, scope, name)
+            .as_collection(move |_hash: &u64, value: &[u8]| ranking.row(value))
     }
 }
 

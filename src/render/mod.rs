@@ -18,6 +18,7 @@ mod filter;
 mod in_order;
 mod join;
 mod project;
+mod ranked;
 mod retain;
 mod source;
 mod unmatched;

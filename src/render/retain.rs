@@ -13,8 +13,9 @@
 //! ```
 //!
 //! Each row is keyed by the rule's key and valued by its ranking datum (complemented when
-//! lower is better, so "best" is always "greatest") followed by the whole row; ties therefore
-//! break on the whole row, greatest first. The reduce keeps the `limit` greatest values per
+//! lower is better, so "best" is always "greatest") followed by the row (in memory, only the
+//! columns that are neither key nor rank: see `render::ranked`); ties therefore break on the
+//! whole row, greatest first. The reduce keeps the `limit` greatest values per
 //! key. Everything it does not keep is fed back through a `Variable` whose step is the DELAY
 //! and subtracted from its own input, so its input arrangement holds only the kept rows plus
 //! those retired less than DELAY ago.
@@ -57,12 +58,13 @@ use super::arrange::{HashedLayout, HashedSpine, RowSpine, RowTrace, arrange, arr
 use super::binned::Binned;
 use super::feedback::fed_back;
 use super::in_order::reduce_in_order;
+use super::ranked::Ranking;
 use super::{Context, KeyedRows, Rows};
+use crate::plan::RetainRule;
 use crate::plan::arrangements::ArrangementName;
-use crate::plan::{RetainRule, ScalarExpr};
 use crate::render::arrangement::{KeptRows, RowsArrangement, Spillable};
 use crate::render::columnar::{CoalescingBuilder, RowUpdate};
-use crate::repr::{Datum, EncodedRow, Time, row};
+use crate::repr::{EncodedRow, Time, row};
 use crate::storage::spill::ArrangementSpill;
 use crate::storage::spill::tagged::next_tag;
 
@@ -80,12 +82,12 @@ type Pending = BTreeMap<Time, (Capability<Time>, TickBest)>;
 /// What a rule keeps: the kept updates its reduce outputs (which the loop, the dropped count and
 /// the rows downstream use) and, in memory, the arrangement it maintains them in.
 pub(super) enum Kept<'scope> {
-    /// Keyed by the hash of the rule's key, valued by key ++ rank ++ row ([`reduce_in_memory`]).
+    /// Keyed by the hash of the rule's key, valued by key ++ rank ++ the rest of the row
+    /// ([`reduce_in_memory`]), which `ranking` puts back together.
     InMemory {
         arranged: Arranged<'scope, TraceAgent<HashedSpine>>,
         updates: HashedRows<'scope>,
-        key_datums: usize,
-        descending: bool,
+        ranking: Ranking,
     },
     /// Keyed by the rule's key, valued by rank ++ row, from an arrangement that can spill.
     Columnar { updates: KeyedRows<'scope>, descending: bool },
@@ -95,13 +97,7 @@ impl<'scope> Kept<'scope> {
     /// The kept rows.
     pub(super) fn rows(self) -> Rows<'scope> {
         match self {
-            // The row is the end of the value: move it to the front of the buffer it is in.
-            Kept::InMemory { updates, key_datums, descending, .. } => {
-                updates.map(move |(_hash, mut value)| {
-                    value.drain(..value.len() - KeptRows::row_of(&value, key_datums, descending).len());
-                    value
-                })
-            }
+            Kept::InMemory { updates, ranking, .. } => updates.map(move |(_hash, value)| ranking.row(&value)),
             Kept::Columnar { updates, descending } => updates.map(move |(_key, mut value)| {
                 value.drain(..value.len() - row::after_rank(&value, descending).len());
                 value
@@ -115,9 +111,9 @@ impl<'scope> Kept<'scope> {
     /// of a view under a budget must not.
     pub(super) fn readable(self, probe: &ProbeHandle<Time>) -> RowsArrangement {
         match self {
-            Kept::InMemory { arranged, key_datums, descending, .. } => {
+            Kept::InMemory { arranged, ranking, .. } => {
                 arranged.stream.probe_with(probe);
-                RowsArrangement::Kept(KeptRows::new(arranged.trace, key_datums, descending))
+                RowsArrangement::Kept(KeptRows::new(arranged.trace, ranking))
             }
             columnar @ Kept::Columnar { .. } => arrange_readable(columnar.rows(), "Output", true, probe),
         }
@@ -141,8 +137,10 @@ pub(super) fn kept<'scope>(
     // kept row once out, so the sum over workers does not depend on how rows were spread.
     let dropped = Rc::new(Cell::new(0));
     ctx.dropped.push((ArrangementName::RetainInput, dropped.clone()));
-    let key_datums = rule.key.len();
-    let hashed = key_and_thin(rows, rule, dropped.clone());
+    // Columnar state reads each row as the tail of its value: only state in memory is packed.
+    let ranking = Ranking::of(rule, !ctx.spilling);
+    let key_datums = ranking.key_datums();
+    let hashed = key_and_thin(rows, ranking.clone(), limit as i64, dropped.clone());
 
     if ctx.spilling {
         let keyed = hashed.map(move |(_hash, mut ranked)| {
@@ -166,7 +164,7 @@ pub(super) fn kept<'scope>(
     if let Some(feedback) = feedback {
         feedback.keep_only(updates.clone());
     }
-    Kept::InMemory { arranged, updates, key_datums, descending }
+    Kept::InMemory { arranged, updates, ranking }
 }
 
 /// The reduce over columnar arrangements, whose chunks go through the spill hook: its output
@@ -206,7 +204,7 @@ fn reduce_columnar<'scope>(
 /// builds, merges and seeks these faster than columnar chunks (see `docs/benchmarks.md`).
 ///
 /// Each update is keyed by a hash of the rule's key, and valued by the key's bytes, then the
-/// ranking datum and the row: integer keys make sorting, merging and seeking cheap, and the
+/// ranking datum and the rest of the row ([`Ranking`]): integer keys make sorting, merging and seeking cheap, and the
 /// values of one batch share one allocation. Keys whose hashes collide share a group, which
 /// holds each key's values contiguously (the key encoding is prefix-free), so the reduce
 /// keeps the best `limit` of each key within it.
@@ -275,13 +273,15 @@ fn keep_best<V>(input: &[(V, i64)], limit: u64, mut keep: impl FnMut(&V, i64)) {
     }
 }
 
-/// Key each row by a hash of the rule's key and value it by the key, its ranking datum
-/// (complemented when lower is better) and the whole row; then, per worker and tick, pass on
-/// only each key's `limit` greatest values of that tick. Every row's diff is added to
-/// `arrived`.
-fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule, arrived: Rc<Cell<i64>>) -> HashedRows<'scope> {
-    let limit = rule.limit as i64;
-    let ranking = Ranking::of(rule);
+/// Key each row by a hash of the rule's key and value it as `ranking` does (key, rank, row);
+/// then, per worker and tick, pass on only each key's `limit` greatest values of that tick.
+/// Every row's diff is added to `arrived`.
+fn key_and_thin<'scope>(
+    rows: Rows<'scope>,
+    ranking: Ranking,
+    limit: i64,
+    arrived: Rc<Cell<i64>>,
+) -> HashedRows<'scope> {
     rows.inner
         .unary_frontier(Pipeline, "RetainKeyThin", move |_capability, _info| {
             let mut pending = Pending::new();
@@ -298,10 +298,11 @@ fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule, arrived: Rc<Cell<
                         arrived.set(arrived.get() + diff);
                         ranked.clear();
                         let key_len = ranking.write(&encoded, &mut scratch, &mut ranked);
-                        ranked.extend_from_slice(&encoded);
                         pending
                             .entry(time)
-                            .or_insert_with(|| (capability.delayed(&time, 0), TickBest::with_capacity(keys_last_tick)))
+                            .or_insert_with(|| {
+                                (capability.delayed(&time, 0), TickBest::with_capacity(keys_last_tick))
+                            })
                             .1
                             .offer(key_hash.hash_one(&ranked[..key_len]), key_len, &ranked, diff, limit);
                     }
@@ -322,62 +323,6 @@ fn key_and_thin<'scope>(rows: Rows<'scope>, rule: &RetainRule, arrived: Rc<Cell<
         .as_collection()
 }
 
-/// How a row becomes its rule key followed by its rank (complemented when lower is better).
-enum Ranking {
-    /// Key and rank are columns of the row: their bytes are copied out of its encoding, which
-    /// is what encoding their datums again would write.
-    Columns { key: Vec<usize>, rank: usize, descending: bool },
-    /// Anything else: the row is decoded and the expressions evaluated.
-    Exprs { key: Vec<ScalarExpr>, rank: ScalarExpr, descending: bool },
-}
-
-impl Ranking {
-    fn of(rule: &RetainRule) -> Ranking {
-        let column = |expr: &ScalarExpr| match expr {
-            ScalarExpr::Column(at) => Some(*at),
-            _ => None,
-        };
-        let (key, rank, descending) = (&rule.key, &rule.rank, rule.descending);
-        match (key.iter().map(column).collect::<Option<Vec<_>>>(), column(rank)) {
-            (Some(key), Some(rank)) => Ranking::Columns { key, rank, descending },
-            _ => Ranking::Exprs { key: key.clone(), rank: rank.clone(), descending },
-        }
-    }
-
-    /// Append the key and rank of the row `encoded` to `out`; return the key's length.
-    /// `scratch` is reused between rows.
-    fn write(&self, encoded: &[u8], scratch: &mut Vec<Datum>, out: &mut Vec<u8>) -> usize {
-        let start = out.len();
-        match self {
-            Ranking::Columns { key, rank, descending } => {
-                let column = |at: usize| {
-                    let from = row::prefix_len(encoded, at);
-                    &encoded[from..from + row::datum_len(&encoded[from..], false)]
-                };
-                for at in key {
-                    out.extend_from_slice(column(*at));
-                }
-                let key_len = out.len() - start;
-                if *descending {
-                    out.extend_from_slice(column(*rank));
-                } else {
-                    out.extend(column(*rank).iter().map(|byte| !byte));
-                }
-                key_len
-            }
-            Ranking::Exprs { key, rank, descending } => {
-                row::decode_into(encoded, scratch);
-                for expr in key {
-                    row::encode_datum(&expr.eval(scratch), out);
-                }
-                let key_len = out.len() - start;
-                row::encode_rank(&rank.eval(scratch), *descending, out);
-                key_len
-            }
-        }
-    }
-}
-
 /// One tick's best values per key, on one worker. A value is a key, a rank and a row; values
 /// of one key compare as their ranks and rows do.
 #[derive(Default)]
@@ -393,7 +338,10 @@ struct TickBest {
 
 impl TickBest {
     fn with_capacity(key_hashes: usize) -> TickBest {
-        TickBest { per_hash: HashMap::with_capacity_and_hasher(key_hashes, Default::default()), retractions: Vec::new() }
+        TickBest {
+            per_hash: HashMap::with_capacity_and_hasher(key_hashes, Default::default()),
+            retractions: Vec::new(),
+        }
     }
 
     /// Offer `value`, whose key is its first `key_len` bytes and hashes to `hash`.
@@ -510,39 +458,6 @@ mod tests {
         kept.sort_by(|a, b| a.0.cmp(&b.0));
         let row = |key: i64, rank: i64| (vec![Datum::Int(key), Datum::Int(rank)], 1);
         assert_eq!(kept, vec![row(1, 7), row(1, 9), row(2, 1), row(2, 3)]);
-    }
-
-    #[test]
-    fn columns_are_copied_as_they_would_be_encoded() {
-        let rows = [
-            vec![Datum::Text("a\0b".into()), Datum::Double(-2.5), Datum::Int(-7), Datum::Null],
-            vec![Datum::Null, Datum::Double(0.0), Datum::Int(i64::MAX), Datum::Text(String::new())],
-            vec![Datum::Bool(true), Datum::Double(f64::NAN), Datum::Int(0), Datum::Text("z".into())],
-        ];
-        for descending in [false, true] {
-            let rule = |key: Vec<ScalarExpr>, rank: ScalarExpr| RetainRule {
-                kind: crate::plan::RetainKind::Top,
-                key,
-                rank,
-                descending,
-                limit: 1,
-            };
-            let columns =
-                Ranking::of(&rule(vec![ScalarExpr::Column(3), ScalarExpr::Column(0)], ScalarExpr::Column(1)));
-            assert!(matches!(columns, Ranking::Columns { .. }));
-            let exprs = Ranking::Exprs {
-                key: vec![ScalarExpr::Column(3), ScalarExpr::Column(0)],
-                rank: ScalarExpr::Column(1),
-                descending,
-            };
-            for row in &rows {
-                let encoded = row::encode(row);
-                let (mut by_columns, mut by_exprs) = (Vec::new(), Vec::new());
-                let key_len = columns.write(&encoded, &mut Vec::new(), &mut by_columns);
-                assert_eq!(key_len, exprs.write(&encoded, &mut Vec::new(), &mut by_exprs));
-                assert_eq!(by_columns, by_exprs, "{row:?}");
-            }
-        }
     }
 
     #[test]
