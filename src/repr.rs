@@ -192,6 +192,8 @@ pub mod row {
     /// Append the encoding of `datum` to `out`.
     pub fn encode_datum(datum: &Datum, out: &mut Vec<u8>) {
         match parts(datum) {
+            // A copy of constant length is inlined; one of variable length calls `memcpy`.
+            Parts::Fixed(bytes, 9) => out.extend_from_slice(&bytes),
             Parts::Fixed(bytes, len) => out.extend_from_slice(&bytes[..len]),
             Parts::Text(bytes) => {
                 out.push(0x05);
