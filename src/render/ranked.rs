@@ -27,6 +27,15 @@ pub(super) struct Ranking {
     descending: bool,
 }
 
+/// What [`Ranking::write`] reuses between rows.
+#[derive(Default)]
+pub(super) struct Scratch {
+    /// Where each column of the row starts, and where the last ends.
+    starts: Vec<usize>,
+    /// The row decoded, to evaluate expressions over.
+    datums: Vec<Datum>,
+}
+
 #[derive(Clone)]
 enum OfRow {
     /// Key and rank are columns of the row: their bytes are copied out of its encoding, which
@@ -61,14 +70,20 @@ impl Ranking {
 
     /// Append the value of the row `encoded` to `out`; return its key's length. `scratch` is
     /// reused between rows.
-    pub(super) fn write(&self, encoded: &[u8], scratch: &mut Vec<Datum>, out: &mut Vec<u8>) -> usize {
+    pub(super) fn write(&self, encoded: &[u8], scratch: &mut Scratch, out: &mut Vec<u8>) -> usize {
         let start = out.len();
         match &self.of_row {
             OfRow::Columns { key, rank, packed } => {
-                let column = |at: usize| {
-                    let from = row::prefix_len(encoded, at);
-                    &encoded[from..from + row::datum_len(&encoded[from..], false)]
-                };
+                // Where each column starts, found in one pass over the row.
+                let starts = &mut scratch.starts;
+                starts.clear();
+                let mut at = 0;
+                while at < encoded.len() {
+                    starts.push(at);
+                    at += row::datum_len(&encoded[at..], false);
+                }
+                starts.push(at);
+                let column = |at: usize| &encoded[starts[at]..starts[at + 1]];
                 for at in key {
                     out.extend_from_slice(column(*at));
                 }
@@ -82,25 +97,21 @@ impl Ranking {
                     out.extend_from_slice(encoded);
                     return key_len;
                 }
-                let mut rest = encoded;
-                let mut at = 0;
-                while !rest.is_empty() {
-                    let len = row::datum_len(rest, false);
+                for at in 0..starts.len() - 1 {
                     if at != *rank && !key.contains(&at) {
-                        out.extend_from_slice(&rest[..len]);
+                        out.extend_from_slice(column(at));
                     }
-                    rest = &rest[len..];
-                    at += 1;
                 }
                 key_len
             }
             OfRow::Exprs { key, rank } => {
-                row::decode_into(encoded, scratch);
+                let datums = &mut scratch.datums;
+                row::decode_into(encoded, datums);
                 for expr in key {
-                    row::encode_datum(&expr.eval(scratch), out);
+                    row::encode_datum(&expr.eval(datums), out);
                 }
                 let key_len = out.len() - start;
-                row::encode_rank(&rank.eval(scratch), self.descending, out);
+                row::encode_rank(&rank.eval(datums), self.descending, out);
                 out.extend_from_slice(encoded);
                 key_len
             }
@@ -198,7 +209,7 @@ mod tests {
                     .iter()
                     .map(|row| {
                         let mut value = Vec::new();
-                        ranking.write(row, &mut Vec::new(), &mut value);
+                        ranking.write(row, &mut Scratch::default(), &mut value);
                         value
                     })
                     .collect();
@@ -212,7 +223,7 @@ mod tests {
             // Key and rank come out alike however they are computed.
             let written = |ranking: &Ranking| {
                 let mut value = Vec::new();
-                let key_len = ranking.write(&encoded[0], &mut Vec::new(), &mut value);
+                let key_len = ranking.write(&encoded[0], &mut Scratch::default(), &mut value);
                 value.truncate(key_len + row::datum_len(&value[key_len..], !descending));
                 value
             };

@@ -58,7 +58,7 @@ use super::arrange::{HashedLayout, HashedSpine, RowSpine, RowTrace, arrange, arr
 use super::binned::Binned;
 use super::feedback::fed_back;
 use super::in_order::reduce_in_order;
-use super::ranked::Ranking;
+use super::ranked::{Ranking, Scratch};
 use super::{Context, KeyedRows, Rows};
 use crate::plan::RetainRule;
 use crate::plan::arrangements::ArrangementName;
@@ -285,7 +285,7 @@ fn key_and_thin<'scope>(
     rows.inner
         .unary_frontier(Pipeline, "RetainKeyThin", move |_capability, _info| {
             let mut pending = Pending::new();
-            let (mut scratch, mut ranked) = (Vec::new(), Vec::new());
+            let (mut scratch, mut ranked) = (Scratch::default(), Vec::new());
             // Ticks of a steady input touch about as many keys each: size each tick's table as
             // the last one ended, rather than growing it from empty.
             let mut keys_last_tick = 0;
