@@ -43,7 +43,7 @@ enum OfRow {
     /// columns follow them.
     Columns { key: Vec<usize>, rank: usize, packed: bool },
     /// Anything else: the row is decoded and the expressions evaluated; the whole row follows.
-    Exprs { key: Vec<ScalarExpr>, rank: ScalarExpr },
+    Exprs { key: Vec<ScalarExpr>, rank: Box<ScalarExpr> },
 }
 
 impl Ranking {
@@ -55,7 +55,7 @@ impl Ranking {
         };
         let of_row = match (rule.key.iter().map(column).collect::<Option<Vec<_>>>(), column(&rule.rank)) {
             (Some(key), Some(rank)) => OfRow::Columns { key, rank, packed: pack },
-            _ => OfRow::Exprs { key: rule.key.clone(), rank: rule.rank.clone() },
+            _ => OfRow::Exprs { key: rule.key.clone(), rank: Box::new(rule.rank.clone()) },
         };
         Ranking { of_row, descending: rule.descending }
     }
@@ -201,9 +201,9 @@ mod tests {
             let rankings = [
                 Ranking::of(&by_columns, true),
                 Ranking::of(&by_columns, false),
-                Ranking { of_row: OfRow::Exprs { key: columns(&key), rank: ScalarExpr::Column(rank) }, descending },
+                Ranking { of_row: OfRow::Exprs { key: columns(&key), rank: Box::new(ScalarExpr::Column(rank)) }, descending },
             ];
-            let encoded: Vec<EncodedRow> = rows.iter().map(|datums| row::encode(datums)).collect();
+            let encoded: Vec<EncodedRow> = rows.iter().map(row::encode).collect();
             for ranking in &rankings {
                 let values: Vec<Vec<u8>> = encoded
                     .iter()

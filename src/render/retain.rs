@@ -87,7 +87,7 @@ pub(super) enum Kept<'scope> {
     InMemory {
         arranged: Arranged<'scope, TraceAgent<HashedSpine>>,
         updates: HashedRows<'scope>,
-        ranking: Ranking,
+        ranking: Box<Ranking>,
     },
     /// Keyed by the rule's key, valued by rank ++ row, from an arrangement that can spill.
     Columnar { updates: KeyedRows<'scope>, descending: bool },
@@ -113,7 +113,7 @@ impl<'scope> Kept<'scope> {
         match self {
             Kept::InMemory { arranged, ranking, .. } => {
                 arranged.stream.probe_with(probe);
-                RowsArrangement::Kept(KeptRows::new(arranged.trace, ranking))
+                RowsArrangement::Kept(KeptRows::new(arranged.trace, *ranking))
             }
             columnar @ Kept::Columnar { .. } => arrange_readable(columnar.rows(), "Output", true, probe),
         }
@@ -164,7 +164,7 @@ pub(super) fn kept<'scope>(
     if let Some(feedback) = feedback {
         feedback.keep_only(updates.clone());
     }
-    Kept::InMemory { arranged, updates, ranking }
+    Kept::InMemory { arranged, updates, ranking: Box::new(ranking) }
 }
 
 /// The reduce over columnar arrangements, whose chunks go through the spill hook: its output
