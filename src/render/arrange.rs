@@ -180,7 +180,7 @@ impl RoomFor<EncodedRow> for ByteRows {
     }
 
     fn reserve_room(&mut self, room: usize) {
-        self.bytes.reserve(room);
+        self.bytes.reserve_exact(room);
     }
 }
 
@@ -255,7 +255,30 @@ impl BatchContainer for ByteRows {
 
 #[cfg(test)]
 mod tests {
+    use differential_dataflow::trace::implementations::ord_neu::OrdValBuilder;
+
     use super::*;
+    use crate::render::binned::SealSized;
+
+    #[test]
+    fn a_sealed_batch_holds_its_bytes_in_one_allocation_each() {
+        type Layout = (ByteRows, ByteRows, Vec<Time>, Vec<i64>, OffsetList);
+        let update = |key: &str, value: &str, time, diff| {
+            ((key.as_bytes().to_vec(), value.as_bytes().to_vec()), time, diff)
+        };
+        // A value at two times is held once; so is a key with two values.
+        let updates = vec![
+            update("key one", "value one", 1, 1),
+            update("key one", "value one", 2, -1),
+            update("key one", "value two!", 1, 1),
+            update("key two", "value three", 3, 1),
+        ];
+        let batch = OrdValBuilder::<Layout, Vec<_>>::seal_sized(updates).expect("updates");
+        let (keys, values) = (&batch.storage.keys, &batch.storage.vals.vals);
+        assert_eq!((keys.len(), values.len()), (2, 3));
+        assert_eq!((keys.bytes.len(), keys.bytes.capacity()), (14, 14));
+        assert_eq!((values.bytes.len(), values.bytes.capacity()), (30, 30));
+    }
 
     #[test]
     fn byte_rows_hand_back_what_was_pushed() {

@@ -104,8 +104,9 @@ impl<D: Ord + SortPrefix, S: SealSized<D>> Extract for Binned<D, S> {
 
 /// A batch builder that makes room for all of a batch's updates before it takes them, so each
 /// of its containers is allocated once: differential's own sealing sizes containers by their
-/// number of items, which leaves a container of bytes ([`ByteRows`](super::arrange::ByteRows)) growing by doubling, each
-/// time into fresh memory the kernel must fault in.
+/// number of items, which leaves a container of bytes
+/// ([`ByteRows`](super::arrange::ByteRows)) growing by doubling, each time into fresh memory
+/// the kernel must fault in.
 pub(super) trait SealSized<D> {
     /// The batch.
     type Output;
