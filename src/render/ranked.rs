@@ -2,7 +2,7 @@
 //! (complemented when lower is better, so a key's best value is always its greatest), then the
 //! rest of the row.
 //!
-//! In: an encoded row of the rule's input. Out: its value, from which [`Ranking::row_into`]
+//! In: an encoded row of the rule's input. Out: its value, from which [`Ranking::row`]
 //! puts the row back together.
 //!
 //! When the key and the rank are columns of the row and the state is kept in memory, the
@@ -88,11 +88,7 @@ impl Ranking {
                     out.extend_from_slice(column(*at));
                 }
                 let key_len = out.len() - start;
-                if self.descending {
-                    out.extend_from_slice(column(*rank));
-                } else {
-                    out.extend(column(*rank).iter().map(|byte| !byte));
-                }
+                self.flip_rank(column(*rank), out);
                 if !packed {
                     out.extend_from_slice(encoded);
                     return key_len;
@@ -118,26 +114,23 @@ impl Ranking {
         }
     }
 
-    /// Append the row that `value` (written by [`Ranking::write`]) holds to `out`.
-    pub(super) fn row_into(&self, value: &[u8], out: &mut Vec<u8>) {
+    /// The row that `value` (written by [`Ranking::write`]) holds.
+    pub(super) fn row(&self, value: &[u8]) -> EncodedRow {
+        let mut out = Vec::with_capacity(value.len());
         let key_len = row::prefix_len(value, self.key_datums());
         let rank_len = row::datum_len(&value[key_len..], !self.descending);
         let (keys, rank_bytes, mut rest) =
             (&value[..key_len], &value[key_len..key_len + rank_len], &value[key_len + rank_len..]);
         let OfRow::Columns { key, rank, packed: true } = &self.of_row else {
             out.extend_from_slice(rest);
-            return;
+            return out;
         };
         for at in 0.. {
             if let Some(nth) = key.iter().position(|column| *column == at) {
                 let from = row::prefix_len(keys, nth);
                 out.extend_from_slice(&keys[from..from + row::datum_len(&keys[from..], false)]);
             } else if at == *rank {
-                if self.descending {
-                    out.extend_from_slice(rank_bytes);
-                } else {
-                    out.extend(rank_bytes.iter().map(|byte| !byte));
-                }
+                self.flip_rank(rank_bytes, &mut out);
             } else if !rest.is_empty() {
                 let len = row::datum_len(rest, false);
                 out.extend_from_slice(&rest[..len]);
@@ -147,13 +140,17 @@ impl Ranking {
                 break;
             }
         }
+        out
     }
 
-    /// The row that `value` holds.
-    pub(super) fn row(&self, value: &[u8]) -> EncodedRow {
-        let mut row = Vec::with_capacity(value.len());
-        self.row_into(value, &mut row);
-        row
+    /// Append a rank's bytes, complemented when lower is better: from a row's column into a
+    /// value, and (complementing twice) back.
+    fn flip_rank(&self, rank: &[u8], out: &mut Vec<u8>) {
+        if self.descending {
+            out.extend_from_slice(rank);
+        } else {
+            out.extend(rank.iter().map(|byte| !byte));
+        }
     }
 }
 

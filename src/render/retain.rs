@@ -15,8 +15,8 @@
 //! Each row is keyed by the rule's key and valued by its ranking datum (complemented when
 //! lower is better, so "best" is always "greatest") followed by the row (in memory, only the
 //! columns that are neither key nor rank: see `render::ranked`); ties therefore break on the
-//! whole row, greatest first. The reduce keeps the `limit` greatest values per
-//! key. Everything it does not keep is fed back through a `Variable` whose step is the DELAY
+//! whole row, greatest first. The reduce keeps the `limit` greatest values per key.
+//! Everything it does not keep is fed back through a `Variable` whose step is the DELAY
 //! and subtracted from its own input, so its input arrangement holds only the kept rows plus
 //! those retired less than DELAY ago.
 //!
@@ -204,8 +204,8 @@ fn reduce_columnar<'scope>(
 /// builds, merges and seeks these faster than columnar chunks (see `docs/benchmarks.md`).
 ///
 /// Each update is keyed by a hash of the rule's key, and valued by the key's bytes, then the
-/// ranking datum and the rest of the row ([`Ranking`]): integer keys make sorting, merging and seeking cheap, and the
-/// values of one batch share one allocation. Keys whose hashes collide share a group, which
+/// ranking datum and the rest of the row ([`Ranking`]): integer keys make sorting, merging and
+/// seeking cheap, and the values of one batch share one allocation. Keys whose hashes collide share a group, which
 /// holds each key's values contiguously (the key encoding is prefix-free), so the reduce
 /// keeps the best `limit` of each key within it.
 fn reduce_in_memory<'scope>(

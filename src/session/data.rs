@@ -111,14 +111,8 @@ impl Session {
                     source.columns.len()
                 )));
             }
-            // In place: most values are of their column's type already, and stay as they are.
             for (datum, column) in row.iter_mut().zip(&source.columns) {
-                let from = datum.data_type();
-                if from == Some(column.data_type) {
-                    continue;
-                }
-                *datum = bind::coerce(std::mem::replace(datum, Datum::Null), from, column)
-                    .map_err(|e| e.with_note(format!("in row {}", i + 1)))?;
+                bind::coerce_in_place(datum, column).map_err(|e| e.with_note(format!("in row {}", i + 1)))?;
             }
         }
         self.insert_rows_checked(&source, rows, |i| format!("row {}", i + 1), |_| Span::empty())?;

@@ -55,8 +55,18 @@ pub fn bind_insert(source: &SourceDesc, stmt: &ast::Insert) -> Result<Vec<Vec<Da
     Ok(rows)
 }
 
+/// Fit `datum`, a row's value, into `column` in place, as [`coerce`] does: a value already of
+/// the column's type (most of them) is left where it is.
+pub fn coerce_in_place(datum: &mut Datum, column: &Column) -> Result<()> {
+    let from = datum.data_type();
+    if from != Some(column.data_type) {
+        *datum = coerce(std::mem::replace(datum, Datum::Null), from, column)?;
+    }
+    Ok(())
+}
+
 /// Fit a value of type `from` into `column`: integers widen to doubles; nothing else converts.
-pub fn coerce(datum: Datum, from: Type, column: &Column) -> Result<Datum> {
+fn coerce(datum: Datum, from: Type, column: &Column) -> Result<Datum> {
     match (datum, from, column.data_type) {
         (Datum::Null, _, _) => Ok(Datum::Null),
         (Datum::Int(i), _, DataType::Double) => Ok(Datum::Double(i as f64)),

@@ -31,7 +31,7 @@ mod select;
 mod source;
 mod view;
 
-pub use data::{bind_advance_to, bind_insert, coerce};
+pub use data::{bind_advance_to, bind_insert, coerce_in_place};
 pub use expr::map_type;
 pub use query::bind_query;
 pub use source::{bind_create_generated, bind_create_source};
