@@ -223,11 +223,13 @@ fn sort<D: Ord + SortPrefix>(updates: &mut [(D, Time, i64)]) {
         }
     }
     // Of even prefixes, the top 16 bits leave runs of about one update up to 65,536 of them,
-    // in two passes instead of eight; the top 32 bits, four passes, beyond. Byte keys keep all
-    // 64 bits: the radix sort skips the bytes no key varies in.
+    // and of about 16 up to a million, in two passes instead of eight: each pass moves every
+    // update through memory, which costs more than sorting short runs by comparison. The top
+    // 32 bits, four passes, beyond. Byte keys keep all 64 bits: the radix sort skips the bytes
+    // no key varies in.
     let shift = match (D::EVEN, updates.len()) {
         (false, _) => 0,
-        (true, len) if len <= 1 << 16 => 48,
+        (true, len) if len <= 1 << 20 => 48,
         (true, _) => 32,
     };
     let prefix = |data: &D| data.sort_prefix(skip) >> shift;
@@ -311,8 +313,8 @@ mod tests {
 
     #[test]
     fn sorts_many_hashes_as_comparing_would() {
-        // Beyond 65,536 updates the radix sort takes the top 32 bits of a hash, not 16.
-        let mut updates: Vec<((u64, u64), Time, i64)> = (0..70_000u64)
+        // Beyond 2^20 updates the radix sort takes the top 32 bits of a hash, not 16.
+        let mut updates: Vec<((u64, u64), Time, i64)> = (0..(1u64 << 20) + 4_096)
             // Four hashes at a time share their top 32 bits and differ below them.
             .map(|i| {
                 (((i / 4).wrapping_mul(0x9e37_79b9_7f4a_7c15) & !0xffff_ffff | (3 - i % 4), i % 3), i % 2, 1)
