@@ -352,24 +352,33 @@ impl TickBest {
         }
         let group = self.per_hash.entry(hash).or_default();
         let key = &value[..key_len];
-        let one_key = group.first().is_none_or(|(first, _)| first.starts_with(key))
-            && group.last().is_none_or(|(last, _)| last.starts_with(key));
+        // Comparisons are `row::compare`'s: values are short and differ early, where
+        // `memcmp`'s call costs more than the comparison.
+        let one_key = group.first().is_none_or(|(first, _)| row::starts_with(first, key))
+            && (group.len() < 2 || row::starts_with(&group[group.len() - 1].0, key));
         let (start, end) = if one_key {
             (0, group.len())
         } else {
-            let start = group.partition_point(|(held, _)| &held[..key_len.min(held.len())] < key);
-            (start, start + group[start..].partition_point(|(held, _)| held.starts_with(key)))
+            let start = group
+                .partition_point(|(held, _)| row::compare(&held[..key_len.min(held.len())], key).is_lt());
+            (start, start + group[start..].partition_point(|(held, _)| row::starts_with(held, key)))
         };
         // Within the key's run every value starts with the key: compare what follows it.
         let ranked = &value[key_len..];
         let held: i64 = group[start..end].iter().map(|(_, count)| count).sum();
-        if held >= limit && ranked <= &group[start].0[key_len..] {
+        if held >= limit && row::compare(ranked, &group[start].0[key_len..]).is_le() {
             return;
         }
-        let at = match group[start..end].binary_search_by(|(held_value, _)| held_value[key_len..].cmp(ranked))
-        {
-            Ok(at) => Ok(start + at),
-            Err(at) => Err(start + at),
+        // Under `LATEST` each row is mostly the newest of its key: try the best place first.
+        let at = if start == end || row::compare(ranked, &group[end - 1].0[key_len..]).is_gt() {
+            Err(end)
+        } else {
+            match group[start..end]
+                .binary_search_by(|(held_value, _)| row::compare(&held_value[key_len..], ranked))
+            {
+                Ok(at) => Ok(start + at),
+                Err(at) => Err(start + at),
+            }
         };
         if let Err(at) = at
             && held >= limit
