@@ -18,7 +18,7 @@ use differential_dataflow::operators::CountTotal;
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
 
-use super::in_order::reduce_in_order;
+use super::in_order::{PriorOutput, reduce_in_order};
 use super::{Context, Rows};
 use crate::plan::aggregate::{Accumulator, GroupState};
 use crate::plan::arrangements::ArrangementName;
@@ -67,6 +67,8 @@ pub(super) fn render<'scope>(
             let output = reduce_in_order::<TraceAgent<Spine>, ValBuilder<_, _, _, _>, Spine, _, _, _, _>(
                 arranged,
                 "Aggregate",
+                // The aggregate reads every input value of a key; its output is one row.
+                PriorOutput::Read,
                 move |_key, input, output| {
                     let mut accumulators = vec![Accumulator::default(); aggregates.len()];
                     let mut rows = 0;

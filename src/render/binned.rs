@@ -21,7 +21,6 @@ use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
 use differential_dataflow::batcher::{Batcher, Extract};
-use differential_dataflow::consolidation::consolidate_updates;
 use differential_dataflow::logging::Logger;
 use differential_dataflow::trace::Builder;
 use differential_dataflow::trace::implementations::Layout;
@@ -95,7 +94,15 @@ impl<D: Ord + SortPrefix, S: SealSized<D>> Extract for Binned<D, S> {
         // batcher, which merges each update about log(chunks) times. Consolidating here also
         // cancels each kept row's pair of updates on the loop before it takes a place.
         sort(&mut updates);
-        consolidate_updates(&mut updates);
+        // Sorted: equal updates are neighbours, and need no second sort to meet.
+        updates.dedup_by(|next, kept| {
+            let equal = next.0 == kept.0 && next.1 == kept.1;
+            if equal {
+                kept.2 += next.2;
+            }
+            equal
+        });
+        updates.retain(|update| update.2 != 0);
         self.frontier = self.bins.keys().next().copied().into_iter().collect();
         let batch = if updates.is_empty() { None } else { S::seal_sized(updates) };
         (batch, self.frontier.borrow())

@@ -15,6 +15,12 @@
 //! of every time in it: each key's input and output are summed once, as of the interval's
 //! lower bound, and the key's new updates are then applied in time order, one time at a time.
 //!
+//! The output as of the interval's lower bound is either read from the output's batches or,
+//! where the logic is cheap, recomputed from the input as of then ([`PriorOutput`]): the
+//! output at every time is the logic's output of the input at that time, so both give the
+//! same, and recomputing saves seeking every changed key in the output's batches and copying
+//! out the values found there.
+//!
 //! A caller may also say what a key's output does when the key's input only lost values
 //! (`decreases`): with feedback, that is what every retraction landing on a key that got no
 //! new rows looks like, and the key's history is then not read at all.
@@ -58,6 +64,7 @@ use crate::repr::{Diff, Time};
 pub(super) fn reduce_in_order<'scope, Tr1, Bu, Tr2, KC, L, D, P>(
     arranged: Arranged<'scope, Tr1>,
     name: &str,
+    prior: PriorOutput,
     logic: L,
     decreases: D,
     push: P,
@@ -82,8 +89,18 @@ where
     reduce_with_tactic(
         arranged,
         name,
-        InOrder::<_, _, Bu, _, _, _> { logic, decreases, push, batches: PhantomData },
+        InOrder::<_, _, Bu, _, _, _> { logic, decreases, push, prior, batches: PhantomData },
     )
+}
+
+/// Where a changed key's output as of the interval's lower bound comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum PriorOutput {
+    /// The output's batches: for logic that costs more than seeking the key in them.
+    Read,
+    /// The logic, run on the key's input as of then: for logic that costs less than that
+    /// seek, such as keeping a key's best few values.
+    Recompute,
 }
 
 /// The tactic of [`reduce_in_order`].
@@ -91,6 +108,7 @@ struct InOrder<B1, B2, Bu, L, D, P> {
     logic: L,
     decreases: D,
     push: P,
+    prior: PriorOutput,
     batches: PhantomData<(B1, B2, Bu)>,
 }
 
@@ -154,7 +172,20 @@ where
                 input.clear();
                 sum_key(&mut sources, &source_batches, key, &mut input, |value| value);
                 output.clear();
-                sum_key(&mut outputs, &output_batches, key, &mut output, <B2::Cursor as Cursor>::owned_val);
+                match self.prior {
+                    PriorOutput::Read => sum_key(
+                        &mut outputs,
+                        &output_batches,
+                        key,
+                        &mut output,
+                        <B2::Cursor as Cursor>::owned_val,
+                    ),
+                    PriorOutput::Recompute if !input.is_empty() => {
+                        (self.logic)(key, &input, &mut output);
+                        consolidate(&mut output);
+                    }
+                    PriorOutput::Recompute => {}
+                }
                 for at_time in changes.chunk_by(|a, b| a.0 == b.0) {
                     let time = at_time[0].0;
                     input.extend(at_time.iter().map(|(_, value, diff)| (*value, *diff)));
@@ -247,7 +278,7 @@ mod tests {
     use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
     use proptest::prelude::*;
 
-    use super::{difference, reduce_in_order};
+    use super::{PriorOutput, difference, reduce_in_order};
     use crate::repr::{Diff, Time};
 
     type Spine = ValSpine<u8, u8, Time, Diff>;
@@ -274,8 +305,12 @@ mod tests {
     }
 
     /// The output updates of both reduces over `rounds` of `(key, value, diff)`, round `r` at
-    /// time `r`, consolidated.
-    fn both(rounds: Vec<Vec<(u8, u8, Diff)>>, mirrored: bool) -> (Vec<Update>, Vec<Update>) {
+    /// time `r`, consolidated; ours finds a key's prior output as `prior` says.
+    fn both(
+        rounds: Vec<Vec<(u8, u8, Diff)>>,
+        mirrored: bool,
+        prior: PriorOutput,
+    ) -> (Vec<Update>, Vec<Update>) {
         let results = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
         let (theirs, ours) = (results.0.clone(), results.1.clone());
         timely::execute_directly(move |worker| {
@@ -293,6 +328,7 @@ mod tests {
                 let tested = reduce_in_order::<TraceAgent<Spine>, ValBuilder<_, _, _, _>, Spine, _, _, _, _>(
                     arranged,
                     "InOrder",
+                    prior,
                     move |_key, input, output| logic(mirrored, input, output),
                     move |_key, decreases, changes| {
                         if mirrored {
@@ -339,8 +375,10 @@ mod tests {
                 1..10,
             ),
             mirrored: bool,
+            recompute: bool,
         ) {
-            let (theirs, ours) = both(rounds, mirrored);
+            let prior = if recompute { PriorOutput::Recompute } else { PriorOutput::Read };
+            let (theirs, ours) = both(rounds, mirrored, prior);
             prop_assert_eq!(ours, theirs);
         }
     }

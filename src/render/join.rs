@@ -29,7 +29,7 @@ use timely::dataflow::operators::generic::Operator;
 
 use super::arrange::ByteRows;
 use super::binned::Binned;
-use super::in_order::reduce_in_order;
+use super::in_order::{PriorOutput, reduce_in_order};
 use super::{Context, KeyedRows, Rows};
 use crate::plan::arrangements::ArrangementName;
 use crate::plan::{JoinPlan, ScalarExpr, Side};
@@ -118,6 +118,7 @@ pub(super) fn reduce_bytes<'scope>(
     let output = reduce_in_order::<TraceAgent<BytesSpine>, BytesBuilder, BytesSpine, _, _, _, _>(
         input,
         operator,
+        PriorOutput::Read,
         move |_key, input, output| decide(input, output),
         move |_key, changes, output| decreases(changes, output),
         keyed_byte_changes,

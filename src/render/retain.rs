@@ -57,7 +57,7 @@ use timely::dataflow::operators::Probe;
 use super::arrange::{HashedLayout, HashedSpine, RowSpine, RowTrace, arrange, arrange_readable, updates_of};
 use super::binned::Binned;
 use super::feedback::fed_back;
-use super::in_order::reduce_in_order;
+use super::in_order::{PriorOutput, reduce_in_order};
 use super::ranked::{Ranking, Scratch};
 use super::{Context, KeyedRows, Rows};
 use crate::plan::RetainRule;
@@ -181,6 +181,7 @@ fn reduce_columnar<'scope>(
     let kept = reduce_in_order::<RowTrace, CoalescingBuilder, RowSpine, _, _, _, _>(
         arranged,
         "Retain",
+        PriorOutput::Recompute,
         move |_key, input, output| {
             keep_best(input, limit, |value, count| {
                 output.push((<EncodedRow as Columnar>::into_owned(*value), count))
@@ -219,6 +220,7 @@ fn reduce_in_memory<'scope>(
     let kept = reduce_in_order::<TraceAgent<HashedSpine>, HashedBuilder, HashedSpine, _, _, _, _>(
         arranged,
         "Retain",
+        PriorOutput::Recompute,
         move |_hash, input, output| {
             keep_best_per_key(input, limit, key_datums, |value, count| output.push((value.to_vec(), count)))
         },
