@@ -29,7 +29,8 @@ use timely::dataflow::operators::generic::Operator;
 
 use super::arrange::ByteRows;
 use super::binned::Binned;
-use super::in_order::{PriorOutput, reduce_in_order};
+pub(super) use super::in_order::PriorOutput;
+use super::in_order::reduce_in_order;
 use super::{Context, KeyedRows, Rows};
 use crate::plan::arrangements::ArrangementName;
 use crate::plan::{JoinPlan, ScalarExpr, Side};
@@ -103,7 +104,8 @@ pub(super) fn arrange_bytes<'scope>(
 }
 
 /// A rule's reduce over its [`BytesByKey`] input (in time order, see `in_order`), named
-/// `operator`, with `decide` giving a key's output values from its input values, and
+/// `operator`, with `decide` giving a key's output values from its input values (a key's
+/// prior output found as `prior` says), and
 /// `decreases` the output changes of a key whose input only lost values, if the rule knows
 /// them without its history (see `reduce_in_order`); the output is registered as state
 /// named `name`.
@@ -111,6 +113,7 @@ pub(super) fn reduce_bytes<'scope>(
     input: BytesByKey<'scope>,
     operator: &str,
     name: ArrangementName,
+    prior: PriorOutput,
     mut decide: impl FnMut(&[(&[u8], i64)], &mut Vec<(EncodedRow, i64)>) + 'static,
     mut decreases: impl FnMut(&[(Time, &[u8], i64)], &mut Vec<(EncodedRow, Time, i64)>) -> bool + 'static,
     ctx: &mut Context<'scope>,
@@ -118,7 +121,7 @@ pub(super) fn reduce_bytes<'scope>(
     let output = reduce_in_order::<TraceAgent<BytesSpine>, BytesBuilder, BytesSpine, _, _, _, _>(
         input,
         operator,
-        PriorOutput::Read,
+        prior,
         move |_key, input, output| decide(input, output),
         move |_key, changes, output| decreases(changes, output),
         keyed_byte_changes,

@@ -78,6 +78,9 @@ pub(super) fn render<'scope>(
         input,
         "Unmatched",
         ArrangementName::UnmatchedOutput,
+        // A changed key's rows are summed and replayed anyway: one more replay costs less
+        // than seeking its matches in the output's batches and copying them out.
+        join::PriorOutput::Recompute,
         move |input, output| rule.replay(input, output),
         move |decreases, output| retracted.matches_retracted(decreases, output),
         ctx,

@@ -118,6 +118,9 @@ pub(super) fn render<'scope>(
         input,
         "Winner",
         ArrangementName::WinnerOutput,
+        // An auction's bids cost more to decide again than its winner and retired bids do to
+        // read back.
+        join::PriorOutput::Read,
         move |input, output| rule.decide(input, output),
         // Only the loop takes rows away, and only retired ones: each leaves the output as it
         // leaves the input, and the winner stays.
