@@ -250,10 +250,13 @@ fn keep_best_per_key(
     let mut end = input.len();
     while end > 0 {
         let key = key_of(input[end - 1].0, key_datums);
-        let start = input[..end]
-            .iter()
-            .rposition(|(value, _)| key_of(value, key_datums) != key)
-            .map_or(0, |at| at + 1);
+        // The key encoding is prefix-free: a value is of this key when it starts with it. Most
+        // groups hold one key, which their first value then shows.
+        let start = if row::starts_with(input[0].0, key) {
+            0
+        } else {
+            input[..end].iter().rposition(|(value, _)| !row::starts_with(value, key)).map_or(0, |at| at + 1)
+        };
         keep_best(&input[start..end], limit, |value, count| keep(value, count));
         end = start;
     }
