@@ -294,6 +294,7 @@ fn key_and_thin<'scope>(
             // Ticks of a steady input touch about as many keys each: size each tick's table as
             // the last one ended, rather than growing it from empty.
             let mut keys_last_tick = 0;
+            let mut policy = ThinningPolicy::default();
             // Every worker and process runs the same binary, so a fixed seed hashes a key alike
             // on each of them.
             let key_hash = foldhash::fast::FixedState::with_seed(0x5eed);
@@ -306,7 +307,8 @@ fn key_and_thin<'scope>(
                         pending
                             .entry(time)
                             .or_insert_with(|| {
-                                (capability.delayed(&time, 0), TickBest::with_capacity(keys_last_tick))
+                                let thin = policy.thin_next();
+                                (capability.delayed(&time, 0), TickBest::new(thin, keys_last_tick))
                             })
                             .1
                             .offer(key_hash.hash_one(&ranked[..key_len]), key_len, &ranked, diff, limit);
@@ -317,7 +319,10 @@ fn key_and_thin<'scope>(
                         break;
                     }
                     let (time, (capability, best)) = entry.remove_entry();
-                    keys_last_tick = best.per_hash.len();
+                    if best.thin {
+                        keys_last_tick = best.per_hash.len();
+                        policy.measured(&best);
+                    }
                     let mut session = output.session(&capability);
                     for (hashed, diff) in best.into_updates() {
                         session.give((hashed, time, diff));
@@ -328,33 +333,86 @@ fn key_and_thin<'scope>(
         .as_collection()
 }
 
-/// One tick's best values per key, on one worker. A value is a key, a rank and a row; values
-/// of one key compare as their ranks and rows do.
-#[derive(Default)]
+/// Which ticks to thin. Thinning costs a table entry per key and drops only the rows beyond a
+/// key's limit in one tick: when most keys get fewer (many keys, or short ticks), it drops
+/// almost nothing, and a row it does not drop costs the rest of the dataflow no less. A
+/// thinned tick that dropped under one row in sixteen lets the ticks after it pass untouched,
+/// and every sixteenth of those is thinned again to see whether that still holds.
+#[derive(Debug)]
+struct ThinningPolicy {
+    worth_it: bool,
+    passed_since_measured: u32,
+}
+
+impl Default for ThinningPolicy {
+    fn default() -> ThinningPolicy {
+        ThinningPolicy { worth_it: true, passed_since_measured: 0 }
+    }
+}
+
+impl ThinningPolicy {
+    const MEASURE_EVERY: u32 = 16;
+
+    /// Whether to thin the tick about to start.
+    fn thin_next(&mut self) -> bool {
+        if self.worth_it {
+            return true;
+        }
+        self.passed_since_measured += 1;
+        if self.passed_since_measured < Self::MEASURE_EVERY {
+            return false;
+        }
+        self.passed_since_measured = 0;
+        true
+    }
+
+    /// Learn from a thinned tick that completed.
+    fn measured(&mut self, tick: &TickBest) {
+        if tick.offered > 0 {
+            let kept: usize = tick.per_hash.values().map(Vec::len).sum();
+            self.worth_it = (tick.offered - kept) * 16 >= tick.offered;
+        }
+    }
+}
+
+/// One tick's best values per key, on one worker (or, when not `thin`, its rows as they came).
+/// A value is a key, a rank and a row; values of one key compare as their ranks and rows do.
 struct TickBest {
+    /// Whether this tick is thinned; if not, every update passes.
+    thin: bool,
+    /// The insertions offered to be thinned.
+    offered: usize,
     /// Per key hash, the best values so far of the keys with that hash (more than one only on
     /// a collision), ascending, so that each key's values are a run (the key encoding is
     /// prefix-free); per key, multiplicities add up to at least the limit only as far as
     /// needed.
     per_hash: HashMap<u64, Vec<(EncodedRow, i64)>, foldhash::fast::RandomState>,
-    /// Retractions pass through untouched: thinning is only sound for insertions.
-    retractions: Vec<((u64, EncodedRow), i64)>,
+    /// Updates passed on untouched: every retraction (thinning is only sound for insertions),
+    /// and every insertion of a tick not thinned.
+    passed: Vec<((u64, EncodedRow), i64)>,
 }
 
 impl TickBest {
-    fn with_capacity(key_hashes: usize) -> TickBest {
+    /// A tick, thinned or not, whose table has room for `key_hashes` if thinned.
+    fn new(thin: bool, key_hashes: usize) -> TickBest {
         TickBest {
-            per_hash: HashMap::with_capacity_and_hasher(key_hashes, Default::default()),
-            retractions: Vec::new(),
+            thin,
+            offered: 0,
+            per_hash: HashMap::with_capacity_and_hasher(
+                if thin { key_hashes } else { 0 },
+                Default::default(),
+            ),
+            passed: Vec::new(),
         }
     }
 
     /// Offer `value`, whose key is its first `key_len` bytes and hashes to `hash`.
     fn offer(&mut self, hash: u64, key_len: usize, value: &[u8], diff: i64, limit: i64) {
-        if diff <= 0 {
-            self.retractions.push(((hash, value.to_vec()), diff));
+        if diff <= 0 || !self.thin {
+            self.passed.push(((hash, value.to_vec()), diff));
             return;
         }
+        self.offered += 1;
         let group = self.per_hash.entry(hash).or_default();
         let key = &value[..key_len];
         // Comparisons are `row::compare`'s: values are short and differ early, where
@@ -418,7 +476,7 @@ impl TickBest {
         self.per_hash
             .into_iter()
             .flat_map(|(hash, group)| group.into_iter().map(move |(value, count)| ((hash, value), count)))
-            .chain(self.retractions)
+            .chain(self.passed)
     }
 }
 
@@ -443,7 +501,7 @@ mod tests {
 
     #[test]
     fn thinning_keeps_the_best_per_key_with_multiplicity() {
-        let mut tick = TickBest::default();
+        let mut tick = TickBest::new(true, 0);
         for (key, value, count) in [("a", "1", 1), ("a", "3", 1), ("a", "2", 2), ("b", "1", 1), ("a", "0", 5)]
         {
             offer(&mut tick, key, value, count, 2);
@@ -454,7 +512,7 @@ mod tests {
 
     #[test]
     fn thinning_keeps_colliding_keys_apart() {
-        let mut tick = TickBest::default();
+        let mut tick = TickBest::new(true, 0);
         for (key, value) in [("c", "9"), ("a", "1"), ("c", "1"), ("a", "5"), ("a", "3"), ("c", "4")] {
             offer(&mut tick, key, value, 1, 1);
         }
@@ -476,9 +534,42 @@ mod tests {
 
     #[test]
     fn thinning_passes_retractions_through() {
-        let mut tick = TickBest::default();
+        let mut tick = TickBest::new(true, 0);
         offer(&mut tick, "a", "1", -1, 1);
         offer(&mut tick, "a", "2", 1, 1);
         assert_eq!(tick.into_updates().count(), 2);
+    }
+
+    #[test]
+    fn a_tick_not_thinned_passes_every_row() {
+        let mut tick = TickBest::new(false, 0);
+        for value in ["1", "2", "3"] {
+            offer(&mut tick, "a", value, 1, 1);
+        }
+        assert_eq!(tick.into_updates().count(), 3);
+    }
+
+    #[test]
+    fn ticks_that_drop_little_are_thinned_again_only_now_and_then() {
+        let tick_of = |rows: &[(&str, &str)]| {
+            let mut tick = TickBest::new(true, 0);
+            for (key, value) in rows {
+                offer(&mut tick, key, value, 1, 1);
+            }
+            tick
+        };
+        let mut policy = ThinningPolicy::default();
+        assert!(policy.thin_next());
+        // Sixteen distinct keys: nothing to drop.
+        let keys: Vec<String> = (0..16).map(|k| format!("k{k}")).collect();
+        policy.measured(&tick_of(&keys.iter().map(|k| (k.as_str(), "1")).collect::<Vec<_>>()));
+        let thinned: Vec<bool> = (0..ThinningPolicy::MEASURE_EVERY).map(|_| policy.thin_next()).collect();
+        assert_eq!(thinned.iter().filter(|thin| **thin).count(), 1);
+        assert!(thinned[thinned.len() - 1]);
+        // One row in sixteen dropped: worth thinning every tick again.
+        let mut rows: Vec<(&str, &str)> = keys[..15].iter().map(|k| (k.as_str(), "1")).collect();
+        rows.push(("k0", "2"));
+        policy.measured(&tick_of(&rows));
+        assert!((0..3).all(|_| policy.thin_next()));
     }
 }
