@@ -28,10 +28,12 @@
 //!
 //! Before the loop, each time's rows are thinned per worker to their best `limit` per key: a
 //! row beaten by `limit` rows of its own time can never be kept, so it never enters the state
-//! at all.
+//! at all. Ticks that thinning barely shrinks pass untouched ([`ThinningPolicy`]): the reduce
+//! keeps the same rows either way.
 //!
 //! Known limitation: thinning waits for a tick to complete before passing its rows on, so it
-//! holds the best rows of each open tick on this worker (at most keys × n per tick).
+//! holds the best rows of each open tick on this worker (at most keys × n per tick), or all of
+//! them for a tick it passes.
 
 use std::num::NonZeroU64;
 
