@@ -140,7 +140,11 @@ where
             return (None, held.clone());
         }
         let mut sources: Vec<B1::Cursor> = source_batches.iter().map(Navigable::cursor).collect();
-        let mut outputs: Vec<B2::Cursor> = output_batches.iter().map(Navigable::cursor).collect();
+        // Only read when the prior output is: recomputing it needs no cursors over the output.
+        let mut outputs: Vec<B2::Cursor> = match self.prior {
+            PriorOutput::Read => output_batches.iter().map(Navigable::cursor).collect(),
+            PriorOutput::Recompute => Vec::new(),
+        };
         let (mut changed, changed_storage) = cursor_list(input_batches);
 
         let mut builder = Bu::default();

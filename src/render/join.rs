@@ -29,8 +29,7 @@ use timely::dataflow::operators::generic::Operator;
 
 use super::arrange::ByteRows;
 use super::binned::Binned;
-pub(super) use super::in_order::PriorOutput;
-use super::in_order::reduce_in_order;
+use super::in_order::{PriorOutput, reduce_in_order};
 use super::{Context, KeyedRows, Rows};
 use crate::plan::arrangements::ArrangementName;
 use crate::plan::{JoinPlan, ScalarExpr, Side};

@@ -47,6 +47,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 
 use super::feedback::fed_back;
+use super::in_order::PriorOutput;
 use super::join;
 use super::{Context, KeyedRows, Rows};
 use crate::plan::arrangements::ArrangementName;
@@ -80,7 +81,7 @@ pub(super) fn render<'scope>(
         ArrangementName::UnmatchedOutput,
         // A changed key's rows are summed and replayed anyway: one more replay costs less
         // than seeking its matches in the output's batches and copying them out.
-        join::PriorOutput::Recompute,
+        PriorOutput::Recompute,
         move |input, output| rule.replay(input, output),
         move |decreases, output| retracted.matches_retracted(decreases, output),
         ctx,

@@ -57,6 +57,7 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
 use super::feedback::fed_back;
+use super::in_order::PriorOutput;
 use super::join;
 use super::{Context, KeyedRows, Rows};
 use crate::plan::arrangements::ArrangementName;
@@ -120,7 +121,7 @@ pub(super) fn render<'scope>(
         ArrangementName::WinnerOutput,
         // An auction's bids cost more to decide again than its winner and retired bids do to
         // read back.
-        join::PriorOutput::Read,
+        PriorOutput::Read,
         move |input, output| rule.decide(input, output),
         // Only the loop takes rows away, and only retired ones: each leaves the output as it
         // leaves the input, and the winner stays.
