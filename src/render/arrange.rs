@@ -161,15 +161,38 @@ fn hash_bytes<'a>(bytes: impl IntoIterator<Item = &'a u8>) -> u64 {
 /// and merging batches copies bytes without allocating per value.
 #[derive(Default)]
 pub struct ByteRows {
-    /// Where each string ends in `bytes`.
-    ends: Vec<usize>,
+    /// Where each string ends in `bytes`, while that is under 4 GiB: half the bytes of a
+    /// `usize` per value, which merging batches copies along with the value. (Differential's
+    /// `OffsetList` does the same, but its calls are not inlined: 5.6% more instructions.)
+    ends: Vec<u32>,
+    /// Where each string after those ends, once `bytes` has passed 4 GiB.
+    wide_ends: Vec<u64>,
     bytes: Vec<u8>,
 }
+
+/// The last end [`ByteRows`] keeps in four bytes (small under test, so tests reach past it).
+#[cfg(not(test))]
+const NARROW_ENDS_UP_TO: usize = u32::MAX as usize;
+#[cfg(test)]
+const NARROW_ENDS_UP_TO: usize = 16;
 
 impl ByteRows {
     fn push_bytes(&mut self, item: &[u8]) {
         self.bytes.extend_from_slice(item);
-        self.ends.push(self.bytes.len());
+        let end = self.bytes.len();
+        if end <= NARROW_ENDS_UP_TO && self.wide_ends.is_empty() {
+            self.ends.push(end as u32);
+        } else {
+            self.wide_ends.push(end as u64);
+        }
+    }
+
+    #[inline]
+    fn end(&self, index: usize) -> usize {
+        match self.ends.get(index) {
+            Some(end) => *end as usize,
+            None => self.wide_ends[index - self.ends.len()] as usize,
+        }
     }
 }
 
@@ -225,16 +248,18 @@ impl BatchContainer for ByteRows {
 
     fn clear(&mut self) {
         self.ends.clear();
+        self.wide_ends.clear();
         self.bytes.clear();
     }
 
     fn with_capacity(size: usize) -> Self {
-        ByteRows { ends: Vec::with_capacity(size), bytes: Vec::new() }
+        ByteRows { ends: Vec::with_capacity(size), wide_ends: Vec::new(), bytes: Vec::new() }
     }
 
     fn merge_capacity(cont1: &Self, cont2: &Self) -> Self {
         ByteRows {
-            ends: Vec::with_capacity(cont1.ends.len() + cont2.ends.len()),
+            ends: Vec::with_capacity(cont1.len() + cont2.len()),
+            wide_ends: Vec::new(),
             bytes: Vec::with_capacity(cont1.bytes.len() + cont2.bytes.len()),
         }
     }
@@ -243,13 +268,14 @@ impl BatchContainer for ByteRows {
         item
     }
 
+    #[inline]
     fn index(&self, index: usize) -> &[u8] {
-        let start = if index == 0 { 0 } else { self.ends[index - 1] };
-        &self.bytes[start..self.ends[index]]
+        let start = if index == 0 { 0 } else { self.end(index - 1) };
+        &self.bytes[start..self.end(index)]
     }
 
     fn len(&self) -> usize {
-        self.ends.len()
+        self.ends.len() + self.wide_ends.len()
     }
 }
 
@@ -288,6 +314,14 @@ mod tests {
         }
         assert_eq!(rows.len(), 3);
         assert_eq!((rows.index(0), rows.index(1), rows.index(2)), (&b"abc"[..], &b""[..], &b"z"[..]));
+        // Past the ends kept in four bytes (16 under test), the rest are kept in eight.
+        for row in [&b"0123456789"[..], b"abcdefghij", b"", b"klm"] {
+            rows.push_ref(row);
+        }
+        assert_eq!((rows.ends.len(), rows.wide_ends.len()), (4, 3));
+        assert_eq!(rows.len(), 7);
+        let all: Vec<&[u8]> = (0..rows.len()).map(|i| rows.index(i)).collect();
+        assert_eq!(all, [&b"abc"[..], b"", b"z", b"0123456789", b"abcdefghij", b"", b"klm"]);
         let mut other = ByteRows::merge_capacity(&rows, &rows);
         other.push_own(&b"q".to_vec());
         assert_eq!(other.last(), Some(&b"q"[..]));
