@@ -31,7 +31,7 @@ pub use cluster::{ClusterOptions, Health};
 use crate::error::{Error, Result};
 use crate::plan::arrangements::ArrangementName;
 use crate::plan::{ObjectId, Plan, SourceKind};
-use crate::repr::{EncodedRow, Time};
+use crate::repr::{Datum, EncodedRow, EncodedRows, Time, row};
 use crate::storage::spill::{Failure, Spill, SpillCounts};
 
 /// What a worker is told to do.
@@ -59,7 +59,7 @@ pub enum Command {
         /// The source.
         source: ObjectId,
         /// Rows, encoded.
-        rows: Vec<EncodedRow>,
+        rows: EncodedRows,
         /// The dataflow time they enter at.
         time: Time,
         /// The source's frontier afterwards.
@@ -321,18 +321,14 @@ impl Engine {
         self.send_each((0..self.workers()).map(|_| command.clone()).collect())
     }
 
-    /// Insert `rows` (encoded) into `source` at `time`, then move its frontier to
-    /// `advance_to`: the rows are dealt round-robin to the workers, every worker moves the
-    /// frontier.
-    pub fn insert(
-        &self,
-        source: ObjectId,
-        rows: Vec<EncodedRow>,
-        time: Time,
-        advance_to: Time,
-    ) -> Result<()> {
+    /// Insert `rows` into `source` at `time`, then move its frontier to `advance_to`: the rows
+    /// are dealt round-robin to the workers, each encoded into its worker's share, and every
+    /// worker moves the frontier.
+    pub fn insert(&self, source: ObjectId, rows: &[Vec<Datum>], time: Time, advance_to: Time) -> Result<()> {
         let workers = self.workers();
-        let mut shares: Vec<Vec<EncodedRow>> = vec![Vec::with_capacity(rows.len() / workers + 1); workers];
+        let per_worker = rows.len() / workers + 1;
+        let bytes_per_row = rows.first().map_or(0, |row| row::encode(row).len());
+        let mut shares = vec![EncodedRows::with_capacity(per_worker, bytes_per_row); workers];
         let mut next = self.next_worker.get();
         for row in rows {
             shares[next].push(row);

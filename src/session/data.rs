@@ -175,7 +175,7 @@ impl Session {
         let mut chunks = rows.chunks(INSERT_CHUNK_ROWS).peekable();
         while let Some(chunk) = chunks.next() {
             let frontier = if chunks.peek().is_some() { time } else { advance_to };
-            self.engine.insert(source.id, chunk.iter().map(row::encode).collect(), time, frontier)?;
+            self.engine.insert(source.id, chunk, time, frontier)?;
         }
         self.clocks.saw(source.id, newest);
         Ok(())
