@@ -182,9 +182,14 @@ pub struct EncodedRows {
 }
 
 impl EncodedRows {
-    /// Room for `rows` rows of about `bytes_per_row` bytes each.
+    /// Room for `rows` rows of about `bytes_per_row` bytes each, but for at most 1 MiB of bytes:
+    /// a guess from one long row must not reserve memory the others never use.
     pub fn with_capacity(rows: usize, bytes_per_row: usize) -> EncodedRows {
-        EncodedRows { bytes: Vec::with_capacity(rows * bytes_per_row), ends: Vec::with_capacity(rows) }
+        const MOST_RESERVED: usize = 1 << 20;
+        EncodedRows {
+            bytes: Vec::with_capacity(rows.saturating_mul(bytes_per_row).min(MOST_RESERVED)),
+            ends: Vec::with_capacity(rows),
+        }
     }
 
     /// Append the encoding of `datums`, as [`row::encode`] makes it.
