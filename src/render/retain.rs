@@ -302,19 +302,21 @@ fn key_and_thin<'scope>(
             let key_hash = foldhash::fast::FixedState::with_seed(0x5eed);
             move |(input, frontier), output| {
                 input.for_each(|capability, data| {
-                    for (encoded, time, diff) in data.drain(..) {
-                        arrived.set(arrived.get() + diff);
-                        ranked.clear();
-                        let key_len = ranking.write(&encoded, &mut scratch, &mut ranked);
-                        pending
-                            .entry(time)
-                            .or_insert_with(|| {
-                                let thin = policy.thin_next();
-                                (capability.delayed(&time, 0), TickBest::new(thin, keys_last_tick))
-                            })
-                            .1
-                            .offer(key_hash.hash_one(&ranked[..key_len]), key_len, &ranked, diff, limit);
+                    // A tick's rows come in runs of one time: find the tick once per run.
+                    for run in data.chunk_by(|(_, a, _), (_, b, _)| a == b) {
+                        let time = run[0].1;
+                        let (_, tick) = pending.entry(time).or_insert_with(|| {
+                            let thin = policy.thin_next();
+                            (capability.delayed(&time, 0), TickBest::new(thin, keys_last_tick))
+                        });
+                        arrived.set(arrived.get() + run.iter().map(|(_, _, diff)| diff).sum::<i64>());
+                        for (encoded, _, diff) in run {
+                            ranked.clear();
+                            let key_len = ranking.write(encoded, &mut scratch, &mut ranked);
+                            tick.offer(key_hash.hash_one(&ranked[..key_len]), key_len, &ranked, *diff, limit);
+                        }
                     }
+                    data.clear();
                 });
                 while let Some(entry) = pending.first_entry() {
                     if frontier.less_equal(entry.key()) {
