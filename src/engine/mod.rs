@@ -327,8 +327,10 @@ impl Engine {
     pub fn insert(&self, source: ObjectId, rows: &[Vec<Datum>], time: Time, advance_to: Time) -> Result<()> {
         let workers = self.workers();
         let per_worker = rows.len() / workers + 1;
-        let bytes_per_row = rows.first().map_or(0, |row| row::encode(row).len());
-        let mut shares = vec![EncodedRows::with_capacity(per_worker, bytes_per_row); workers];
+        let bytes_per_row = rows.first().map_or(0, |row| row.iter().map(row::encoded_len).sum());
+        // Built one by one: a cloned vector would not keep the capacity reserved.
+        let mut shares: Vec<EncodedRows> =
+            (0..workers).map(|_| EncodedRows::with_capacity(per_worker, bytes_per_row)).collect();
         let mut next = self.next_worker.get();
         for row in rows {
             shares[next].push(row);

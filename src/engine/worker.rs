@@ -184,7 +184,7 @@ impl WorkerState {
                 Reply::Done
             }
             Command::Insert { source, rows, time, advance_to } => {
-                self.insert(source, rows.iter(), time, advance_to);
+                self.insert(source, rows.iter().map(<[u8]>::to_vec), time, advance_to);
                 Reply::Done
             }
             Command::StageCopy(share) => {
@@ -201,7 +201,7 @@ impl WorkerState {
             }
             Command::InsertStaged { source, time, advance_to } => {
                 let rows = std::mem::take(&mut self.staged);
-                self.insert(source, rows.iter().map(Vec::as_slice), time, advance_to);
+                self.insert(source, rows.into_iter(), time, advance_to);
                 Reply::Done
             }
             Command::DiscardStaged => {
@@ -255,20 +255,27 @@ impl WorkerState {
         }
     }
 
-    /// Insert `rows` into `source` at `time`, then move its frontier to `advance_to`. Each row
-    /// is copied into its own buffer here, on the worker that frees it.
-    fn insert<'a>(
+    /// Insert `rows` into `source` at `time`, then move its frontier to `advance_to`. The last
+    /// of the source's input sessions takes the rows; each other one takes them again from a
+    /// clone of the iterator. The rows are made on this worker, which frees them.
+    fn insert(
         &mut self,
         source: ObjectId,
-        rows: impl Iterator<Item = &'a [u8]> + Clone,
+        rows: impl Iterator<Item = EncodedRow> + Clone,
         time: Time,
         advance_to: Time,
     ) {
         if let Some(input) = self.sources.get_mut(&source) {
             input.received = true;
-            for session in input.sessions_mut() {
-                for row in rows.clone() {
-                    session.update_at(row.to_vec(), time, 1);
+            let mut sessions = input.sessions_mut();
+            if let Some((last, others)) = sessions.split_last_mut() {
+                for session in others {
+                    for row in rows.clone() {
+                        session.update_at(row, time, 1);
+                    }
+                }
+                for row in rows {
+                    last.update_at(row, time, 1);
                 }
             }
         }

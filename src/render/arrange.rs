@@ -180,7 +180,8 @@ impl ByteRows {
     fn push_bytes(&mut self, item: &[u8]) {
         self.bytes.extend_from_slice(item);
         let end = self.bytes.len();
-        if end <= NARROW_ENDS_UP_TO && self.wide_ends.is_empty() {
+        // Bytes only grow (until `clear` empties both): past the limit, every end is wide.
+        if end <= NARROW_ENDS_UP_TO {
             self.ends.push(end as u32);
         } else {
             self.wide_ends.push(end as u64);
