@@ -31,7 +31,7 @@ pub use cluster::{ClusterOptions, Health};
 use crate::error::{Error, Result};
 use crate::plan::arrangements::ArrangementName;
 use crate::plan::{ObjectId, Plan, SourceKind};
-use crate::repr::{Datum, EncodedRow, EncodedRows, Time, row};
+use crate::repr::{ByteRows, Datum, EncodedRow, Time, row};
 use crate::storage::spill::{Failure, Spill, SpillCounts};
 
 /// What a worker is told to do.
@@ -59,7 +59,7 @@ pub enum Command {
         /// The source.
         source: ObjectId,
         /// Rows, encoded.
-        rows: EncodedRows,
+        rows: ByteRows,
         /// The dataflow time they enter at.
         time: Time,
         /// The source's frontier afterwards.
@@ -326,14 +326,18 @@ impl Engine {
     /// worker moves the frontier.
     pub fn insert(&self, source: ObjectId, rows: &[Vec<Datum>], time: Time, advance_to: Time) -> Result<()> {
         let workers = self.workers();
+        // At most 1 MiB reserved per share: a guess from one long row must not reserve memory
+        // the other rows never use.
+        const MOST_RESERVED: usize = 1 << 20;
         let per_worker = rows.len() / workers + 1;
-        let bytes_per_row = rows.first().map_or(0, |row| row.iter().map(row::encoded_len).sum());
+        let bytes_per_row: usize = rows.first().map_or(0, |row| row.iter().map(row::encoded_len).sum());
+        let bytes = per_worker.saturating_mul(bytes_per_row).min(MOST_RESERVED);
         // Built one by one: a cloned vector would not keep the capacity reserved.
-        let mut shares: Vec<EncodedRows> =
-            (0..workers).map(|_| EncodedRows::with_capacity(per_worker, bytes_per_row)).collect();
+        let mut shares: Vec<ByteRows> =
+            (0..workers).map(|_| ByteRows::with_capacity(per_worker, bytes)).collect();
         let mut next = self.next_worker.get();
         for row in rows {
-            shares[next].push(row);
+            shares[next].push_row(row);
             next = (next + 1) % workers;
         }
         self.next_worker.set(next);

@@ -37,7 +37,7 @@ use super::binned::RoomFor;
 use super::{KeyedRows, Rows};
 use crate::render::arrangement::{RowsArrangement, Spillable};
 use crate::render::columnar::RowUpdate;
-use crate::repr::{EncodedRow, Time};
+use crate::repr::{ByteRows, EncodedRow, Time};
 use crate::storage::spill::ArrangementSpill;
 use crate::storage::spill::tagged::{TaggedBatcher, TaggedSpine, next_tag};
 
@@ -156,47 +156,6 @@ fn hash_bytes<'a>(bytes: impl IntoIterator<Item = &'a u8>) -> u64 {
         .fold(0xcbf29ce484222325u64, |hash, byte| (hash ^ *byte as u64).wrapping_mul(0x100000001b3))
 }
 
-/// Byte strings laid end to end in one allocation: a batch container for the values of vector
-/// arrangements, so a batch holds one allocation for all its values instead of one per value,
-/// and merging batches copies bytes without allocating per value.
-#[derive(Default)]
-pub struct ByteRows {
-    /// Where each string ends in `bytes`, while that is under 4 GiB: half the bytes of a
-    /// `usize` per value, which merging batches copies along with the value. (Differential's
-    /// `OffsetList` does the same, but its calls are not inlined: 5.6% more instructions.)
-    ends: Vec<u32>,
-    /// Where each string after those ends, once `bytes` has passed 4 GiB.
-    wide_ends: Vec<u64>,
-    bytes: Vec<u8>,
-}
-
-/// The last end [`ByteRows`] keeps in four bytes (small under test, so tests reach past it).
-#[cfg(not(test))]
-const NARROW_ENDS_UP_TO: usize = u32::MAX as usize;
-#[cfg(test)]
-const NARROW_ENDS_UP_TO: usize = 16;
-
-impl ByteRows {
-    fn push_bytes(&mut self, item: &[u8]) {
-        self.bytes.extend_from_slice(item);
-        let end = self.bytes.len();
-        // Bytes only grow (until `clear` empties both): past the limit, every end is wide.
-        if end <= NARROW_ENDS_UP_TO {
-            self.ends.push(end as u32);
-        } else {
-            self.wide_ends.push(end as u64);
-        }
-    }
-
-    #[inline]
-    fn end(&self, index: usize) -> usize {
-        match self.ends.get(index) {
-            Some(end) => *end as usize,
-            None => self.wide_ends[index - self.ends.len()] as usize,
-        }
-    }
-}
-
 /// Room for an item's bytes, beyond its place among the ends.
 impl RoomFor<EncodedRow> for ByteRows {
     fn room_for(item: &EncodedRow) -> usize {
@@ -204,25 +163,25 @@ impl RoomFor<EncodedRow> for ByteRows {
     }
 
     fn reserve_room(&mut self, room: usize) {
-        self.bytes.reserve_exact(room);
+        self.reserve_bytes(room);
     }
 }
 
 impl PushInto<EncodedRow> for ByteRows {
     fn push_into(&mut self, item: EncodedRow) {
-        self.push_bytes(&item);
+        self.push(&item);
     }
 }
 
 impl PushInto<&EncodedRow> for ByteRows {
     fn push_into(&mut self, item: &EncodedRow) {
-        self.push_bytes(item);
+        self.push(item);
     }
 }
 
 impl PushInto<&[u8]> for ByteRows {
     fn push_into(&mut self, item: &[u8]) {
-        self.push_bytes(item);
+        self.push(item);
     }
 }
 
@@ -240,29 +199,23 @@ impl BatchContainer for ByteRows {
     }
 
     fn push_ref(&mut self, item: &[u8]) {
-        self.push_bytes(item);
+        self.push(item);
     }
 
     fn push_own(&mut self, item: &EncodedRow) {
-        self.push_bytes(item);
+        self.push(item);
     }
 
     fn clear(&mut self) {
-        self.ends.clear();
-        self.wide_ends.clear();
-        self.bytes.clear();
+        ByteRows::clear(self);
     }
 
     fn with_capacity(size: usize) -> Self {
-        ByteRows { ends: Vec::with_capacity(size), wide_ends: Vec::new(), bytes: Vec::new() }
+        ByteRows::with_capacity(size, 0)
     }
 
     fn merge_capacity(cont1: &Self, cont2: &Self) -> Self {
-        ByteRows {
-            ends: Vec::with_capacity(cont1.len() + cont2.len()),
-            wide_ends: Vec::new(),
-            bytes: Vec::with_capacity(cont1.bytes.len() + cont2.bytes.len()),
-        }
+        ByteRows::with_capacity(cont1.len() + cont2.len(), cont1.byte_len() + cont2.byte_len())
     }
 
     fn reborrow<'b, 'a: 'b>(item: &'a [u8]) -> &'b [u8] {
@@ -271,12 +224,11 @@ impl BatchContainer for ByteRows {
 
     #[inline]
     fn index(&self, index: usize) -> &[u8] {
-        let start = if index == 0 { 0 } else { self.end(index - 1) };
-        &self.bytes[start..self.end(index)]
+        self.get(index)
     }
 
     fn len(&self) -> usize {
-        self.ends.len() + self.wide_ends.len()
+        ByteRows::len(self)
     }
 }
 

@@ -112,7 +112,7 @@ impl<D: Ord + SortPrefix, S: SealSized<D>> Extract for Binned<D, S> {
 /// A batch builder that makes room for all of a batch's updates before it takes them, so each
 /// of its containers is allocated once: differential's own sealing sizes containers by their
 /// number of items, which leaves a container of bytes
-/// ([`ByteRows`](super::arrange::ByteRows)) growing by doubling, each time into fresh memory
+/// ([`ByteRows`](crate::repr::ByteRows)) growing by doubling, each time into fresh memory
 /// the kernel must fault in.
 pub(super) trait SealSized<D> {
     /// The batch.
@@ -154,7 +154,7 @@ where
 }
 
 /// A batch container whose items may need room beyond their count: bytes, for
-/// [`ByteRows`](super::arrange::ByteRows).
+/// [`ByteRows`](crate::repr::ByteRows).
 pub(super) trait RoomFor<T> {
     /// The room `item` takes beyond what a container sized by count gives it.
     fn room_for(item: &T) -> usize;

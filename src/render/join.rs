@@ -27,13 +27,12 @@ use differential_dataflow::{AsCollection, ExchangeData, VecCollection};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 
-use super::arrange::ByteRows;
 use super::binned::Binned;
 use super::in_order::{PriorOutput, reduce_in_order};
 use super::{Context, KeyedRows, Rows};
 use crate::plan::arrangements::ArrangementName;
 use crate::plan::{JoinPlan, ScalarExpr, Side};
-use crate::repr::{Datum, EncodedRow, Time, row};
+use crate::repr::{ByteRows, Datum, EncodedRow, Time, row};
 
 /// Rows arranged by their encoded join key.
 pub type RowsByKey<'scope> = Arranged<'scope, TraceAgent<ValSpine<EncodedRow, EncodedRow, Time, i64>>>;
