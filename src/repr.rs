@@ -294,7 +294,10 @@ impl ByteRows {
 pub mod row {
     use super::Datum;
 
-    /// Append the encoding of `datum` to `out`.
+    /// Append the encoding of `datum` to `out`. Always inlined: the session encodes every
+    /// datum it sends through here, and called out of line a fixed-width datum cost about
+    /// four times the instructions of the copy itself.
+    #[inline(always)]
     pub fn encode_datum(datum: &Datum, out: &mut Vec<u8>) {
         match parts(datum) {
             // A copy of constant length is inlined; one of variable length calls `memcpy`.
@@ -322,6 +325,7 @@ pub mod row {
         Text(&'a [u8]),
     }
 
+    #[inline(always)]
     pub(super) fn parts(datum: &Datum) -> Parts<'_> {
         match datum {
             Datum::Null => Parts::Fixed([0x00; 9], 1),
