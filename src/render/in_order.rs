@@ -35,7 +35,6 @@
 
 use std::marker::PhantomData;
 
-use differential_dataflow::consolidation::consolidate;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::operators::reduce::{ReduceTactic, reduce_with_tactic};
 use differential_dataflow::trace::cursor::cursor_list;
@@ -186,18 +185,18 @@ where
                     ),
                     PriorOutput::Recompute if !input.is_empty() => {
                         (self.logic)(key, &input, &mut output);
-                        consolidate(&mut output);
+                        consolidate_mostly_sorted(&mut output);
                     }
                     PriorOutput::Recompute => {}
                 }
                 for at_time in changes.chunk_by(|a, b| a.0 == b.0) {
                     let time = at_time[0].0;
                     input.extend(at_time.iter().map(|(_, value, diff)| (*value, *diff)));
-                    consolidate(&mut input);
+                    consolidate_mostly_sorted(&mut input);
                     next_output.clear();
                     if !input.is_empty() {
                         (self.logic)(key, &input, &mut next_output);
-                        consolidate(&mut next_output);
+                        consolidate_mostly_sorted(&mut next_output);
                     }
                     difference(&mut output, &next_output, time, &mut output_changes);
                     std::mem::swap(&mut output, &mut next_output);
@@ -248,7 +247,21 @@ fn sum_key<'a, C: Cursor<Diff = Diff>, V: Ord>(
     // One batch holds each of a key's values once, in order: only values from several
     // batches need sorting and adding up.
     if holding > 1 {
-        consolidate(sums);
+        consolidate_mostly_sorted(sums);
+    }
+}
+
+/// Sort `updates` by value, adding up the counts of equal values and leaving out those that
+/// sum to zero, as differential's `consolidate` does; but first check whether they already
+/// are, which is the common case here and costs one comparison per neighbour instead of a
+/// sort and a pass to add up. A key's input sums its batches oldest first, and a row its key
+/// gains is mostly its newest (greatest under `LATEST`); a rule's logic mostly pushes its
+/// output in order.
+fn consolidate_mostly_sorted<V: Ord>(updates: &mut Vec<(V, Diff)>) {
+    let consolidated =
+        updates.windows(2).all(|pair| pair[0].0 < pair[1].0) && updates.iter().all(|(_, count)| *count != 0);
+    if !consolidated {
+        differential_dataflow::consolidation::consolidate(updates);
     }
 }
 

@@ -185,9 +185,12 @@ fn reduce_columnar<'scope>(
         "Retain",
         PriorOutput::Recompute,
         move |_key, input, output| {
+            let start = output.len();
             keep_best(input, limit, |value, count| {
                 output.push((<EncodedRow as Columnar>::into_owned(*value), count))
-            })
+            });
+            // Best first is descending: in ascending order the reduce need not sort it.
+            output[start..].reverse();
         },
         // A key that only lost rows keeps what it kept (see the module's invariants).
         |_, _, _| true,
@@ -224,7 +227,10 @@ fn reduce_in_memory<'scope>(
         "Retain",
         PriorOutput::Recompute,
         move |_hash, input, output| {
-            keep_best_per_key(input, limit, key_datums, |value, count| output.push((value.to_vec(), count)))
+            let start = output.len();
+            keep_best_per_key(input, limit, key_datums, |value, count| output.push((value.to_vec(), count)));
+            // Best first is descending: in ascending order the reduce need not sort it.
+            output[start..].reverse();
         },
         // A key that only lost rows keeps what it kept (see the module's invariants).
         |_, _, _| true,
