@@ -253,10 +253,10 @@ fn sum_key<'a, C: Cursor<Diff = Diff>, V: Ord>(
 
 /// Sort `updates` by value, adding up the counts of equal values and leaving out those that
 /// sum to zero, as differential's `consolidate` does; but first check whether they already
-/// are, which is the common case here and costs one comparison per neighbour instead of a
-/// sort and a pass to add up. A key's input sums its batches oldest first, and a row its key
-/// gains is mostly its newest (greatest under `LATEST`); a rule's logic mostly pushes its
-/// output in order.
+/// are, which is the common case here and costs a comparison per neighbour and a look at
+/// each count instead of a sort and a pass to add up. A key's input sums its batches oldest
+/// first, and a row its key gains is mostly its newest (greatest under `LATEST`); a rule's
+/// logic mostly pushes its output in order.
 fn consolidate_mostly_sorted<V: Ord>(updates: &mut Vec<(V, Diff)>) {
     let consolidated =
         updates.windows(2).all(|pair| pair[0].0 < pair[1].0) && updates.iter().all(|(_, count)| *count != 0);
