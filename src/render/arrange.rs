@@ -222,11 +222,14 @@ impl BatchContainer for ByteRows {
         item
     }
 
-    #[inline]
+    // Always inlined, with `ByteRows::get`: differential's merges, builders and cursors read
+    // every value through here, and the compiler left it a call in their loops.
+    #[inline(always)]
     fn index(&self, index: usize) -> &[u8] {
         self.get(index)
     }
 
+    #[inline(always)]
     fn len(&self) -> usize {
         ByteRows::len(self)
     }
