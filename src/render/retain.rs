@@ -185,12 +185,9 @@ fn reduce_columnar<'scope>(
         "Retain",
         PriorOutput::Recompute,
         move |_key, input, output| {
-            let start = output.len();
             keep_best(input, limit, |value, count| {
                 output.push((<EncodedRow as Columnar>::into_owned(*value), count))
-            });
-            // Best first is descending: in ascending order the reduce need not sort it.
-            output[start..].reverse();
+            })
         },
         // A key that only lost rows keeps what it kept (see the module's invariants).
         |_, _, _| true,
@@ -227,10 +224,7 @@ fn reduce_in_memory<'scope>(
         "Retain",
         PriorOutput::Recompute,
         move |_hash, input, output| {
-            let start = output.len();
-            keep_best_per_key(input, limit, key_datums, |value, count| output.push((value.to_vec(), count)));
-            // Best first is descending: in ascending order the reduce need not sort it.
-            output[start..].reverse();
+            keep_best_per_key(input, limit, key_datums, |value, count| output.push((value.to_vec(), count)))
         },
         // A key that only lost rows keeps what it kept (see the module's invariants).
         |_, _, _| true,
@@ -244,7 +238,7 @@ fn reduce_in_memory<'scope>(
 }
 
 /// Hand `keep` the `limit` greatest values of each key in `input`, whose values (sorted
-/// ascending) each start with their key, `key_datums` datums long.
+/// ascending) each start with their key, `key_datums` datums long; in ascending order.
 fn keep_best_per_key(
     input: &[(&[u8], i64)],
     limit: u64,
@@ -254,34 +248,48 @@ fn keep_best_per_key(
     fn key_of(value: &[u8], key_datums: usize) -> &[u8] {
         &value[..row::prefix_len(value, key_datums)]
     }
-    // Each key's values are a run, its best at the run's end.
-    let mut end = input.len();
-    while end > 0 {
-        let key = key_of(input[end - 1].0, key_datums);
+    // Each key's values are a run.
+    let mut start = 0;
+    while start < input.len() {
+        let key = key_of(input[start].0, key_datums);
         // The key encoding is prefix-free: a value is of this key when it starts with it. Most
-        // groups hold one key, which their first value then shows.
-        let start = if row::starts_with(input[0].0, key) {
-            0
+        // groups hold one key, which their last value then shows.
+        let end = if row::starts_with(input[input.len() - 1].0, key) {
+            input.len()
         } else {
-            input[..end].iter().rposition(|(value, _)| !row::starts_with(value, key)).map_or(0, |at| at + 1)
+            input[start..]
+                .iter()
+                .position(|(value, _)| !row::starts_with(value, key))
+                .map_or(input.len(), |at| start + at)
         };
         keep_best(&input[start..end], limit, |value, count| keep(value, count));
-        end = start;
+        start = end;
     }
 }
 
 /// Hand `keep` the `limit` greatest values of a key's `input` (sorted ascending), with their
-/// multiplicities, greatest first.
+/// multiplicities, in ascending order: the order a reduce keeps its output in, so it need not
+/// sort it (`in_order`).
 fn keep_best<V>(input: &[(V, i64)], limit: u64, mut keep: impl FnMut(&V, i64)) {
+    // Down from the greatest, find the least value kept and how much of it: only that one can
+    // be kept in part.
     let mut remaining = limit as i64;
-    for (value, count) in input.iter().rev() {
+    let mut least = None;
+    for (at, (_, count)) in input.iter().enumerate().rev() {
         if remaining == 0 {
             break;
         }
         if *count > 0 {
             let take = (*count).min(remaining);
-            keep(value, take);
+            least = Some((at, take));
             remaining -= take;
+        }
+    }
+    let Some((least, take)) = least else { return };
+    keep(&input[least].0, take);
+    for (value, count) in &input[least + 1..] {
+        if *count > 0 {
+            keep(value, *count);
         }
     }
 }
@@ -540,6 +548,14 @@ mod tests {
         kept.sort_by(|a, b| a.0.cmp(&b.0));
         let row = |key: i64, rank: i64| (vec![Datum::Int(key), Datum::Int(rank)], 1);
         assert_eq!(kept, vec![row(1, 7), row(1, 9), row(2, 1), row(2, 3)]);
+    }
+
+    #[test]
+    fn the_best_are_kept_in_ascending_order_the_least_in_part() {
+        let input = [(1, 1), (2, 2), (3, 0), (4, 1), (5, -1)];
+        let mut kept = Vec::new();
+        keep_best(&input, 2, |value, count| kept.push((*value, count)));
+        assert_eq!(kept, vec![(2, 1), (4, 1)]);
     }
 
     #[test]
