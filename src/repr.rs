@@ -628,6 +628,7 @@ pub mod row {
                 for row in &rows {
                     together.push_row(row);
                 }
+                prop_assert_eq!(together.len(), rows.len());
                 let apart: Vec<Vec<u8>> = rows.iter().map(encode).collect();
                 prop_assert!(together.iter().eq(apart.iter().map(Vec::as_slice)));
             }
