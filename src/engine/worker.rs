@@ -121,6 +121,13 @@ pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
+/// The longest a worker waiting for its dataflows to catch up parks at a time. A worker with
+/// nothing to do while its peers finish their share parks rather than spinning: on a machine
+/// with as many cores as threads, its spinning took a core from the worker it waited for and
+/// from the session thread. Timely wakes a parked worker when a message or an activation
+/// arrives; the bound only limits a wake-up that never comes.
+const WAITING_PARK: Duration = Duration::from_millis(5);
+
 fn serve(worker: &mut Worker, state: &mut WorkerState, feed: &mut impl Feed, in_flight: &Cell<bool>) {
     let mut followed = std::time::Instant::now();
     loop {
@@ -223,7 +230,7 @@ impl WorkerState {
                     {
                         return Reply::Failed(failure);
                     }
-                    worker.step();
+                    worker.step_or_park(Some(WAITING_PARK));
                 }
                 Reply::Rows(readable.trace.read(time))
             }
@@ -404,7 +411,7 @@ impl WorkerState {
         for readable in self.readable.values() {
             let time = sources_frontier(&self.sources, &readable.sources);
             while readable.probe.less_than(&time) && !self.spill.has_failed() {
-                worker.step();
+                worker.step_or_park(Some(WAITING_PARK));
             }
         }
     }
