@@ -123,9 +123,10 @@ pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// The longest a worker waiting for its dataflows to catch up parks at a time. A worker with
 /// nothing to do while its peers finish their share parks rather than spinning, which burnt a
-/// core for nothing (two workers, 1,000,000 keys: 8% of the user CPU). Timely wakes a parked
-/// worker when a message or an activation arrives; the bound only limits a wake-up that never
-/// comes.
+/// core for nothing (two workers, 1,000,000 keys: about a tenth of the user CPU). Timely wakes
+/// a parked worker when a message from another worker or process or an activation arrives
+/// (live generators activate every millisecond). What it never signals is another worker's
+/// failure (`Spill::has_failed`): the bound is how late a waiting worker notices one.
 const WAITING_PARK: Duration = Duration::from_millis(5);
 
 fn serve(worker: &mut Worker, state: &mut WorkerState, feed: &mut impl Feed, in_flight: &Cell<bool>) {

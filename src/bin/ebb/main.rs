@@ -16,6 +16,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use ebb::SessionOptions;
+use ebb::format::Format;
 
 /// Ebb allocates a small buffer per row in flight: mimalloc's per-thread free lists serve those
 /// faster than glibc's, which spent about a fifth of the time on 1 M keys coalescing chunks, and
@@ -25,14 +27,15 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// How long, in ms, the binary's allocator keeps freed memory before giving it back to the
-/// system (mimalloc's default is 10 ms). A live job builds and merges batches without pause,
-/// each into memory freed moments before: given back after 10 ms, it was faulted in again page
-/// by page. With latest 1 of 100,000 keys at 1,000,000 rows/s, 100 ms took the page faults from
-/// 1.47 M to 0.15 M in 10 s and halved how far the job fell behind, with a lower peak RSS
-/// (`docs/benchmarks.md`, open loop). The cost is memory kept after a burst: latest 3 of
-/// 1,000,000 keys in batches of 100,000 ran 18% faster but peaked about a quarter higher (the
-/// library's benches keep mimalloc's default). `MIMALLOC_PURGE_DELAY` in the environment
+/// How long, in ms, the binary's allocator keeps freed pages before giving them back to the
+/// system (mimalloc's default is 10 ms; freed arena memory waits ten times as long). A live
+/// job builds and merges batches without pause, each into memory freed moments before: given
+/// back after 10 ms, it was faulted in again page by page. With latest 1 of 100,000 keys at
+/// 1,000,000 rows/s, 100 ms took the page faults from 1.43 M to 0.20 M in 10 s and the job fell
+/// about 40% less behind, with a lower peak RSS (`docs/benchmarks.md`, open loop). The cost is
+/// memory kept after a burst: latest 3 of 1,000,000 keys in batches of 100,000 ran 18% faster
+/// but peaked about a quarter higher (the library's benches keep mimalloc's default).
+/// `MIMALLOC_PURGE_DELAY` (or its old name `MIMALLOC_RESET_DELAY`) in the environment
 /// overrides it.
 const PURGE_DELAY_MS: std::ffi::c_long = 100;
 
@@ -40,14 +43,14 @@ const PURGE_DELAY_MS: std::ffi::c_long = 100;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 fn keep_freed_memory_a_while() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+    let given =
+        ["MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DELAY"].iter().any(|name| std::env::var_os(name).is_some());
+    if !given {
         // SAFETY: sets one of mimalloc's options before any thread but this one exists; the
         // option is an integer mimalloc reads whenever it schedules a purge.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     }
 }
-use ebb::SessionOptions;
-use ebb::format::Format;
 
 #[derive(Parser)]
 #[command(
