@@ -2,8 +2,9 @@
 //!
 //! In: [`Command`]s from the session. Out: [`Reply`]s (rows, stats, acknowledgements).
 //! Every worker receives every command, in the same order, and builds the same dataflows;
-//! only rows are split between workers, and the engine deals them ([`Engine::insert`]): the
-//! session does not know how many workers there are. A command is applied by all workers or
+//! only rows are split between workers, and the engine deals them ([`Engine::insert`]), by the
+//! key a view spreads them by where the session registered one ([`KeyRoute`]): the session does
+//! not know how many workers there are. A command is applied by all workers or
 //! by none: the session validates everything before it sends. Reads wait until every
 //! worker's dataflow has caught up with the read's time, then gather each worker's share.
 //!
@@ -17,7 +18,8 @@ mod feed;
 mod sources;
 mod worker;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -31,6 +33,7 @@ pub use cluster::{ClusterOptions, Health};
 use crate::error::{Error, Result};
 use crate::plan::arrangements::ArrangementName;
 use crate::plan::{ObjectId, Plan, SourceKind};
+use crate::render::KeyRoute;
 use crate::repr::{ByteRows, Datum, EncodedRow, Time, row};
 use crate::storage::spill::{Failure, Spill, SpillCounts};
 
@@ -210,8 +213,11 @@ pub struct Engine {
     spill: Arc<Spill>,
     /// Whether the other processes are still there (one process: always).
     health: Arc<Health>,
-    /// The worker the next inserted row goes to.
+    /// The worker the next inserted row goes to, when its source has no route.
     next_worker: std::cell::Cell<usize>,
+    /// Per view that spreads a source's rows by a key, how: rows inserted into the source are
+    /// dealt by the oldest such view's route.
+    routes: RefCell<BTreeMap<ObjectId, KeyRoute>>,
 }
 
 /// How commands reach the workers.
@@ -257,6 +263,7 @@ impl Engine {
             spill,
             health: Arc::new(Health::default()),
             next_worker: std::cell::Cell::new(0),
+            routes: RefCell::default(),
         })
     }
 
@@ -295,6 +302,7 @@ impl Engine {
             spill,
             health,
             next_worker: std::cell::Cell::new(0),
+            routes: RefCell::default(),
         })
     }
 
@@ -321,9 +329,21 @@ impl Engine {
         self.send_each((0..self.workers()).map(|_| command.clone()).collect())
     }
 
+    /// Deal rows inserted into `route`'s source by it from now on, for `view` (unless an older
+    /// view's route deals them already).
+    pub fn route(&self, view: ObjectId, route: KeyRoute) {
+        self.routes.borrow_mut().insert(view, route);
+    }
+
+    /// `view` is gone: its route, if it had one, no longer deals rows.
+    pub fn forget_route(&self, view: ObjectId) {
+        self.routes.borrow_mut().remove(&view);
+    }
+
     /// Insert `rows` into `source` at `time`, then move its frontier to `advance_to`: the rows
-    /// are dealt round-robin to the workers, each encoded into its worker's share, and every
-    /// worker moves the frontier.
+    /// are dealt to the workers, by the source's route if it has one (see [`KeyRoute`]) and
+    /// round-robin if not, each encoded into its worker's share, and every worker moves the
+    /// frontier.
     pub fn insert(&self, source: ObjectId, rows: &[Vec<Datum>], time: Time, advance_to: Time) -> Result<()> {
         let workers = self.workers();
         // At most 1 MiB reserved per share: a guess from one long row must not reserve memory
@@ -335,10 +355,20 @@ impl Engine {
         // Built one by one: a cloned vector would not keep the capacity reserved.
         let mut shares: Vec<ByteRows> =
             (0..workers).map(|_| ByteRows::with_capacity(per_worker, bytes)).collect();
+        let routes = self.routes.borrow();
+        let route = routes.values().find(|route| route.source == source).filter(|_| workers > 1);
         let mut next = self.next_worker.get();
+        let mut key = Vec::new();
         for row in rows {
-            shares[next].push_row(row);
-            next = (next + 1) % workers;
+            let worker = match route {
+                Some(route) => route.worker(row, workers, &mut key),
+                None => {
+                    let worker = next;
+                    next = (next + 1) % workers;
+                    worker
+                }
+            };
+            shares[worker].push_row(row);
         }
         self.next_worker.set(next);
         let commands =

@@ -20,12 +20,14 @@ mod join;
 mod project;
 mod ranked;
 mod retain;
+mod route;
 mod source;
 mod unmatched;
 mod view;
 mod winner;
 
 pub use arrange::{RowTrace, RowsSpine, arrange_readable, rows_of};
+pub use route::KeyRoute;
 
 use differential_dataflow::VecCollection;
 use timely::dataflow::{ProbeHandle, Scope};

@@ -46,11 +46,12 @@ use columnar::Columnar;
 use differential_dataflow::AsCollection;
 use differential_dataflow::columnar::updates::UpdatesTyped;
 use timely::dataflow::Scope;
-use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
 use differential_dataflow::VecCollection;
+use differential_dataflow::operators::arrange::arrangement::arrange_core;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::trace::implementations::ord_neu::OrdValBuilder;
 use timely::dataflow::ProbeHandle;
@@ -217,7 +218,15 @@ fn reduce_in_memory<'scope>(
     key_datums: usize,
     ctx: &mut Context<'scope>,
 ) -> Arranged<'scope, TraceAgent<HashedSpine>> {
-    let arranged = input.arrange_named::<HashedBatcher, HashedSpine>("RetainInput", HashedBatcher::new);
+    // Each key goes to the worker its hash names, modulo the workers (timely's exchange takes the
+    // value modulo the workers): where `KeyRoute` deals a source's rows, so that they stay there.
+    let exchange = Exchange::new(|((hash, _), _, _): &HashedUpdate| *hash);
+    let arranged = arrange_core::<_, _, HashedBatcher, HashedSpine>(
+        input.inner,
+        exchange,
+        "RetainInput",
+        HashedBatcher::new,
+    );
     ctx.state.push((ArrangementName::RetainInput, Box::new(arranged.trace.clone())));
     let kept = reduce_in_order::<TraceAgent<HashedSpine>, HashedBuilder, HashedSpine, _, _, _, _>(
         arranged,
@@ -294,6 +303,13 @@ fn keep_best<V>(input: &[(V, i64)], limit: u64, mut keep: impl FnMut(&V, i64)) {
     }
 }
 
+/// The hash a rule's key is arranged by, in memory, from the key's bytes as its row encodes them.
+/// Every worker and process runs the same binary, so a fixed seed hashes a key alike on each of
+/// them, and on the session, which deals rows by it ([`super::KeyRoute`]).
+pub(super) fn key_hash(key: &[u8]) -> u64 {
+    foldhash::fast::FixedState::with_seed(0x5eed).hash_one(key)
+}
+
 /// Key each row by a hash of the rule's key and value it as `ranking` does (key, rank, row);
 /// then, per worker and tick, pass on only each key's `limit` greatest values of that tick.
 /// Every row's diff is added to `arrived`.
@@ -311,9 +327,6 @@ fn key_and_thin<'scope>(
             // the last one ended, rather than growing it from empty.
             let mut keys_last_tick = 0;
             let mut policy = ThinningPolicy::default();
-            // Every worker and process runs the same binary, so a fixed seed hashes a key alike
-            // on each of them.
-            let key_hash = foldhash::fast::FixedState::with_seed(0x5eed);
             move |(input, frontier), output| {
                 input.for_each(|capability, data| {
                     // A tick's rows come in runs of one time: find the tick once per run.
@@ -327,7 +340,7 @@ fn key_and_thin<'scope>(
                         for (encoded, _, diff) in run {
                             ranked.clear();
                             let key_len = ranking.write(encoded, &mut scratch, &mut ranked);
-                            tick.offer(key_hash.hash_one(&ranked[..key_len]), key_len, &ranked, *diff, limit);
+                            tick.offer(key_hash(&ranked[..key_len]), key_len, &ranked, *diff, limit);
                         }
                     }
                     data.clear();

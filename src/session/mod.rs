@@ -40,6 +40,7 @@ use crate::engine::{Command, Engine};
 use crate::error::{Error, Result, Span};
 use crate::plan::catalog::Object;
 use crate::plan::{Catalog, ObjectId, SourceDesc, ViewDesc, bind, explain};
+use crate::render::KeyRoute;
 use crate::repr::Datum;
 use crate::sql::{self, Statement, StatementKind, ast};
 use crate::storage::spill::{self, Spill, SpillStore, SpillTotals};
@@ -306,9 +307,13 @@ impl Session {
                 let name = sql::name_of(&create.name);
                 let sql = slice(text, span).to_string();
                 self.engine.broadcast(Command::CreateView { id, plan: Arc::new(plan.clone()) })?;
+                if let Some(route) = KeyRoute::of(&plan) {
+                    self.engine.route(id, route);
+                }
                 // The new view runs before the old one stops, so a failure leaves the old one.
                 if let Some(old) = replaced {
                     self.engine.broadcast(Command::Drop { id: old })?;
+                    self.engine.forget_route(old);
                     self.catalog.remove(old);
                 }
                 self.catalog.insert(Object::View(ViewDesc { id, name, plan, reads, sql }));
@@ -471,6 +476,7 @@ impl Session {
             .with_hint("drop those views first"));
         }
         self.engine.broadcast(Command::Drop { id })?;
+        self.engine.forget_route(id);
         self.catalog.remove(id);
         self.clocks.remove(id);
         Ok(Output::Status(format!("DROP {}", kind.to_uppercase())))
