@@ -217,7 +217,7 @@ pub struct Engine {
     next_worker: std::cell::Cell<usize>,
     /// Per view that spreads a source's rows by a key, how: rows inserted into the source are
     /// dealt by the oldest such view's route.
-    routes: RefCell<BTreeMap<ObjectId, KeyRoute>>,
+    routes: RefCell<BTreeMap<ObjectId, Vec<KeyRoute>>>,
 }
 
 /// How commands reach the workers.
@@ -329,10 +329,12 @@ impl Engine {
         self.send_each((0..self.workers()).map(|_| command.clone()).collect())
     }
 
-    /// Deal rows inserted into `route`'s source by it from now on, for `view` (unless an older
-    /// view's route deals them already).
-    pub fn route(&self, view: ObjectId, route: KeyRoute) {
-        self.routes.borrow_mut().insert(view, route);
+    /// Deal rows inserted into each route's source by it from now on, for `view` (unless an
+    /// older view's route deals them already).
+    pub fn route(&self, view: ObjectId, routes: Vec<KeyRoute>) {
+        if !routes.is_empty() {
+            self.routes.borrow_mut().insert(view, routes);
+        }
     }
 
     /// `view` is gone: its route, if it had one, no longer deals rows.
@@ -356,7 +358,7 @@ impl Engine {
         let mut shares: Vec<ByteRows> =
             (0..workers).map(|_| ByteRows::with_capacity(per_worker, bytes)).collect();
         let routes = self.routes.borrow();
-        let route = routes.values().find(|route| route.source == source).filter(|_| workers > 1);
+        let route = routes.values().flatten().find(|route| route.source == source).filter(|_| workers > 1);
         let mut next = self.next_worker.get();
         let mut key = Vec::new();
         for row in rows {

@@ -1,21 +1,26 @@
 //! `KeyRoute`: which worker a source's row belongs on, for a view whose dataflow spreads the
 //! source's rows over workers by a key.
 //!
-//! In: a view's plan. Out: for a view rooted at an in-memory `Retain` rule over a source's
-//! own rows (through filters only), the rule's key and the worker each row's key goes to;
-//! `None` for any other view.
+//! In: a view's plan. Out: a route per source the view's rule reads directly (through filters
+//! only): for a `LATEST`/`TOP` rule, its key; for `WINNER` and `UNMATCHED`, each side's join
+//! key. Any other view has none.
 //!
 //! Why: rows inserted into a source are dealt to the workers by the session, then the rule's
 //! arrangement moves each to the worker of its key. Dealt round-robin, half of them (on two
 //! workers) cross threads there: one exchange push each, and the row is freed on another thread
-//! than the one that allocated it. Dealt by the route, each starts on its key's worker.
+//! than the one that allocated it; across processes, half of them cross the network twice. Dealt
+//! by the route, each starts on its key's worker. A rule that thins its rows per worker before
+//! they are arranged (all three do) then also sees all of a key's rows of a tick at once.
 //!
-//! Guarantees: the worker is the one the rule's arrangement sends the key to (the key's hash
-//! modulo the workers, see `retain::key_hash` and `retain::reduce_in_memory`), computed from the
-//! same bytes. Where the rows go never changes what a view holds or a read returns, only what
-//! crosses threads: a view that reads the source by another key exchanges its rows as before.
+//! Guarantees: the worker is the one the rule's arrangement sends the key to, computed from the
+//! same bytes by the same hash (see [`KeyHash`]). Where rows go never changes what a view holds
+//! or a read returns, only what crosses threads: a view that reads the source by another key,
+//! or a `LATEST`/`TOP` rule spilling under a memory budget (whose arrangement hashes its key
+//! otherwise), exchanges the rows as before.
 
-use crate::plan::{ObjectId, Plan, PlanNode, ScalarExpr};
+use differential_dataflow::Hashable;
+
+use crate::plan::{JoinPlan, ObjectId, Plan, PlanNode, ScalarExpr};
 use crate::repr::{Datum, row};
 
 /// How rows of `source` are dealt to the workers for a view that spreads them by a key.
@@ -25,20 +30,40 @@ pub struct KeyRoute {
     pub source: ObjectId,
     /// The rule's key, over the source's columns.
     key: Vec<ScalarExpr>,
+    by: KeyHash,
+}
+
+/// How the rule's arrangement hashes a key's bytes (each key datum encoded as in a row) to
+/// pick its worker: timely's exchange then takes the hash modulo the workers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum KeyHash {
+    /// `LATEST`/`TOP` in memory: `retain::key_hash`.
+    Retain,
+    /// `WINNER`, `UNMATCHED`: differential's hash of the bytes as a vector (`join::arrange_bytes`).
+    Join,
 }
 
 impl KeyRoute {
-    /// The route of the view planned as `plan`, if it spreads a source's rows by a key.
-    pub fn of(plan: &Plan) -> Option<KeyRoute> {
-        let PlanNode::Retain { input, rule, .. } = &plan.node else { return None };
-        let mut rows = input;
-        // A filter passes rows unchanged, so the rule's key columns are the source's.
-        while let PlanNode::Filter { input, .. } = &rows.node {
-            rows = input;
-        }
-        match &rows.node {
-            PlanNode::Source { id, .. } => Some(KeyRoute { source: *id, key: rule.key.clone() }),
-            _ => None,
+    /// The routes of the view planned as `plan`: one per source its rule (under any columns
+    /// and conditions the view applies to the rule's rows) reads directly.
+    pub fn of(plan: &Plan) -> Vec<KeyRoute> {
+        let join_routes = |join: &JoinPlan| {
+            [(&join.left, &join.left_key), (&join.right, &join.right_key)]
+                .into_iter()
+                .filter_map(|(input, key)| {
+                    Some(KeyRoute { source: source_under(input)?, key: key.clone(), by: KeyHash::Join })
+                })
+                .collect()
+        };
+        match &plan.node {
+            PlanNode::Retain { input, rule, .. } => source_under(input)
+                .map(|source| KeyRoute { source, key: rule.key.clone(), by: KeyHash::Retain })
+                .into_iter()
+                .collect(),
+            PlanNode::Winner(winner) => join_routes(&winner.join),
+            PlanNode::Unmatched(unmatched) => join_routes(&unmatched.join),
+            PlanNode::Project { input, .. } | PlanNode::Filter { input, .. } => KeyRoute::of(input),
+            _ => Vec::new(),
         }
     }
 
@@ -51,11 +76,23 @@ impl KeyRoute {
                 expr => row::encode_datum(&expr.eval(row), scratch),
             }
         }
-        let hash = super::retain::key_hash(scratch);
+        let hash = match self.by {
+            KeyHash::Retain => super::retain::key_hash(scratch),
+            KeyHash::Join => scratch.hashed(),
+        };
         // The same as the remainder, without a division for a power of two.
         let worker =
             if workers.is_power_of_two() { hash & (workers as u64 - 1) } else { hash % workers as u64 };
         worker as usize
+    }
+}
+
+/// The source whose rows `plan` passes on unchanged (through filters only), if any.
+fn source_under(plan: &Plan) -> Option<ObjectId> {
+    match &plan.node {
+        PlanNode::Source { id, .. } => Some(*id),
+        PlanNode::Filter { input, .. } => source_under(input),
+        _ => None,
     }
 }
 
@@ -95,7 +132,7 @@ mod tests {
 
     #[test]
     fn a_rule_over_a_source_routes_its_rows_by_the_rules_key() {
-        let route = KeyRoute::of(&retain(source())).expect("a route");
+        let [route] = KeyRoute::of(&retain(source())).try_into().expect("one route");
         assert_eq!(route.source, ObjectId(7));
         let mut scratch = Vec::new();
         let worker_of =
@@ -110,12 +147,53 @@ mod tests {
     }
 
     #[test]
-    fn a_view_that_is_not_a_rule_over_a_source_has_no_route() {
-        assert_eq!(KeyRoute::of(&source()), None);
+    fn a_join_rule_routes_each_sides_source_by_its_join_key_as_the_join_arranges_it() {
+        let filtered = Plan {
+            node: PlanNode::Filter { input: Box::new(source()), predicate: ScalarExpr::Column(0) },
+            columns: source().columns,
+        };
+        let plan = Plan {
+            node: PlanNode::Unmatched(crate::plan::UnmatchedPlan {
+                join: JoinPlan {
+                    left: Box::new(filtered),
+                    right: Box::new(source()),
+                    left_key: vec![ScalarExpr::Column(1)],
+                    right_key: vec![ScalarExpr::Column(0)],
+                },
+                predicate: None,
+                left_time: 1,
+                right_time: 1,
+                delay: std::num::NonZeroU64::MIN,
+                feedback: true,
+            }),
+            columns: Vec::new(),
+        };
+        let routes = KeyRoute::of(&plan);
+        assert_eq!(routes.len(), 2);
+        let mut scratch = Vec::new();
+        let row = [Datum::Int(1), Datum::Int(2)];
+        let key = |datum: &Datum| {
+            let mut bytes = Vec::new();
+            row::encode_datum(datum, &mut bytes);
+            bytes.hashed()
+        };
+        assert_eq!(routes[0].worker(&row, 3, &mut scratch) as u64, key(&row[1]) % 3);
+        assert_eq!(routes[1].worker(&row, 3, &mut scratch) as u64, key(&row[0]) % 3);
+    }
+
+    #[test]
+    fn only_a_rule_over_a_source_has_routes() {
+        assert_eq!(KeyRoute::of(&source()), Vec::new());
         let projected = Plan {
             node: PlanNode::Project { input: Box::new(source()), exprs: vec![ScalarExpr::Column(1)] },
             columns: source().columns[1..].to_vec(),
         };
-        assert_eq!(KeyRoute::of(&retain(projected)), None);
+        assert_eq!(KeyRoute::of(&retain(projected)), Vec::new());
+        // Columns chosen from the rule's rows do not change what it reads.
+        let selected = Plan {
+            node: PlanNode::Project { input: Box::new(retain(source())), exprs: vec![ScalarExpr::Column(1)] },
+            columns: source().columns[1..].to_vec(),
+        };
+        assert_eq!(KeyRoute::of(&selected).len(), 1);
     }
 }

@@ -307,9 +307,7 @@ impl Session {
                 let name = sql::name_of(&create.name);
                 let sql = slice(text, span).to_string();
                 self.engine.broadcast(Command::CreateView { id, plan: Arc::new(plan.clone()) })?;
-                if let Some(route) = KeyRoute::of(&plan) {
-                    self.engine.route(id, route);
-                }
+                self.engine.route(id, KeyRoute::of(&plan));
                 // The new view runs before the old one stops, so a failure leaves the old one.
                 if let Some(old) = replaced {
                     self.engine.broadcast(Command::Drop { id: old })?;
