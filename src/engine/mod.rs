@@ -342,6 +342,15 @@ impl Engine {
         self.routes.borrow_mut().remove(&view);
     }
 
+    /// Stop dealing rows by every route `no_longer_holds` picks.
+    pub fn forget_routes(&self, no_longer_holds: impl Fn(&KeyRoute) -> bool) {
+        let mut routes = self.routes.borrow_mut();
+        for view_routes in routes.values_mut() {
+            view_routes.retain(|route| !no_longer_holds(route));
+        }
+        routes.retain(|_, view_routes| !view_routes.is_empty());
+    }
+
     /// Insert `rows` into `source` at `time`, then move its frontier to `advance_to`: the rows
     /// are dealt to the workers, by the source's route if it has one (see [`KeyRoute`]) and
     /// round-robin if not, each encoded into its worker's share, and every worker moves the
@@ -362,14 +371,11 @@ impl Engine {
         let mut next = self.next_worker.get();
         let mut key = Vec::new();
         for row in rows {
-            let worker = match route {
-                Some(route) => route.worker(row, workers, &mut key),
-                None => {
-                    let worker = next;
-                    next = (next + 1) % workers;
-                    worker
-                }
-            };
+            let worker = route.and_then(|route| route.worker(row, workers, &mut key)).unwrap_or_else(|| {
+                let worker = next;
+                next = (next + 1) % workers;
+                worker
+            });
             shares[worker].push_row(row);
         }
         self.next_worker.set(next);

@@ -150,7 +150,7 @@ fn to_columnar(
 }
 
 /// FNV-1a: cheap, and stable across workers and runs.
-fn hash_bytes<'a>(bytes: impl IntoIterator<Item = &'a u8>) -> u64 {
+pub(super) fn hash_bytes<'a>(bytes: impl IntoIterator<Item = &'a u8>) -> u64 {
     bytes
         .into_iter()
         .fold(0xcbf29ce484222325u64, |hash, byte| (hash ^ *byte as u64).wrapping_mul(0x100000001b3))

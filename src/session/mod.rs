@@ -39,7 +39,7 @@ use self::clocks::Clocks;
 use crate::engine::{Command, Engine};
 use crate::error::{Error, Result, Span};
 use crate::plan::catalog::Object;
-use crate::plan::{Catalog, ObjectId, SourceDesc, ViewDesc, bind, explain};
+use crate::plan::{Catalog, ObjectId, SourceDesc, SourceKind, ViewDesc, bind, explain};
 use crate::render::KeyRoute;
 use crate::repr::Datum;
 use crate::sql::{self, Statement, StatementKind, ast};
@@ -307,13 +307,13 @@ impl Session {
                 let name = sql::name_of(&create.name);
                 let sql = slice(text, span).to_string();
                 self.engine.broadcast(Command::CreateView { id, plan: Arc::new(plan.clone()) })?;
-                self.engine.route(id, KeyRoute::of(&plan));
                 // The new view runs before the old one stops, so a failure leaves the old one.
                 if let Some(old) = replaced {
                     self.engine.broadcast(Command::Drop { id: old })?;
                     self.engine.forget_route(old);
                     self.catalog.remove(old);
                 }
+                self.engine.route(id, self.routes_that_hold(&plan));
                 self.catalog.insert(Object::View(ViewDesc { id, name, plan, reads, sql }));
                 Ok(Output::Status(
                     if replaced.is_some() { "CREATE VIEW (replaced)" } else { "CREATE VIEW" }.into(),
@@ -424,6 +424,20 @@ impl Session {
         }
         self.catalog.insert(Object::Source(source));
         Ok(Output::Status("CREATE SOURCE".into()))
+    }
+
+    /// The routes of a view planned as `plan` (see `render::route`'s known limitations): over
+    /// sources without history, for the view as it is rendered now.
+    fn routes_that_hold(&self, plan: &plan::Plan) -> Vec<KeyRoute> {
+        let without_history = |source| {
+            self.catalog
+                .source(source)
+                .is_ok_and(|desc| matches!(desc.kind, SourceKind::Scripted { keep_history: false }))
+        };
+        KeyRoute::of(plan, self.settings.memory_budget.is_some())
+            .into_iter()
+            .filter(|route| without_history(route.source))
+            .collect()
     }
 
     fn refuse_views_missing_history(&self, plan: &plan::Plan, span: Span) -> Result<()> {

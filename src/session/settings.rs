@@ -4,6 +4,7 @@
 use super::{Output, Session};
 use crate::engine::Command;
 use crate::error::{Error, Result};
+use crate::render::KeyRoute;
 use crate::repr::Datum;
 use crate::sql::ast;
 use crate::storage::spill;
@@ -22,6 +23,10 @@ impl Session {
     pub fn set_memory_budget(&mut self, bytes: Option<u64>) -> Result<()> {
         self.engine.broadcast(Command::SetMemoryBudget { bytes })?;
         self.settings.memory_budget = bytes;
+        if bytes.is_some() {
+            // Views without rows yet are rebuilt to spill, and arrange their keys otherwise.
+            self.engine.forget_routes(KeyRoute::depends_on_the_budget);
+        }
         Ok(())
     }
 
