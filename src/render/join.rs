@@ -68,15 +68,29 @@ pub(super) fn key_rows<'scope>(rows: Rows<'scope>, key: &[ScalarExpr]) -> KeyedR
         row::decode_into(&encoded, &mut datums);
         // Room for fixed-width datums: growing the key datum by datum reallocated it.
         let mut bytes = Vec::with_capacity(9 * key.len());
-        for expr in &key {
-            let datum = expr.eval(&datums);
-            if datum == Datum::Null {
-                return None;
-            }
-            row::encode_datum(&datum, &mut bytes);
-        }
-        Some((bytes, encoded))
+        write_key(&key, &datums, &mut bytes).then_some((bytes, encoded))
     })
+}
+
+/// Append `key`, evaluated over `datums`, to `out`, each datum encoded as a row encodes it: the
+/// bytes every rule keys its rows by, and the session deals them by (`KeyRoute`). False if a
+/// key datum is NULL.
+pub(super) fn write_key(key: &[ScalarExpr], datums: &[Datum], out: &mut Vec<u8>) -> bool {
+    let mut null = false;
+    for expr in key {
+        // A column is encoded where it lies: evaluating it would clone it.
+        let evaluated;
+        let datum = match expr {
+            ScalarExpr::Column(at) => &datums[*at],
+            expr => {
+                evaluated = expr.eval(datums);
+                &evaluated
+            }
+        };
+        null |= *datum == Datum::Null;
+        row::encode_datum(datum, out);
+    }
+    !null
 }
 
 /// Arrange keyed rows, registering the arrangement as state named `name`.

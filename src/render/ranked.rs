@@ -103,9 +103,8 @@ impl Ranking {
             OfRow::Exprs { key, rank } => {
                 let datums = &mut scratch.datums;
                 row::decode_into(encoded, datums);
-                for expr in key {
-                    row::encode_datum(&expr.eval(datums), out);
-                }
+                // A NULL key is a key like any other here.
+                super::join::write_key(key, datums, out);
                 let key_len = out.len() - start;
                 row::encode_rank(&rank.eval(datums), self.descending, out);
                 out.extend_from_slice(encoded);

@@ -29,7 +29,7 @@
 use differential_dataflow::Hashable;
 
 use crate::plan::{JoinPlan, ObjectId, Plan, PlanNode, ScalarExpr};
-use crate::repr::{Datum, row};
+use crate::repr::Datum;
 
 /// How rows of `source` are dealt to the workers for a view that spreads them by a key.
 #[derive(Clone, Debug, PartialEq)]
@@ -100,12 +100,8 @@ impl KeyRoute {
             return None;
         }
         scratch.clear();
-        for expr in &self.key {
-            match expr {
-                ScalarExpr::Column(at) => row::encode_datum(&row[*at], scratch),
-                expr => row::encode_datum(&expr.eval(row), scratch),
-            }
-        }
+        // A NULL join key drops the row wherever it goes.
+        super::join::write_key(&self.key, row, scratch);
         let hash = match self.by {
             KeyHash::Retain => super::retain::key_hash(scratch),
             KeyHash::RetainSpilling => super::arrange::hash_bytes(scratch.iter()),
@@ -132,7 +128,7 @@ fn source_under(plan: &Plan) -> Option<(ObjectId, usize)> {
 mod tests {
     use super::*;
     use crate::plan::{RetainKind, RetainRule};
-    use crate::repr::{Column, DataType};
+    use crate::repr::{Column, DataType, row};
 
     fn source() -> Plan {
         let column = |name: &str| Column::new(name, DataType::BigInt);
