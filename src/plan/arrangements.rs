@@ -45,7 +45,7 @@ pub enum ArrangementName {
     /// `WINNER`'s input: per join key, its closing rows, their close marks and its competing
     /// rows.
     WinnerInput,
-    /// `WINNER`'s reduce output: each key's winner, and its retired rows.
+    /// `WINNER`'s reduce output: each key's winner.
     WinnerOutput,
     /// `UNMATCHED`'s input: per join key, both sides' rows.
     UnmatchedInput,
@@ -264,24 +264,17 @@ pub fn node_arrangements(plan: &Plan, catalog: &Catalog) -> Vec<ArrangementFact>
         }
         PlanNode::Winner(winner) => {
             let keys = key_names(&winner.join.left_key, &winner.join.left);
-            let (input, output) = match (winner.feedback, winner.forget_after) {
-                (true, Some(_)) => (
-                    StateBound::HeldByRule {
-                        holds: "open keys' rows + 3 per closed key not yet forgotten (closing row, close mark, winner's row) + rows retired within DELAY",
-                    },
-                    StateBound::HeldByRule { holds: "keys × 1 + rows retired within DELAY" },
-                ),
-                (true, None) => (
-                    StateBound::Unbounded {
-                        grows_with: "every closing row, its close mark and its winner's row (add FORGET AFTER to bound it)",
-                    },
-                    StateBound::HeldByRule { holds: "keys × 1 + rows retired within DELAY" },
-                ),
-                (false, _) => (
-                    StateBound::Unbounded { grows_with: "every row of both sides" },
-                    StateBound::PerKey { rows: 1, plus_within_delay: false },
-                ),
+            let input = match (winner.feedback, winner.forget_after) {
+                (true, Some(_)) => StateBound::HeldByRule {
+                    holds: "open keys' rows + 3 per closed key not yet forgotten (closing row, close mark, winner's row) + rows retired within DELAY",
+                },
+                (true, None) => StateBound::Unbounded {
+                    grows_with: "every closing row, its close mark and its winner's row (add FORGET AFTER to bound it)",
+                },
+                (false, _) => StateBound::Unbounded { grows_with: "every row of both sides" },
             };
+            // Retired rows are set aside for the loop, never arranged.
+            let output = StateBound::PerKey { rows: 1, plus_within_delay: false };
             vec![
                 ArrangementFact::new(ArrangementName::WinnerInput, &keys, input),
                 ArrangementFact::new(ArrangementName::WinnerOutput, &keys, output),

@@ -40,7 +40,8 @@ impl<'scope, D: ExchangeData> Feedback<'scope, D> {
     }
 
     /// From now on, retract each row when a consolidated output (computed from the live rows)
-    /// first holds it: `first_held` is that output's increases alone (see `join::increases`).
+    /// first holds it: `first_held` is that output's increases alone (see `join::increases` and
+    /// `join::reduce_bytes_setting_aside`).
     pub(super) fn retire(self, first_held: VecCollection<'scope, Time, D, i64>) {
         self.variable.set(first_held);
     }

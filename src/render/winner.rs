@@ -10,7 +10,7 @@
 //!                                       arrange ("winner input")                                      │
 //!                                                    │                                                │
 //!                                  reduce per key ("winner output") ─┬─ winners ─▶ the view            │
-//!                                                                    └─ retired rows, first time ─────┘
+//!                                                                    └─ set aside: retired rows, first time
 //! ```
 //!
 //! In: the two inputs, each row keyed by the join key and tagged with what it is; each closing
@@ -21,7 +21,10 @@
 //! multiplicity one; and, with feedback, the rows of the key that are *retired*: once closed,
 //! every competing row but the winner's; once forgotten, every row of the key (and no winner).
 //! The first time a row is retired it goes around the loop, so it is retracted from the input
-//! DELAY later; the reduce then drops it from its output, which the loop ignores.
+//! DELAY later. Retired rows are set aside as they are first retired, never arranged (see
+//! `join::reduce_bytes_setting_aside`): the output arrangement holds the winners alone, as
+//! without feedback, and a key's retired rows before an interval are decided again from its
+//! input rather than read back.
 //!
 //! Before the loop, when the ranking and the conditions allow it, each tick's
 //! competing rows are thinned per worker and key to those no better row of the tick beats (see `Dominance`):
@@ -35,12 +38,12 @@
 //! it is retired (or a later duplicate of it), which is exactly what is still to retract. The
 //! reduce's output is consolidated per key and time, so no increase is one half of a pair
 //! that cancels. For the same reason, a key whose input only lost rows (its retractions landed,
-//! nothing new came) is not evaluated: each of those rows leaves the output as it leaves the
-//! input. Without feedback the plan is the same, less the loop and the retired rows.
+//! nothing new came) is not evaluated: its winner stands, and the rows leaving were retired
+//! already. Without feedback the plan is the same, less the loop and the retired rows.
 //!
 //! State: the input holds the open keys' rows, per closed key its closing rows, their close
 //! marks and the winner's row (until forgotten, with `FORGET AFTER`), and the rows retired
-//! within the last DELAY; the output holds the winners and the rows retired within DELAY.
+//! within the last DELAY; the output holds the winners.
 //!
 //! Known limitations: a candidate whose key never gets a closing row is held forever, and so
 //! is one that arrives after its key was forgotten (it looks the same). A key with several
@@ -115,34 +118,44 @@ pub(super) fn render<'scope>(
         candidate: Vec::new(),
         best: Vec::new(),
     };
-    let output = join::reduce_bytes(
-        input,
-        "Winner",
-        ArrangementName::WinnerOutput,
-        // An auction's bids cost more to decide again than its winner and retired bids do to
-        // read back.
-        PriorOutput::Read,
-        move |input, output| rule.decide(input, output),
-        // Only the loop takes rows away, and only retired ones: each leaves the output as it
-        // leaves the input, and the winner stays.
-        |decreases, output| {
-            output.extend(decreases.iter().map(|(time, value, diff)| (retired(value), *time, *diff)));
-            true
-        },
-        ctx,
-    );
-
-    if let Some(feedback) = feedback {
-        feedback.retire(join::increases(output.clone(), "WinnerRetired", |key, value, retired| {
-            if value[0] == RETIRED {
-                retired.push(((key.to_vec(), value[1..].to_vec()), 1));
-            }
-        }));
-    }
+    let decide =
+        move |input: &[(&[u8], i64)], output: &mut Vec<(EncodedRow, i64)>| rule.decide(input, output);
+    let output = match feedback {
+        None => join::reduce_bytes(
+            input,
+            "Winner",
+            ArrangementName::WinnerOutput,
+            // An auction's bids cost more to decide again than its winner does to read back.
+            PriorOutput::Read,
+            decide,
+            // Without feedback nothing takes rows away.
+            |_, _| false,
+            ctx,
+        ),
+        Some(feedback) => {
+            let (output, retired) = join::reduce_bytes_setting_aside(
+                input,
+                "Winner",
+                ArrangementName::WinnerOutput,
+                decide,
+                // Only the loop takes rows away, and only retired ones: neither the winner
+                // nor which rows are retired changes.
+                |_, _| true,
+                |key, changes, retired| {
+                    for (value, time, diff) in changes.extract_if(.., |(value, _, _)| value[0] == RETIRED) {
+                        if diff > 0 {
+                            retired.push(((key.to_vec(), value[1..].to_vec()), time, diff));
+                        }
+                    }
+                },
+                ctx,
+            );
+            feedback.retire(retired);
+            output
+        }
+    };
     let descending = plan.descending;
-    output.flat_map_ref(move |_key: &[u8], value: &[u8]| {
-        (value[0] == WINNER).then(|| row::after_rank(&value[1..], descending).to_vec())
-    })
+    output.as_collection(move |_key: &[u8], value: &[u8]| row::after_rank(&value[1..], descending).to_vec())
 }
 
 /// A tick's competing rows of one key on one worker that no other row of the key and tick
