@@ -48,7 +48,7 @@ impl<D, S> Binned<D, S> {
     }
 }
 
-impl<D: Ord + SortPrefix, S: SealSized<D>> Batcher<Vec<(D, Time, i64)>> for Binned<D, S> {
+impl<D: Ord + SortPrefix + Default, S: SealSized<D>> Batcher<Vec<(D, Time, i64)>> for Binned<D, S> {
     fn insert(&mut self, container: &mut Vec<(D, Time, i64)>) {
         // A message's updates mostly share one time: a message of one time that starts its bin
         // becomes the bin, and otherwise each run of one time goes to its bin in one extend.
@@ -68,7 +68,7 @@ impl<D: Ord + SortPrefix, S: SealSized<D>> Batcher<Vec<(D, Time, i64)>> for Binn
     }
 }
 
-impl<D: Ord + SortPrefix, S: SealSized<D>> Extract for Binned<D, S> {
+impl<D: Ord + SortPrefix + Default, S: SealSized<D>> Extract for Binned<D, S> {
     type Time = Time;
     type Output = S::Output;
 
@@ -220,7 +220,7 @@ impl SortPrefix for (EncodedRow, EncodedRow) {
 /// prefixes (most are one update long) by comparison. The prefix starts after the bytes all
 /// the data share (an encoded key's type tag, the high bytes of small integers), which would
 /// otherwise leave a few long runs.
-fn sort<D: Ord + SortPrefix>(updates: &mut [(D, Time, i64)]) {
+fn sort<D: Ord + SortPrefix + Default>(updates: &mut Vec<(D, Time, i64)>) {
     let Some(((first, _, _), rest)) = updates.split_first() else { return };
     let mut skip = usize::MAX;
     for (data, _, _) in rest {
@@ -229,25 +229,39 @@ fn sort<D: Ord + SortPrefix>(updates: &mut [(D, Time, i64)]) {
             break;
         }
     }
+    let by_data = |a: &(D, Time, i64), b: &(D, Time, i64)| (&a.0, a.1).cmp(&(&b.0, b.1));
+    if !D::EVEN {
+        // A byte key's prefix lies behind a pointer, which each pass of the radix sort would
+        // follow again for every update: read each once, sort the prefixes with the updates'
+        // places (the radix sort skips the bytes no key varies in), and move each update once.
+        let mut order: Vec<(u64, usize)> =
+            updates.iter().enumerate().map(|(at, (data, _, _))| (data.sort_prefix(skip), at)).collect();
+        radsort::sort_by_key(&mut order, |(prefix, _)| *prefix);
+        let mut sorted = Vec::with_capacity(updates.len());
+        sorted.extend(order.iter().map(|(_, at)| std::mem::take(&mut updates[*at])));
+        *updates = sorted;
+        let mut start = 0;
+        for run in order.chunk_by(|a, b| a.0 == b.0) {
+            if run.len() > 1 {
+                updates[start..start + run.len()].sort_unstable_by(by_data);
+            }
+            start += run.len();
+        }
+        return;
+    }
     // Of even prefixes, the top 16 bits leave runs of about one update up to 65,536 of them,
     // and of about 16 up to a million, in two passes instead of eight: each pass moves every
     // update through memory, which costs more than sorting short runs by comparison. The top
-    // 32 bits, four passes, beyond. Byte keys keep all 64 bits: the radix sort skips the bytes
-    // no key varies in.
-    let shift = match (D::EVEN, updates.len()) {
-        (false, _) => 0,
-        (true, len) if len <= 1 << 20 => 48,
-        (true, _) => 32,
-    };
+    // 32 bits, four passes, beyond.
+    let shift = if updates.len() <= 1 << 20 { 48 } else { 32 };
     let prefix = |data: &D| data.sort_prefix(skip) >> shift;
     match shift {
         48 => radsort::sort_by_key(updates, |(data, _, _)| prefix(data) as u16),
-        32 => radsort::sort_by_key(updates, |(data, _, _)| prefix(data) as u32),
-        _ => radsort::sort_by_key(updates, |(data, _, _)| prefix(data)),
+        _ => radsort::sort_by_key(updates, |(data, _, _)| prefix(data) as u32),
     }
     for run in updates.chunk_by_mut(|a, b| prefix(&a.0) == prefix(&b.0)) {
         if run.len() > 1 {
-            run.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+            run.sort_unstable_by(by_data);
         }
     }
 }
