@@ -30,11 +30,14 @@ use timely::progress::frontier::AntichainRef;
 
 use crate::repr::{EncodedRow, Time};
 
+/// Updates of `D`, in the containers they came in.
+type Containers<D> = Vec<Vec<(D, Time, i64)>>;
+
 /// Updates of `D` in bins by time, each batch sorted, consolidated and built by `S` when it
 /// is due.
 pub(super) struct Binned<D, S> {
-    /// Updates not yet extracted, by time.
-    bins: BTreeMap<Time, Vec<(D, Time, i64)>>,
+    /// Updates not yet extracted, by time, in the containers they came in.
+    bins: BTreeMap<Time, Containers<D>>,
     /// The earliest time in `bins`.
     frontier: Antichain<Time>,
     sealer: PhantomData<S>,
@@ -50,20 +53,24 @@ impl<D, S> Binned<D, S> {
 
 impl<D: Ord + SortPrefix + Default, S: SealSized<D>> Batcher<Vec<(D, Time, i64)>> for Binned<D, S> {
     fn insert(&mut self, container: &mut Vec<(D, Time, i64)>) {
-        // A message's updates mostly share one time: a message of one time that starts its bin
-        // becomes the bin, and otherwise each run of one time goes to its bin in one extend.
-        if let Some(first) = container.first()
-            && container.iter().all(|update| update.1 == first.1)
-            && let std::collections::btree_map::Entry::Vacant(bin) = self.bins.entry(first.1)
-        {
-            bin.insert(std::mem::take(container));
+        // A message's updates mostly share one time: such a message joins its bin as it is,
+        // where copying it into one growing vector per bin copied each update again at every
+        // doubling, into fresh memory. Otherwise each run of one time is added to the last
+        // container of its bin.
+        let Some(first) = container.first() else { return };
+        if container.iter().all(|update| update.1 == first.1) {
+            self.bins.entry(first.1).or_default().push(std::mem::take(container));
             return;
         }
         let runs: Vec<(Time, usize)> =
             container.chunk_by(|a, b| a.1 == b.1).map(|run| (run[0].1, run.len())).collect();
         let mut updates = container.drain(..);
         for (time, len) in runs {
-            self.bins.entry(time).or_default().extend(updates.by_ref().take(len));
+            let bin = self.bins.entry(time).or_default();
+            match bin.last_mut() {
+                Some(last) => last.extend(updates.by_ref().take(len)),
+                None => bin.push(updates.by_ref().take(len).collect()),
+            }
         }
     }
 }
@@ -81,19 +88,10 @@ impl<D: Ord + SortPrefix + Default, S: SealSized<D>> Extract for Binned<D, S> {
             None => BTreeMap::new(),
         };
         let due = std::mem::replace(&mut self.bins, later);
-        let mut updates = if due.len() == 1 {
-            due.into_values().next().unwrap_or_default()
-        } else {
-            let mut updates = Vec::with_capacity(due.values().map(Vec::len).sum());
-            for mut bin in due.into_values() {
-                updates.append(&mut bin);
-            }
-            updates
-        };
         // One sort of what is due: cheaper than the chunked merge ladder of differential's
         // batcher, which merges each update about log(chunks) times. Consolidating here also
         // cancels each kept row's pair of updates on the loop before it takes a place.
-        sort(&mut updates);
+        let mut updates = sorted(due.into_values().flatten().collect());
         // Sorted: equal updates are neighbours, and need no second sort to meet.
         updates.dedup_by(|next, kept| {
             let equal = next.0 == kept.0 && next.1 == kept.1;
@@ -215,54 +213,85 @@ impl SortPrefix for (EncodedRow, EncodedRow) {
     }
 }
 
-/// Sort `updates` by data and time: by the data's prefix with a radix sort, which moves each
-/// update a few times instead of comparing it about log(n) times, then each run of equal
-/// prefixes (most are one update long) by comparison. The prefix starts after the bytes all
-/// the data share (an encoded key's type tag, the high bytes of small integers), which would
-/// otherwise leave a few long runs.
-fn sort<D: Ord + SortPrefix + Default>(updates: &mut Vec<(D, Time, i64)>) {
-    let Some(((first, _, _), rest)) = updates.split_first() else { return };
+/// The updates of `containers`, sorted by data and time: by the data's prefix with a radix
+/// sort, which moves each update a few times instead of comparing it about log(n) times, then
+/// each run of equal prefixes (most are one update long) by comparison. The prefix starts after
+/// the bytes all the data share (an encoded key's type tag, the high bytes of small integers),
+/// which would otherwise leave a few long runs.
+///
+/// The updates of one container whose prefixes are in place (hashes) are sorted where they
+/// are. Otherwise each update's prefix is read once and sorted beside its place, and each
+/// update then moves once, into one vector: a byte key's prefix lies behind a pointer, which
+/// each pass of the radix sort would follow again for every update, and the updates of
+/// several containers would first have to be copied into one.
+fn sorted<D: Ord + SortPrefix + Default>(mut containers: Containers<D>) -> Vec<(D, Time, i64)> {
     let mut skip = usize::MAX;
-    for (data, _, _) in rest {
-        skip = skip.min(first.shared(data));
-        if skip == 0 {
-            break;
-        }
-    }
-    let by_data = |a: &(D, Time, i64), b: &(D, Time, i64)| (&a.0, a.1).cmp(&(&b.0, b.1));
-    if !D::EVEN {
-        // A byte key's prefix lies behind a pointer, which each pass of the radix sort would
-        // follow again for every update: read each once, sort the prefixes with the updates'
-        // places (the radix sort skips the bytes no key varies in), and move each update once.
-        let mut order: Vec<(u64, usize)> =
-            updates.iter().enumerate().map(|(at, (data, _, _))| (data.sort_prefix(skip), at)).collect();
-        radsort::sort_by_key(&mut order, |(prefix, _)| *prefix);
-        let mut sorted = Vec::with_capacity(updates.len());
-        sorted.extend(order.iter().map(|(_, at)| std::mem::take(&mut updates[*at])));
-        *updates = sorted;
-        let mut start = 0;
-        for run in order.chunk_by(|a, b| a.0 == b.0) {
-            if run.len() > 1 {
-                updates[start..start + run.len()].sort_unstable_by(by_data);
+    let mut all = containers.iter().flatten();
+    if let Some((first, _, _)) = all.next() {
+        for (data, _, _) in all {
+            skip = skip.min(first.shared(data));
+            if skip == 0 {
+                break;
             }
-            start += run.len();
         }
-        return;
     }
+    let len: usize = containers.iter().map(Vec::len).sum();
     // Of even prefixes, the top 16 bits leave runs of about one update up to 65,536 of them,
     // and of about 16 up to a million, in two passes instead of eight: each pass moves every
     // update through memory, which costs more than sorting short runs by comparison. The top
-    // 32 bits, four passes, beyond.
-    let shift = if updates.len() <= 1 << 20 { 48 } else { 32 };
+    // 32 bits, four passes, beyond. Byte keys keep all 64 bits: the radix sort skips the bytes
+    // no key varies in.
+    let shift = match (D::EVEN, len) {
+        (false, _) => 0,
+        (true, len) if len <= 1 << 20 => 48,
+        (true, _) => 32,
+    };
     let prefix = |data: &D| data.sort_prefix(skip) >> shift;
-    match shift {
-        48 => radsort::sort_by_key(updates, |(data, _, _)| prefix(data) as u16),
-        _ => radsort::sort_by_key(updates, |(data, _, _)| prefix(data) as u32),
-    }
-    for run in updates.chunk_by_mut(|a, b| prefix(&a.0) == prefix(&b.0)) {
-        if run.len() > 1 {
-            run.sort_unstable_by(by_data);
+    let by_data = |a: &(D, Time, i64), b: &(D, Time, i64)| (&a.0, a.1).cmp(&(&b.0, b.1));
+
+    if D::EVEN && containers.len() == 1 {
+        let mut updates = containers.pop().unwrap_or_default();
+        radix_sort(&mut updates, shift, |(data, _, _)| prefix(data));
+        for run in updates.chunk_by_mut(|a, b| prefix(&a.0) == prefix(&b.0)) {
+            if run.len() > 1 {
+                run.sort_unstable_by(by_data);
+            }
         }
+        return updates;
+    }
+    // Each update's prefix and place: the container's index in the high half, the update's
+    // in the low half.
+    let mut order: Vec<(u64, u64)> = Vec::with_capacity(len);
+    for (at, container) in containers.iter().enumerate() {
+        let at = (at as u64) << 32;
+        order.extend(
+            container.iter().enumerate().map(|(within, (data, _, _))| (prefix(data), at | within as u64)),
+        );
+    }
+    radix_sort(&mut order, shift, |(prefix, _)| *prefix);
+    let mut updates = Vec::with_capacity(len);
+    updates.extend(
+        order.iter().map(|(_, place)| {
+            std::mem::take(&mut containers[(place >> 32) as usize][*place as u32 as usize])
+        }),
+    );
+    let mut start = 0;
+    for run in order.chunk_by(|a, b| a.0 == b.0) {
+        if run.len() > 1 {
+            updates[start..start + run.len()].sort_unstable_by(by_data);
+        }
+        start += run.len();
+    }
+    updates
+}
+
+/// Radix sort `items` by `key`, all of whose bits are below 64 − `shift`, in as few passes as
+/// that allows.
+fn radix_sort<T>(items: &mut [T], shift: u32, mut key: impl FnMut(&T) -> u64) {
+    match shift {
+        48 => radsort::sort_by_key(items, |item| key(item) as u16),
+        32 => radsort::sort_by_key(items, |item| key(item) as u32),
+        _ => radsort::sort_by_key(items, key),
     }
 }
 
@@ -294,6 +323,11 @@ mod tests {
         updates
     }
 
+    /// `updates` in containers of seven, as a batcher receives them in messages.
+    fn in_containers<T: Clone>(updates: &[T]) -> Vec<Vec<T>> {
+        updates.chunks(7).map(<[T]>::to_vec).collect()
+    }
+
     proptest::proptest! {
         #[test]
         fn sorts_as_comparing_would(
@@ -310,10 +344,10 @@ mod tests {
             // Updates of equal data and time may come in any order: consolidation adds them.
             let mut expected = hashed.clone();
             expected.sort();
-            let mut sorted = hashed;
-            sort(&mut sorted);
             let order = |updates: &[((u64, u64), Time, i64)]| updates.iter().map(|(d, t, _)| (*d, *t)).collect::<Vec<_>>();
-            proptest::prop_assert_eq!(order(&sorted), order(&expected));
+            for containers in [vec![hashed.clone()], in_containers(&hashed)] {
+                proptest::prop_assert_eq!(order(&sorted(containers)), order(&expected));
+            }
             let order = |updates: &[((EncodedRow, EncodedRow), Time, i64)]| {
                 updates.iter().map(|(d, t, _)| (d.clone(), *t)).collect::<Vec<_>>()
             };
@@ -325,9 +359,9 @@ mod tests {
             for updates in [bytes, shared] {
                 let mut expected = updates.clone();
                 expected.sort();
-                let mut sorted = updates;
-                sort(&mut sorted);
-                proptest::prop_assert_eq!(order(&sorted), order(&expected));
+                for containers in [vec![updates.clone()], in_containers(&updates)] {
+                    proptest::prop_assert_eq!(order(&sorted(containers)), order(&expected));
+                }
             }
         }
     }
@@ -335,7 +369,7 @@ mod tests {
     #[test]
     fn sorts_many_hashes_as_comparing_would() {
         // Beyond 2^20 updates the radix sort takes the top 32 bits of a hash, not 16.
-        let mut updates: Vec<((u64, u64), Time, i64)> = (0..(1u64 << 20) + 4_096)
+        let updates: Vec<((u64, u64), Time, i64)> = (0..(1u64 << 20) + 4_096)
             // Four hashes at a time share their top 32 bits and differ below them.
             .map(|i| {
                 (((i / 4).wrapping_mul(0x9e37_79b9_7f4a_7c15) & !0xffff_ffff | (3 - i % 4), i % 3), i % 2, 1)
@@ -343,8 +377,8 @@ mod tests {
             .collect();
         let mut expected = updates.clone();
         expected.sort();
-        sort(&mut updates);
-        assert_eq!(updates, expected);
+        assert_eq!(sorted(in_containers(&updates)), expected);
+        assert_eq!(sorted(vec![updates]), expected);
     }
 
     #[test]
@@ -361,10 +395,17 @@ mod tests {
         ];
         batcher.insert(&mut updates);
         assert!(updates.is_empty());
+        // A message of one time joins its bin as it is.
+        let mut more = vec![((2, 0), 1, 1), ((0, 7), 1, 1)];
+        batcher.insert(&mut more);
+        assert!(more.is_empty());
 
         let (batch, frontier) = batcher.extract(AntichainRef::new(&[5]));
         assert_eq!(frontier.to_vec(), vec![5]);
-        assert_eq!(contents(&batch.expect("updates at 1 are due")), vec![((1, 1), 1, 2), ((2, 0), 1, 1)]);
+        assert_eq!(
+            contents(&batch.expect("updates at 1 are due")),
+            vec![((0, 7), 1, 1), ((1, 1), 1, 2), ((2, 0), 1, 2)]
+        );
 
         let (batch, frontier) = batcher.extract(AntichainRef::new(&[6]));
         assert_eq!(frontier.to_vec(), vec![9]);
