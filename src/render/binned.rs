@@ -218,12 +218,6 @@ impl SortPrefix for (EncodedRow, EncodedRow) {
 /// each run of equal prefixes (most are one update long) by comparison. The prefix starts after
 /// the bytes all the data share (an encoded key's type tag, the high bytes of small integers),
 /// which would otherwise leave a few long runs.
-///
-/// The updates of one container whose prefixes are in place (hashes) are sorted where they
-/// are. Otherwise each update's prefix is read once and sorted beside its place, and each
-/// update then moves once, into one vector: a byte key's prefix lies behind a pointer, which
-/// each pass of the radix sort would follow again for every update, and the updates of
-/// several containers would first have to be copied into one.
 fn sorted<D: Ord + SortPrefix + Default>(mut containers: Containers<D>) -> Vec<(D, Time, i64)> {
     let mut skip = usize::MAX;
     let mut all = containers.iter().flatten();
@@ -236,39 +230,50 @@ fn sorted<D: Ord + SortPrefix + Default>(mut containers: Containers<D>) -> Vec<(
         }
     }
     let len: usize = containers.iter().map(Vec::len).sum();
-    // Of even prefixes, the top 16 bits leave runs of about one update up to 65,536 of them,
-    // and of about 16 up to a million, in two passes instead of eight: each pass moves every
-    // update through memory, which costs more than sorting short runs by comparison. The top
-    // 32 bits, four passes, beyond. Byte keys keep all 64 bits: the radix sort skips the bytes
-    // no key varies in.
-    let shift = match (D::EVEN, len) {
-        (false, _) => 0,
-        (true, len) if len <= 1 << 20 => 48,
-        (true, _) => 32,
-    };
-    let prefix = |data: &D| data.sort_prefix(skip) >> shift;
     let by_data = |a: &(D, Time, i64), b: &(D, Time, i64)| (&a.0, a.1).cmp(&(&b.0, b.1));
-
-    if D::EVEN && containers.len() == 1 {
-        let mut updates = containers.pop().unwrap_or_default();
-        radix_sort(&mut updates, shift, |(data, _, _)| prefix(data));
-        for run in updates.chunk_by_mut(|a, b| prefix(&a.0) == prefix(&b.0)) {
+    if D::EVEN {
+        let mut updates = match containers.len() {
+            1 => containers.pop().unwrap_or_default(),
+            _ => {
+                let mut updates = Vec::with_capacity(len);
+                for mut container in containers {
+                    updates.append(&mut container);
+                }
+                updates
+            }
+        };
+        // The top 16 bits of even prefixes leave runs of about one update up to 65,536 of
+        // them, and of about 16 up to a million, in two passes instead of eight: each pass
+        // moves every update through memory, which costs more than sorting short runs by
+        // comparison. The top 32 bits, four passes, beyond.
+        let top = |data: &D| data.sort_prefix(skip) >> if len <= 1 << 20 { 48 } else { 32 };
+        if len <= 1 << 20 {
+            radsort::sort_by_key(&mut updates, |(data, _, _)| top(data) as u16);
+        } else {
+            radsort::sort_by_key(&mut updates, |(data, _, _)| top(data) as u32);
+        }
+        for run in updates.chunk_by_mut(|a, b| top(&a.0) == top(&b.0)) {
             if run.len() > 1 {
                 run.sort_unstable_by(by_data);
             }
         }
         return updates;
     }
-    // Each update's prefix and place: the container's index in the high half, the update's
-    // in the low half.
+    // A byte key's prefix lies behind a pointer, which each pass of the radix sort would follow
+    // again for every update: read each once, into the prefix and the update's place (the
+    // container's index in the high half, the update's in the low half), sort those (the radix
+    // sort skips the bytes no key varies in), and move each update once, into one vector.
     let mut order: Vec<(u64, u64)> = Vec::with_capacity(len);
     for (at, container) in containers.iter().enumerate() {
         let at = (at as u64) << 32;
         order.extend(
-            container.iter().enumerate().map(|(within, (data, _, _))| (prefix(data), at | within as u64)),
+            container
+                .iter()
+                .enumerate()
+                .map(|(within, (data, _, _))| (data.sort_prefix(skip), at | within as u64)),
         );
     }
-    radix_sort(&mut order, shift, |(prefix, _)| *prefix);
+    radsort::sort_by_key(&mut order, |(prefix, _)| *prefix);
     let mut updates = Vec::with_capacity(len);
     updates.extend(
         order.iter().map(|(_, place)| {
@@ -283,16 +288,6 @@ fn sorted<D: Ord + SortPrefix + Default>(mut containers: Containers<D>) -> Vec<(
         start += run.len();
     }
     updates
-}
-
-/// Radix sort `items` by `key`, all of whose bits are below 64 − `shift`, in as few passes as
-/// that allows.
-fn radix_sort<T>(items: &mut [T], shift: u32, mut key: impl FnMut(&T) -> u64) {
-    match shift {
-        48 => radsort::sort_by_key(items, |item| key(item) as u16),
-        32 => radsort::sort_by_key(items, |item| key(item) as u32),
-        _ => radsort::sort_by_key(items, key),
-    }
 }
 
 #[cfg(test)]
