@@ -246,8 +246,9 @@ fn sorted<D: Ord + SortPrefix + Default>(mut containers: Containers<D>) -> Vec<(
         // them, and of about 16 up to a million, in two passes instead of eight: each pass
         // moves every update through memory, which costs more than sorting short runs by
         // comparison. The top 32 bits, four passes, beyond.
-        let top = |data: &D| data.sort_prefix(skip) >> if len <= 1 << 20 { 48 } else { 32 };
-        if len <= 1 << 20 {
+        let shift = if len <= 1 << 20 { 48 } else { 32 };
+        let top = |data: &D| data.sort_prefix(skip) >> shift;
+        if shift == 48 {
             radsort::sort_by_key(&mut updates, |(data, _, _)| top(data) as u16);
         } else {
             radsort::sort_by_key(&mut updates, |(data, _, _)| top(data) as u32);

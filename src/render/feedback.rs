@@ -9,10 +9,11 @@
 //! - [`Feedback::keep_only`]: every input row its output does not hold (`LATEST` and `TOP`,
 //!   whose reduce output is exactly the rows they keep), as `input − needed`.
 //! - [`Feedback::retire`]: each row the first time the rule's output says it is retired
-//!   (`WINNER`, `UNMATCHED`, whose reduce outputs its retired rows beside its results). Only
-//!   the increases of that output go around: a retired row stays retired until its retraction
-//!   lands, when it leaves the output, and that decrease must not be fed back. The reduce's
-//!   output is consolidated per key and time, so no increase is half of a pair that cancels.
+//!   (`WINNER`, `UNMATCHED`, whose reduce outputs its retired rows beside its results; `WINNER`
+//!   sets them aside rather than arranging them). Only the increases of that output go around:
+//!   a retired row stays retired until its retraction lands, when it leaves the output, and
+//!   that decrease must not be fed back. The reduce's output is consolidated per key and time,
+//!   so no increase is half of a pair that cancels.
 //!
 //! Invariant: the input is append-only and what a rule retracts is computed from the live rows,
 //! so retracting a row the rule no longer needs never changes what it needs, and the loop

@@ -134,7 +134,9 @@ where
         upper: &Antichain<Time>,
         held: &Antichain<Time>,
     ) -> (Option<Span<Time, B2>>, Antichain<Time>) {
-        // Without a time held in the interval, no output could be sent: nothing changed.
+        // Without a time held in the interval, no output could be sent: nothing changed. Every
+        // other interval ships a batch, even an empty one, which `join::reduce_bytes_setting_aside`
+        // relies on to send what it set aside.
         if !held.elements().iter().any(|time| !upper.less_equal(time)) {
             return (None, held.clone());
         }

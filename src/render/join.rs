@@ -144,24 +144,26 @@ pub(super) fn reduce_bytes<'scope>(
 }
 
 /// [`reduce_bytes`], with some of each key's output changes set aside rather than arranged:
-/// `aside` moves them out of a key's changes (consolidated, in time order) into the updates of
-/// the returned collection. For output a rule only passes on, such as the rows `WINNER` retires:
-/// arranging them cost building, merging and reading back batches the rule never looks up.
-/// The arrangement lacks what was set aside, so a key's prior output is always recomputed.
+/// `set_aside_from` moves them out of a key's changes (sorted by value, each value's changes in
+/// time order) into the updates of the returned collection. For output a rule only passes on,
+/// such as the rows `WINNER` retires: arranging them cost building, merging and reading back
+/// batches the rule never looks up. The arrangement lacks what was set aside, so a key's prior
+/// output is always recomputed, and `decreases` answers for the changes left to arrange.
 ///
 /// The reduce hands what it sets aside to the collection's operator through a buffer both share
-/// (one worker, so one thread): each interval the reduce retires ships one output batch, and
-/// the operator empties the buffer when a batch arrives, at the batch's capability. Every
-/// update set aside in an interval is at a time of that interval, at or after the capability
-/// of its batch, which is still in flight until the operator takes it; so each update is sent
-/// at a capability no later than its time, before the frontier passes it.
+/// (one worker, so one thread): an interval in which the reduce evaluates any key ships one
+/// output batch (see `reduce_in_order`), and the operator empties the buffer when a batch
+/// arrives, at the batch's capability. Every update set aside in an interval is at a time of
+/// that interval, at or after the capability of its batch, which is still in flight until the
+/// operator takes it; so each update is sent at a capability no later than its time, before the
+/// frontier passes it.
 pub(super) fn reduce_bytes_setting_aside<'scope>(
     input: BytesByKey<'scope>,
     operator: &str,
     name: ArrangementName,
     mut decide: impl FnMut(&[(&[u8], i64)], &mut Vec<(EncodedRow, i64)>) + 'static,
     mut decreases: impl FnMut(&[(Time, &[u8], i64)], &mut Vec<(EncodedRow, Time, i64)>) -> bool + 'static,
-    mut aside: impl FnMut(&[u8], &mut Vec<(EncodedRow, Time, i64)>, &mut Vec<KeyedUpdate>) + 'static,
+    mut set_aside_from: impl FnMut(&[u8], &mut Vec<(EncodedRow, Time, i64)>, &mut Vec<KeyedUpdate>) + 'static,
     ctx: &mut Context<'scope>,
 ) -> (BytesByKey<'scope>, KeyedRows<'scope>) {
     let set_aside = Rc::new(RefCell::new(Vec::new()));
@@ -173,18 +175,23 @@ pub(super) fn reduce_bytes_setting_aside<'scope>(
         move |_key, input, output| decide(input, output),
         move |_key, changes, output| decreases(changes, output),
         move |updates, key, changes| {
-            aside(key, changes, &mut buffer.borrow_mut());
+            set_aside_from(key, changes, &mut buffer.borrow_mut());
             keyed_byte_changes(updates, key, changes);
         },
     );
     ctx.state.push((name, Box::new(output.trace.clone())));
-    let aside = output
+    let set_aside_updates = output
         .stream
         .clone()
         .unary(Pipeline, &format!("{operator}SetAside"), move |_, _| {
             move |input, output| {
                 input.for_each(|capability, _batches| {
                     let mut set_aside = set_aside.borrow_mut();
+                    debug_assert!(
+                        set_aside
+                            .iter()
+                            .all(|(_, time, _)| capability.least().is_some_and(|least| least <= time))
+                    );
                     if !set_aside.is_empty() {
                         output.session(&capability).give_iterator(set_aside.drain(..));
                     }
@@ -192,7 +199,7 @@ pub(super) fn reduce_bytes_setting_aside<'scope>(
             }
         })
         .as_collection();
-    (output, aside)
+    (output, set_aside_updates)
 }
 
 /// The increases of a rule's reduce output, each value's as the updates `logic` says it stands

@@ -138,8 +138,8 @@ pub(super) fn render<'scope>(
                 "Winner",
                 ArrangementName::WinnerOutput,
                 decide,
-                // Only the loop takes rows away, and only retired ones: neither the winner
-                // nor which rows are retired changes.
+                // Only the loop takes rows away, and only retired ones: the winner stands, and
+                // the retired rows leaving would only be set aside, where decreases go nowhere.
                 |_, _| true,
                 |key, changes, retired| {
                     for (value, time, diff) in changes.extract_if(.., |(value, _, _)| value[0] == RETIRED) {
@@ -155,7 +155,10 @@ pub(super) fn render<'scope>(
         }
     };
     let descending = plan.descending;
-    output.as_collection(move |_key: &[u8], value: &[u8]| row::after_rank(&value[1..], descending).to_vec())
+    output.as_collection(move |_key: &[u8], value: &[u8]| {
+        debug_assert_eq!(value[0], WINNER, "retired rows are set aside, never arranged");
+        row::after_rank(&value[1..], descending).to_vec()
+    })
 }
 
 /// A tick's competing rows of one key on one worker that no other row of the key and tick
