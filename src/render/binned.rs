@@ -264,6 +264,8 @@ fn sorted<D: Ord + SortPrefix + Default>(mut containers: Containers<D>) -> Vec<(
     // again for every update: read each once, into the prefix and the update's place (the
     // container's index in the high half, the update's in the low half), sort those (the radix
     // sort skips the bytes no key varies in), and move each update once, into one vector.
+    debug_assert!(u32::try_from(containers.len()).is_ok());
+    debug_assert!(containers.iter().all(|container| u32::try_from(container.len()).is_ok()));
     let mut order: Vec<(u64, u64)> = Vec::with_capacity(len);
     for (at, container) in containers.iter().enumerate() {
         let at = (at as u64) << 32;
