@@ -1,5 +1,5 @@
 //! A batcher for the input arrangement of a rule with feedback: updates at times the next
-//! batch cannot release wait in bins by time, untouched, until a batch can.
+//! batch cannot release wait, untouched, in the messages they came in, until a batch can.
 //!
 //! In: the updates of a rule's live input, which include the retractions its `Variable`
 //! carries back, each stamped DELAY ahead of the tick that made it. Out: the same batches
@@ -10,10 +10,17 @@
 //! with one tick per millisecond and a DELAY of 100, each retraction was merged again at each
 //! of the 100 extractions before its own; and when the input ran ahead of the loop (whose
 //! frontier moves at most DELAY per round), the backlog was merged again every round, so
-//! falling behind made each round slower. Binned, an update is touched once on the way in and
-//! once when its batch is sorted and built.
+//! falling behind made each round slower. Here an update is touched once on the way in, at
+//! most once more when it is due, and once when its batch is sorted and built.
 //!
-//! Invariant: the bins hold exactly the updates not yet extracted, so the earliest bin is the
+//! Messages come in two shapes. A tick's rows share a time, or a few times in long runs: each
+//! run waits in a bin for its time, taken whole when due. A rule over event times puts nearly
+//! every update at a time of its own (and its loop sends them back so): such a message is
+//! sorted by time once and waits as it is, and what is due is a prefix of it. Binned by time,
+//! each of those updates took a map entry and a vector of its own.
+//!
+//! Invariant: the bins and the runs hold exactly the updates not yet extracted, each run
+//! sorted by time, so the earliest of the first bin's time and the runs' first times is the
 //! batcher's lower frontier. Times are totally ordered, so an extraction's `upper` is one time
 //! (or none, when every update is due).
 
@@ -33,30 +40,39 @@ use crate::repr::{EncodedRow, Time};
 /// Updates of `D`, in the containers they came in.
 type Containers<D> = Vec<Vec<(D, Time, i64)>>;
 
-/// Updates of `D` in bins by time, each batch sorted, consolidated and built by `S` when it
-/// is due.
+/// One message's updates, sorted by time, of which those before `start` were extracted.
+struct Run<D> {
+    updates: Vec<(D, Time, i64)>,
+    start: usize,
+}
+
+/// Updates of `D` waiting in bins and runs until due, each batch sorted, consolidated and built
+/// by `S`.
 pub(super) struct Binned<D, S> {
-    /// Updates not yet extracted, by time, in the containers they came in.
+    /// Updates not yet extracted that came in long runs of one time, by time, in the
+    /// containers they came in or were copied into.
     bins: BTreeMap<Time, Containers<D>>,
-    /// The earliest time in `bins`.
+    /// Updates not yet extracted that came with scattered times: each message, sorted by time.
+    runs: Vec<Run<D>>,
+    /// The earliest time in `bins` and `runs`.
     frontier: Antichain<Time>,
     sealer: PhantomData<S>,
 }
+
+/// A message whose updates come, on average, in runs of one time at least this long is binned
+/// by time; one with shorter runs is kept as a run sorted by time.
+const LONG_RUN: usize = 16;
 
 impl<D, S> Binned<D, S> {
     /// A new batcher; differential's constructor signature, whose logger and operator id a
     /// batcher uses to report its memory (this one does not).
     pub(super) fn new(_logger: Option<Logger>, _operator_id: usize) -> Binned<D, S> {
-        Binned { bins: BTreeMap::new(), frontier: Antichain::new(), sealer: PhantomData }
+        Binned { bins: BTreeMap::new(), runs: Vec::new(), frontier: Antichain::new(), sealer: PhantomData }
     }
 }
 
 impl<D: Ord + SortPrefix + Default, S: SealSized<D>> Batcher<Vec<(D, Time, i64)>> for Binned<D, S> {
     fn insert(&mut self, container: &mut Vec<(D, Time, i64)>) {
-        // A message's updates mostly share one time: such a message joins its bin as it is,
-        // where copying it into one growing vector per bin copied each update again at every
-        // doubling, into fresh memory. Otherwise each run of one time is added to the last
-        // container of its bin.
         let Some(first) = container.first() else { return };
         if container.iter().all(|update| update.1 == first.1) {
             self.bins.entry(first.1).or_default().push(std::mem::take(container));
@@ -64,6 +80,14 @@ impl<D: Ord + SortPrefix + Default, S: SealSized<D>> Batcher<Vec<(D, Time, i64)>
         }
         let runs: Vec<(Time, usize)> =
             container.chunk_by(|a, b| a.1 == b.1).map(|run| (run[0].1, run.len())).collect();
+        if container.len() < LONG_RUN * runs.len() {
+            if !container.is_sorted_by_key(|(_, time, _)| *time) {
+                container.sort_unstable_by_key(|(_, time, _)| *time);
+            }
+            self.runs.push(Run { updates: std::mem::take(container), start: 0 });
+            return;
+        }
+        // Each run of one time joins its bin's last container.
         let mut updates = container.drain(..);
         for (time, len) in runs {
             let bin = self.bins.entry(time).or_default();
@@ -87,11 +111,31 @@ impl<D: Ord + SortPrefix + Default, S: SealSized<D>> Extract for Binned<D, S> {
             Some(upper) => self.bins.split_off(upper),
             None => BTreeMap::new(),
         };
-        let due = std::mem::replace(&mut self.bins, later);
+        let mut due: Containers<D> =
+            std::mem::replace(&mut self.bins, later).into_values().flatten().collect();
+        self.runs.retain_mut(|run| {
+            let rest = &mut run.updates[run.start..];
+            let ends = match upper.first() {
+                Some(upper) => rest.partition_point(|(_, time, _)| time < upper),
+                None => rest.len(),
+            };
+            if run.start == 0 && ends == rest.len() {
+                due.push(std::mem::take(&mut run.updates));
+                return false;
+            }
+            if ends > 0 {
+                due.push(rest[..ends].iter_mut().map(std::mem::take).collect());
+                run.start += ends;
+            }
+            run.start < run.updates.len()
+        });
+        let first_binned = self.bins.keys().next().copied();
+        let first_in_runs = self.runs.iter().map(|run| run.updates[run.start].1).min();
+        self.frontier = first_binned.into_iter().chain(first_in_runs).min().into_iter().collect();
         // One sort of what is due: cheaper than the chunked merge ladder of differential's
         // batcher, which merges each update about log(chunks) times. Consolidating here also
         // cancels each kept row's pair of updates on the loop before it takes a place.
-        let mut updates = sorted(due.into_values().flatten().collect());
+        let mut updates = sorted(due);
         // Sorted: equal updates are neighbours, and need no second sort to meet.
         updates.dedup_by(|next, kept| {
             let equal = next.0 == kept.0 && next.1 == kept.1;
@@ -101,7 +145,6 @@ impl<D: Ord + SortPrefix + Default, S: SealSized<D>> Extract for Binned<D, S> {
             equal
         });
         updates.retain(|update| update.2 != 0);
-        self.frontier = self.bins.keys().next().copied().into_iter().collect();
         let batch = if updates.is_empty() { None } else { S::seal_sized(updates) };
         (batch, self.frontier.borrow())
     }
@@ -377,6 +420,22 @@ mod tests {
         expected.sort();
         assert_eq!(sorted(in_containers(&updates)), expected);
         assert_eq!(sorted(vec![updates]), expected);
+    }
+
+    #[test]
+    fn bins_long_runs_of_one_time_and_releases_them_when_due() {
+        let mut batcher = Binned::<(u64, u64), Builder>::new(None, 0);
+        // Two runs of 32 updates: long enough to be binned by time.
+        let mut updates: Vec<Update> = (0..64).map(|i| ((i % 32, 0), 2 + i / 32, 1)).collect();
+        batcher.insert(&mut updates);
+        assert!(updates.is_empty());
+        let (batch, frontier) = batcher.extract(AntichainRef::new(&[3]));
+        assert_eq!(frontier.to_vec(), vec![3]);
+        let expected: Vec<Update> = (0..32).map(|key| ((key, 0), 2, 1)).collect();
+        assert_eq!(contents(&batch.expect("the run at 2 is due")), expected);
+        let (batch, frontier) = batcher.extract(AntichainRef::new(&[]));
+        assert!(frontier.is_empty());
+        assert_eq!(contents(&batch.expect("the run at 3 is due")).len(), 32);
     }
 
     #[test]
