@@ -1,5 +1,6 @@
 //! A batcher for the input arrangement of a rule with feedback: updates at times the next
-//! batch cannot release wait, untouched, in the messages they came in, until a batch can.
+//! batch cannot release wait, in bins by time or in their messages sorted by time, until a
+//! batch can.
 //!
 //! In: the updates of a rule's live input, which include the retractions its `Variable`
 //! carries back, each stamped DELAY ahead of the tick that made it. Out: the same batches
@@ -10,8 +11,9 @@
 //! with one tick per millisecond and a DELAY of 100, each retraction was merged again at each
 //! of the 100 extractions before its own; and when the input ran ahead of the loop (whose
 //! frontier moves at most DELAY per round), the backlog was merged again every round, so
-//! falling behind made each round slower. Here an update is touched once on the way in, at
-//! most once more when it is due, and once when its batch is sorted and built.
+//! falling behind made each round slower. Here an update is moved (or sorted with its
+//! message) on the way in, at most once more when it is due, and once when its batch is sorted
+//! and built.
 //!
 //! Messages come in two shapes. A tick's rows share a time, or a few times in long runs: each
 //! run waits in a bin for its time, taken whole when due. A rule over event times puts nearly
@@ -23,6 +25,10 @@
 //! sorted by time, so the earliest of the first bin's time and the runs' first times is the
 //! batcher's lower frontier. Times are totally ordered, so an extraction's `upper` is one time
 //! (or none, when every update is due).
+//!
+//! Known limitation: a run's allocation is freed only once its last update is due, so a message
+//! with one update far ahead of the rest holds its whole buffer until then (the updates already
+//! extracted leave empty slots behind).
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -436,6 +442,22 @@ mod tests {
         let (batch, frontier) = batcher.extract(AntichainRef::new(&[]));
         assert!(frontier.is_empty());
         assert_eq!(contents(&batch.expect("the run at 3 is due")).len(), 32);
+    }
+
+    #[test]
+    fn releases_a_run_and_a_bin_due_together() {
+        let mut batcher = Binned::<(u64, u64), Builder>::new(None, 0);
+        // Two times in two updates: a run. Then one time: a bin.
+        let mut scattered = vec![((2, 2), 2, 1), ((1, 1), 1, 1)];
+        batcher.insert(&mut scattered);
+        let mut one_time = vec![((3, 3), 1, 1)];
+        batcher.insert(&mut one_time);
+        let (batch, frontier) = batcher.extract(AntichainRef::new(&[3]));
+        assert!(frontier.is_empty());
+        assert_eq!(
+            contents(&batch.expect("everything is due")),
+            vec![((1, 1), 1, 1), ((2, 2), 2, 1), ((3, 3), 1, 1)]
+        );
     }
 
     #[test]
