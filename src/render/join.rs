@@ -127,20 +127,32 @@ pub(super) fn reduce_bytes<'scope>(
     operator: &str,
     name: ArrangementName,
     prior: PriorOutput,
-    mut decide: impl FnMut(&[(&[u8], i64)], &mut Vec<(EncodedRow, i64)>) + 'static,
-    mut decreases: impl FnMut(&[(Time, &[u8], i64)], &mut Vec<(EncodedRow, Time, i64)>) -> bool + 'static,
+    decide: impl FnMut(&[(&[u8], i64)], &mut Vec<(EncodedRow, i64)>) + 'static,
+    decreases: impl FnMut(&[(Time, &[u8], i64)], &mut Vec<(EncodedRow, Time, i64)>) -> bool + 'static,
     ctx: &mut Context<'scope>,
 ) -> BytesByKey<'scope> {
-    let output = reduce_in_order::<TraceAgent<BytesSpine>, BytesBuilder, BytesSpine, _, _, _, _>(
+    let output = reduce_keyed_bytes(input, operator, prior, decide, decreases, keyed_byte_changes);
+    ctx.state.push((name, Box::new(output.trace.clone())));
+    output
+}
+
+/// The in-order reduce both of the above render, each key's output changes handed to `push`.
+fn reduce_keyed_bytes<'scope>(
+    input: BytesByKey<'scope>,
+    operator: &str,
+    prior: PriorOutput,
+    mut decide: impl FnMut(&[(&[u8], i64)], &mut Vec<(EncodedRow, i64)>) + 'static,
+    mut decreases: impl FnMut(&[(Time, &[u8], i64)], &mut Vec<(EncodedRow, Time, i64)>) -> bool + 'static,
+    push: impl FnMut(&mut Vec<KeyedUpdate>, &[u8], &mut Vec<(EncodedRow, Time, i64)>) + 'static,
+) -> BytesByKey<'scope> {
+    reduce_in_order::<TraceAgent<BytesSpine>, BytesBuilder, BytesSpine, _, _, _, _>(
         input,
         operator,
         prior,
         move |_key, input, output| decide(input, output),
         move |_key, changes, output| decreases(changes, output),
-        keyed_byte_changes,
-    );
-    ctx.state.push((name, Box::new(output.trace.clone())));
-    output
+        push,
+    )
 }
 
 /// [`reduce_bytes`], with some of each key's output changes set aside rather than arranged:
@@ -161,19 +173,19 @@ pub(super) fn reduce_bytes_setting_aside<'scope>(
     input: BytesByKey<'scope>,
     operator: &str,
     name: ArrangementName,
-    mut decide: impl FnMut(&[(&[u8], i64)], &mut Vec<(EncodedRow, i64)>) + 'static,
-    mut decreases: impl FnMut(&[(Time, &[u8], i64)], &mut Vec<(EncodedRow, Time, i64)>) -> bool + 'static,
+    decide: impl FnMut(&[(&[u8], i64)], &mut Vec<(EncodedRow, i64)>) + 'static,
+    decreases: impl FnMut(&[(Time, &[u8], i64)], &mut Vec<(EncodedRow, Time, i64)>) -> bool + 'static,
     mut set_aside_from: impl FnMut(&[u8], &mut Vec<(EncodedRow, Time, i64)>, &mut Vec<KeyedUpdate>) + 'static,
     ctx: &mut Context<'scope>,
 ) -> (BytesByKey<'scope>, KeyedRows<'scope>) {
     let set_aside = Rc::new(RefCell::new(Vec::new()));
     let buffer = Rc::clone(&set_aside);
-    let output = reduce_in_order::<TraceAgent<BytesSpine>, BytesBuilder, BytesSpine, _, _, _, _>(
+    let output = reduce_keyed_bytes(
         input,
         operator,
         PriorOutput::Recompute,
-        move |_key, input, output| decide(input, output),
-        move |_key, changes, output| decreases(changes, output),
+        decide,
+        decreases,
         move |updates, key, changes| {
             set_aside_from(key, changes, &mut buffer.borrow_mut());
             keyed_byte_changes(updates, key, changes);

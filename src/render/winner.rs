@@ -142,9 +142,12 @@ pub(super) fn render<'scope>(
                 // the retired rows leaving would only be set aside, where decreases go nowhere.
                 |_, _| true,
                 |key, changes, retired| {
-                    for (value, time, diff) in changes.extract_if(.., |(value, _, _)| value[0] == RETIRED) {
+                    for (mut value, time, diff) in changes.extract_if(.., |(value, _, _)| value[0] == RETIRED)
+                    {
                         if diff > 0 {
-                            retired.push(((key.to_vec(), value[1..].to_vec()), time, diff));
+                            // The input row is the value less its tag: reuse its buffer.
+                            value.remove(0);
+                            retired.push(((key.to_vec(), value), time, diff));
                         }
                     }
                 },
