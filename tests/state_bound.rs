@@ -126,3 +126,36 @@ fn without_feedback_the_rule_input_holds_every_row() {
         Output::Rows { columns: vec!["count".into()], rows: vec![vec![Datum::Int((KEYS * 3) as i64)]] }
     );
 }
+
+/// A row that arrives in the tick an identical row's retraction lands cancels with it in the
+/// rule's input, so the rule never sees it arrive: it must still be retracted. Here `(1, 5)`
+/// arrives at every time after the first, each never kept (`(1, 9)` is better) and each
+/// landing with DELAY 1 just as the next copy arrives.
+#[test]
+fn a_row_arriving_as_its_twin_is_retracted_is_retracted_too() {
+    for workers in [1, 2] {
+        let mut s =
+            Session::new(SessionOptions { workers, base_dir: ".".into(), ..SessionOptions::default() })
+                .unwrap();
+        s.execute(
+            "CREATE SOURCE r (k BIGINT, v BIGINT, ts BIGINT) TIME ts KEEP NONE;
+             CREATE VIEW best AS SELECT k, v FROM r RETAIN TOP 1 PER k BY v DELAY 1;",
+        )
+        .unwrap();
+        s.execute("INSERT INTO r VALUES (1, 9, 0);").unwrap();
+        for ts in 1..200 {
+            s.execute(&format!("INSERT INTO r VALUES (1, 5, {ts});")).unwrap();
+        }
+        let stats = stats(&mut s);
+        let input = records(&stats, "best", "retain input");
+        assert!(input <= 2, "workers {workers}: retain input holds {input} records: {stats:?}");
+        let rows = s.execute("SELECT * FROM best;").unwrap();
+        assert_eq!(
+            rows[0],
+            Output::Rows {
+                columns: vec!["k".into(), "v".into()],
+                rows: vec![vec![Datum::Int(1), Datum::Int(9)]]
+            }
+        );
+    }
+}

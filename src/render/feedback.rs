@@ -6,14 +6,18 @@
 //! back so far, each retraction `step` after it was fed in.
 //!
 //! A rule says what to retract in one of two ways:
-//! - [`Feedback::keep_only`]: every input row its output does not hold (`LATEST` and `TOP`,
-//!   whose reduce output is exactly the rows they keep), as `input − needed`.
-//! - [`Feedback::retire`]: each row the first time the rule's output says it is retired
-//!   (`WINNER`, `UNMATCHED`, whose reduce outputs its retired rows beside its results; `WINNER`
-//!   sets them aside rather than arranging them). Only the increases of that output go around:
-//!   a retired row stays retired until its retraction lands, when it leaves the output, and
-//!   that decrease must not be fed back. The reduce's output is consolidated per key and time,
-//!   so no increase is half of a pair that cancels.
+//! - [`Feedback::keep_only`]: every input row its output does not hold (`LATEST` and `TOP`
+//!   over columnar state, whose reduce output is exactly the rows they keep), as
+//!   `input − needed`.
+//! - [`Feedback::retract`]: a collection the rule computes itself.
+//!   - `LATEST` and `TOP` in memory: `input − kept` again, with the rows kept on arrival
+//!     cancelled before they go around (`render::not_kept`).
+//!   - `WINNER`, `UNMATCHED`: each row the first time the rule's output says it is retired
+//!     (their reduce outputs its retired rows beside its results; `WINNER` sets them aside
+//!     rather than arranging them). Only the increases of that output go around: a retired row
+//!     stays retired until its retraction lands, when it leaves the output, and that decrease
+//!     must not be fed back. The reduce's output is consolidated per key and time, so no
+//!     increase is half of a pair that cancels.
 //!
 //! Invariant: the input is append-only and what a rule retracts is computed from the live rows,
 //! so retracting a row the rule no longer needs never changes what it needs, and the loop
@@ -40,11 +44,10 @@ impl<'scope, D: ExchangeData> Feedback<'scope, D> {
         self.variable.set(self.input.concat(needed.negate()));
     }
 
-    /// From now on, retract each row when a consolidated output (computed from the live rows)
-    /// first holds it: `first_held` is that output's increases alone (see `join::increases` and
-    /// `join::reduce_bytes_setting_aside`).
-    pub(super) fn retire(self, first_held: VecCollection<'scope, Time, D, i64>) {
-        self.variable.set(first_held);
+    /// From now on, retract `retractions`, which the rule computes from the live rows and its
+    /// input (see the module doc for what each rule passes).
+    pub(super) fn retract(self, retractions: VecCollection<'scope, Time, D, i64>) {
+        self.variable.set(retractions);
     }
 }
 

@@ -17,6 +17,7 @@ mod feedback;
 mod filter;
 mod in_order;
 mod join;
+mod not_kept;
 mod project;
 mod ranked;
 mod retain;

@@ -61,6 +61,7 @@ use super::arrange::{HashedLayout, HashedSpine, RowSpine, RowTrace, arrange, arr
 use super::binned::Binned;
 use super::feedback::fed_back;
 use super::in_order::{PriorOutput, reduce_in_order};
+use super::not_kept::{count_kept, not_kept};
 use super::ranked::{Ranking, Scratch};
 use super::{Context, KeyedRows, Rows};
 use crate::plan::RetainRule;
@@ -73,9 +74,9 @@ use crate::storage::spill::tagged::next_tag;
 
 /// Rows keyed by a hash of their rule key, valued by the key, rank and row (see
 /// [`reduce_in_memory`]).
-type HashedRows<'scope> = VecCollection<'scope, Time, (u64, EncodedRow), i64>;
+pub(super) type HashedRows<'scope> = VecCollection<'scope, Time, (u64, EncodedRow), i64>;
 /// Vector arrangements of [`HashedRows`]: keys in a vector, values in one byte slice per batch.
-type HashedUpdate = ((u64, EncodedRow), Time, i64);
+pub(super) type HashedUpdate = ((u64, EncodedRow), Time, i64);
 type HashedBuilder = OrdValBuilder<HashedLayout, Vec<HashedUpdate>>;
 type HashedBatcher = Binned<(u64, EncodedRow), HashedBuilder>;
 
@@ -87,11 +88,7 @@ type Pending = BTreeMap<Time, (Capability<Time>, TickBest)>;
 pub(super) enum Kept<'scope> {
     /// Keyed by the hash of the rule's key, valued by key ++ rank ++ the rest of the row
     /// ([`reduce_in_memory`]), which `ranking` puts back together.
-    InMemory {
-        arranged: Arranged<'scope, TraceAgent<HashedSpine>>,
-        updates: HashedRows<'scope>,
-        ranking: Box<Ranking>,
-    },
+    InMemory { arranged: Arranged<'scope, TraceAgent<HashedSpine>>, ranking: Box<Ranking> },
     /// Keyed by the rule's key, valued by rank ++ row, from an arrangement that can spill.
     Columnar { updates: KeyedRows<'scope>, descending: bool },
 }
@@ -100,7 +97,9 @@ impl<'scope> Kept<'scope> {
     /// The kept rows.
     pub(super) fn rows(self) -> Rows<'scope> {
         match self {
-            Kept::InMemory { updates, ranking, .. } => updates.map(move |(_hash, value)| ranking.row(&value)),
+            Kept::InMemory { arranged, ranking } => {
+                arranged.as_collection(move |_hash, value| ranking.row(value))
+            }
             Kept::Columnar { updates, descending } => updates.map(move |(_key, mut value)| {
                 value.drain(..value.len() - row::after_rank(&value, descending).len());
                 value
@@ -158,16 +157,13 @@ pub(super) fn kept<'scope>(
         }
         return Kept::Columnar { updates, descending };
     }
-    let (live, feedback) = fed_back(scope, hashed, feedback, delay.get());
+    let (live, feedback) = fed_back(scope, hashed.clone(), feedback, delay.get());
     let arranged = reduce_in_memory(live, limit, key_datums, ctx);
-    let updates = arranged
-        .clone()
-        .as_collection(|hash: &u64, value: &[u8]| (*hash, value.to_vec()))
-        .inspect(move |(_, _, diff)| dropped.set(dropped.get() - diff));
-    if let Some(feedback) = feedback {
-        feedback.keep_only(updates.clone());
+    match feedback {
+        Some(feedback) => feedback.retract(not_kept(hashed, &arranged, dropped)),
+        None => count_kept(&arranged, dropped),
     }
-    Kept::InMemory { arranged, updates, ranking: Box::new(ranking) }
+    Kept::InMemory { arranged, ranking: Box::new(ranking) }
 }
 
 /// The reduce over columnar arrangements, whose chunks go through the spill hook: its output

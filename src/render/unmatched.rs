@@ -93,7 +93,7 @@ pub(super) fn render<'scope>(
                 Match::read(value).0.into_iter().map(|(count, row)| ((key.to_vec(), row.to_vec()), count)),
             );
         });
-        feedback.retire(consumed);
+        feedback.retract(consumed);
     }
     join::increases(output, "UnmatchedPairs", |_key, value, pairs| {
         let (rows, matched) = Match::read(value);

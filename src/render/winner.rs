@@ -153,7 +153,7 @@ pub(super) fn render<'scope>(
                 },
                 ctx,
             );
-            feedback.retire(retired);
+            feedback.retract(retired);
             output
         }
     };
