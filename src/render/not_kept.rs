@@ -10,21 +10,26 @@
 //! A row a rule keeps when it arrives appears in both inputs at the same time and cancels. The
 //! loop then carries each row once, when the rule stops keeping it (or never keeps it), rather
 //! than as three updates of which two cancel only in the reduce's batcher, DELAY later. A kept
-//! row that leaves is copied once, and is the only row copied: the input's rows move. Kept
+//! row that leaves is copied once; the input's rows move, and only a kept increase left over
+//! (none, when the rule keeps each row as it arrives or never) is copied besides. Kept
 //! decreases go around as they come: the input only grows, so only an increase can cancel.
 //!
 //! Invariant: what the operator emits at a time is exactly that time's `input − kept`, whatever
 //! the rows are; it only emits a time once no more input or kept updates can arrive for it, so
-//! the pairs that cancel are complete. The input must be exchanged by its hash as the rule's
-//! reduce input is, so that a row and its kept self meet on one worker.
+//! the pairs that cancel are complete. The input is exchanged as the rule's reduce input is
+//! (`retain::exchange_hash`), so that a row and its kept self meet on one worker.
 //!
-//! Known limitations: it holds each time's input rows until the reduce has processed that time,
-//! as the reduce's own batcher does: about one round of the loop (at most DELAY of time). The
-//! vectors that held them are kept for later times, so their memory stays at the most ever
-//! held at once.
+//! Known limitations: it holds each time's input rows until the reduce has output that time,
+//! which is after the input batcher has taken them and the reduce has processed them: about one
+//! round of the loop, or the whole tick of a large statement. The vectors that held a time are
+//! kept for later times with their capacity, so their memory stays about that of the most rows
+//! held at once (a vector that grew for a large time and is reused for a small one keeps its
+//! size). The rule's dropped counter moves when a time is emitted, slightly after the view's
+//! rows.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
+use std::hash::BuildHasher;
 use std::rc::Rc;
 
 use differential_dataflow::AsCollection;
@@ -40,7 +45,7 @@ use timely::progress::frontier::MutableAntichain;
 use super::arrange::HashedSpine;
 use crate::repr::Time;
 
-use super::retain::{HashedRows, HashedUpdate};
+use super::retain::{HashedRows, HashedUpdate, exchange_hash};
 
 /// One update of a rule's kept output, borrowed from its batch, with what `input − kept` holds
 /// of it so far.
@@ -51,10 +56,16 @@ struct KeptUpdate<'batch> {
     net: i64,
 }
 
-/// Where an update of `hash` at `time` goes in a table: the key's hash already tells almost all
-/// updates apart.
-fn slot(hash: u64, time: Time) -> u64 {
-    hash ^ time.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+impl KeptUpdate<'_> {
+    fn is(&self, hash: u64, time: Time, value: &[u8]) -> bool {
+        self.hash == hash && self.time == time && self.value == value
+    }
+}
+
+/// Where an update of `value` (which starts with its key) at `time` goes in a table: by the
+/// whole value, since under `TOP n` a key may keep many values in one tick.
+fn slot(time: Time, value: &[u8]) -> u64 {
+    foldhash::fast::FixedState::with_seed(0).hash_one((time, value))
 }
 
 /// `input − kept` (see the module doc), where `kept` is the rule's reduce output, arranged.
@@ -63,106 +74,111 @@ pub(super) fn not_kept<'scope>(
     kept: &Arranged<'scope, TraceAgent<HashedSpine>>,
     dropped: Rc<Cell<i64>>,
 ) -> HashedRows<'scope> {
-    let exchange = Exchange::new(|((hash, _), _, _): &HashedUpdate| *hash);
     input
         .inner
-        .binary_frontier(kept.stream.clone(), exchange, Pipeline, "RetainNotKept", move |_, _| {
-            // The input's updates by time: a rule's keyed input comes a time per message.
-            let mut arrived: BTreeMap<Time, Vec<HashedUpdate>> = BTreeMap::new();
-            // Emptied vectors of `arrived`, to hold later times: a fresh one for every time
-            // costs a peak RSS of about a tenth more at 1,000 keys in ticks of 1,000 rows.
-            let mut spare: Vec<Vec<HashedUpdate>> = Vec::new();
-            let mut spans: VecDeque<SpanOf<TraceAgent<HashedSpine>>> = VecDeque::new();
-            // The least time of any update still held, which every held update is at or after.
-            let mut capability: Option<Capability<Time>> = None;
-            move |(input, input_frontier), (kept, kept_frontier), output| {
-                let mut hold = |held: Option<Capability<Time>>| {
-                    if let Some(held) = held
-                        && capability.as_ref().is_none_or(|least| held.time() < least.time())
-                    {
-                        capability = Some(held);
-                    }
-                };
-                input.for_each(|held, data| {
-                    hold(held.retain_least(0));
-                    let Some(&(_, time, _)) = data.first() else { return };
-                    if data.iter().all(|update| update.1 == time) {
-                        bin(&mut arrived, &mut spare, time).append(data);
-                    } else {
-                        for (hashed, time, diff) in data.drain(..) {
-                            bin(&mut arrived, &mut spare, time).push((hashed, time, diff));
+        .binary_frontier(
+            kept.stream.clone(),
+            Exchange::new(exchange_hash),
+            Pipeline,
+            "RetainNotKept",
+            move |_, _| {
+                // The input's updates by time: a rule's keyed input comes a time per message.
+                let mut arrived: BTreeMap<Time, Vec<HashedUpdate>> = BTreeMap::new();
+                // Emptied vectors of `arrived`, to hold later times: a fresh one for every time
+                // costs a peak RSS of about a tenth more at 1,000 keys in ticks of 1,000 rows.
+                let mut spare: Vec<Vec<HashedUpdate>> = Vec::new();
+                let mut spans: VecDeque<SpanOf<TraceAgent<HashedSpine>>> = VecDeque::new();
+                // At or before every update still held: the least stamp of the messages they came in.
+                let mut capability: Option<Capability<Time>> = None;
+                move |(input, input_frontier), (kept, kept_frontier), output| {
+                    let mut hold = |held: Option<Capability<Time>>| {
+                        if let Some(held) = held
+                            && capability.as_ref().is_none_or(|least| held.time() < least.time())
+                        {
+                            capability = Some(held);
                         }
-                    }
-                });
-                kept.for_each(|held, data| {
-                    hold(held.retain_least(0));
-                    spans.extend(data.drain(..));
-                });
-                // A time is complete once both inputs have passed it and every span of kept
-                // updates that may hold it has arrived whole.
-                let passed = least(input_frontier).min(least(kept_frontier));
-                let whole = spans.iter().take_while(|span| upper(span) <= passed).count();
-                let complete = spans.get(whole).map_or(passed, |span| lower(span).min(passed));
-                if whole == 0 && arrived.first_key_value().is_none_or(|(time, _)| *time >= complete) {
-                    return;
-                }
-                let Some(held) = capability.as_mut() else { return };
-                let mut session = output.session(held);
-                let ready = spans.range(..whole);
-                let mut table = HashTable::<KeptUpdate>::with_capacity(ready.clone().map(span_len).sum());
-                let mut kept_diffs = 0;
-                for span in ready {
-                    for_each_update(span, |hash, value, time, diff| {
-                        kept_diffs += diff;
-                        if diff < 0 {
-                            session.give(((hash, value.to_vec()), time, -diff));
-                            return;
-                        }
-                        let at = slot(hash, time);
-                        let same =
-                            |held: &KeptUpdate| held.hash == hash && held.time == time && held.value == value;
-                        match table.find_mut(at, same) {
-                            Some(held) => held.net -= diff,
-                            None => {
-                                table.insert_unique(
-                                    at,
-                                    KeptUpdate { hash, time, value, net: -diff },
-                                    |held| slot(held.hash, held.time),
-                                );
+                    };
+                    input.for_each(|held, data| {
+                        let Some(&(_, time, _)) = data.first() else { return };
+                        hold(held.retain_least(0));
+                        if data.iter().all(|update| update.1 == time) {
+                            bin(&mut arrived, &mut spare, time).append(data);
+                        } else {
+                            for (hashed, time, diff) in data.drain(..) {
+                                bin(&mut arrived, &mut spare, time).push((hashed, time, diff));
                             }
                         }
                     });
-                }
-                dropped.set(dropped.get() - kept_diffs);
-                let later = arrived.split_off(&complete);
-                let due = std::mem::replace(&mut arrived, later);
-                for mut updates in due.into_values() {
-                    for ((hash, value), time, diff) in updates.drain(..) {
-                        let same =
-                            |held: &KeptUpdate| held.hash == hash && held.time == time && held.value == value;
-                        match table.find_mut(slot(hash, time), same) {
-                            Some(held) => held.net += diff,
-                            None => session.give(((hash, value), time, diff)),
+                    kept.for_each(|held, data| {
+                        if data.is_empty() {
+                            return;
+                        }
+                        hold(held.retain_least(0));
+                        spans.extend(data.drain(..));
+                    });
+                    // A time is complete once both inputs have passed it and every span of kept
+                    // updates that may hold it has arrived whole.
+                    let passed = least(input_frontier).min(least(kept_frontier));
+                    let whole = spans.iter().take_while(|span| upper(span) <= passed).count();
+                    let complete = spans.get(whole).map_or(passed, |span| lower(span).min(passed));
+                    if whole == 0 && arrived.first_key_value().is_none_or(|(time, _)| *time >= complete) {
+                        return;
+                    }
+                    let Some(held) = capability.as_mut() else { return };
+                    let mut session = output.session(held);
+                    let ready = spans.range(..whole);
+                    let mut table = HashTable::<KeptUpdate>::with_capacity(ready.clone().map(span_len).sum());
+                    let mut kept_diffs = 0;
+                    for span in ready {
+                        for_each_update(span, |hash, value, time, diff| {
+                            kept_diffs += diff;
+                            if diff < 0 {
+                                session.give(((hash, value.to_vec()), time, -diff));
+                                return;
+                            }
+                            let at = slot(time, value);
+                            match table.find_mut(at, |held| held.is(hash, time, value)) {
+                                Some(held) => held.net -= diff,
+                                None => {
+                                    table.insert_unique(
+                                        at,
+                                        KeptUpdate { hash, time, value, net: -diff },
+                                        |held| slot(held.time, held.value),
+                                    );
+                                }
+                            }
+                        });
+                    }
+                    dropped.set(dropped.get() - kept_diffs);
+                    let later = arrived.split_off(&complete);
+                    let due = std::mem::replace(&mut arrived, later);
+                    for mut updates in due.into_values() {
+                        for ((hash, value), time, diff) in updates.drain(..) {
+                            match table.find_mut(slot(time, &value), |held| held.is(hash, time, &value)) {
+                                Some(held) => held.net += diff,
+                                None => session.give(((hash, value), time, diff)),
+                            }
+                        }
+                        spare.push(updates);
+                    }
+                    for update in table {
+                        if update.net != 0 {
+                            session.give(((update.hash, update.value.to_vec()), update.time, update.net));
                         }
                     }
-                    spare.push(updates);
-                }
-                for update in table {
-                    if update.net != 0 {
-                        session.give(((update.hash, update.value.to_vec()), update.time, update.net));
+                    drop(session);
+                    spans.drain(..whole);
+                    // What is still held is at or after the spans still to come, and after every
+                    // time completed.
+                    let next =
+                        spans.front().map(lower).into_iter().chain(arrived.keys().next().copied()).min();
+                    match next {
+                        Some(time) => held.downgrade(&time.max(*held.time())),
+                        None => capability = None,
                     }
                 }
-                drop(session);
-                spans.drain(..whole);
-                // What is still held is at or after the spans still to come, and after every
-                // time completed.
-                let next = spans.front().map(lower).into_iter().chain(arrived.keys().next().copied()).min();
-                match next {
-                    Some(time) => held.downgrade(&time.max(*held.time())),
-                    None => capability = None,
-                }
-            }
-        })
+            },
+        )
         .as_collection()
 }
 
@@ -213,10 +229,12 @@ fn least(frontier: &MutableAntichain<Time>) -> Time {
     frontier.frontier().iter().min().copied().unwrap_or(Time::MAX)
 }
 
+/// The least time `span` may hold.
 fn lower<B>(span: &Span<Time, B>) -> Time {
     span.lower().elements().iter().min().copied().unwrap_or(Time::MAX)
 }
 
+/// The least time after `span`, or `Time::MAX` for the last span.
 fn upper<B>(span: &Span<Time, B>) -> Time {
     span.upper().elements().iter().min().copied().unwrap_or(Time::MAX)
 }

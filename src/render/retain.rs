@@ -113,7 +113,7 @@ impl<'scope> Kept<'scope> {
     /// of a view under a budget must not.
     pub(super) fn readable(self, probe: &ProbeHandle<Time>) -> RowsArrangement {
         match self {
-            Kept::InMemory { arranged, ranking, .. } => {
+            Kept::InMemory { arranged, ranking } => {
                 arranged.stream.probe_with(probe);
                 RowsArrangement::Kept(KeptRows::new(arranged.trace, *ranking))
             }
@@ -216,10 +216,9 @@ fn reduce_in_memory<'scope>(
 ) -> Arranged<'scope, TraceAgent<HashedSpine>> {
     // Each key goes to the worker its hash names, modulo the workers (timely's exchange takes the
     // value modulo the workers): where `KeyRoute` deals a source's rows, so that they stay there.
-    let exchange = Exchange::new(|((hash, _), _, _): &HashedUpdate| *hash);
     let arranged = arrange_core::<_, _, HashedBatcher, HashedSpine>(
         input.inner,
-        exchange,
+        Exchange::new(exchange_hash),
         "RetainInput",
         HashedBatcher::new,
     );
@@ -240,6 +239,12 @@ fn reduce_in_memory<'scope>(
     );
     ctx.state.push((ArrangementName::RetainOutput, Box::new(kept.trace.clone())));
     kept
+}
+
+/// What a rule's hashed update is exchanged by, into its reduce and [`not_kept`] alike: the
+/// hash of its key.
+pub(super) fn exchange_hash(((hash, _), _, _): &HashedUpdate) -> u64 {
+    *hash
 }
 
 /// Hand `keep` the `limit` greatest values of each key in `input`, whose values (sorted
